@@ -1,0 +1,95 @@
+"""The seam between the pipeline and the models.
+
+The pipeline reads the image, moves it onto the model's working grid (see
+:class:`PreprocessingConfig`), hands it to :meth:`LesionSegmenter.predict` with the parsed
+queries, and maps the returned probabilities back onto the input grid. It knows nothing of
+mask tokens, attribute alignment or SVLA; a model knows nothing of files or Slicer.
+
+Working-grid conventions (owned by ``pipeline.preprocess``): the volume is reoriented so its
+direction is closest to identity in LPS (i -> patient left, j -> posterior, k -> superior),
+resampled to ``spacing``, HU-windowed and scaled to 0..1, and passed as a float tensor of shape
+``(1, 1, K, J, I)`` (array order KJI, see ``pipeline.geometry``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:  # torch is imported lazily: Slicer loads this before installing it
+    import torch
+
+    from ..query.types import LesionQuery
+
+#: progress(stage, fraction): stage is a short human-readable text, fraction in 0..1 or None.
+#: A callback may raise ``errors.CancelledError`` to stop the job.
+ProgressCallback = Callable[[str, "float | None"], None]
+
+
+@dataclass
+class PreprocessingConfig:
+    """How a model wants its input grid and intensities.
+
+    Attributes:
+        spacing: working voxel size along I, J, K in mm; ``None`` keeps the input spacing.
+        hu_window: HU values mapped to 0 and 1 (clipped outside).
+        roi_size: sliding-window patch size in KJI order (3D models) or (1, rows, cols) for
+            slice models.
+        crop_foreground: crop to the body before inference (undone afterwards).
+    """
+
+    spacing: tuple[float, float, float] | None = (1.5, 1.5, 1.5)
+    hu_window: tuple[float, float] = (-175.0, 250.0)
+    roi_size: tuple[int, int, int] = (96, 96, 96)
+    crop_foreground: bool = True
+
+
+@dataclass
+class InferenceSettings:
+    """Run-time knobs a user may change without retraining."""
+
+    device: str = "auto"
+    overlap: float = 0.5
+    sw_batch_size: int = 1
+    amp: bool = True
+    threshold: float = 0.5
+    low_memory: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LesionSegmenter(ABC):
+    """A loaded model that turns a preprocessed volume and queries into probability maps."""
+
+    #: registry name, e.g. ``malenia-demo``
+    name: str = ""
+    version: str = "0"
+    preprocessing: PreprocessingConfig = PreprocessingConfig()
+
+    @abstractmethod
+    def predict(
+        self,
+        volume: "torch.Tensor",
+        queries: Sequence["LesionQuery"],
+        settings: InferenceSettings,
+        progress: ProgressCallback | None = None,
+    ) -> "torch.Tensor":
+        """Probability maps, one per query: tensor ``(len(queries), K, J, I)`` in 0..1 on CPU.
+
+        ``volume`` is ``(1, 1, K, J, I)`` on the working grid, already scaled to 0..1.
+        """
+
+    def find_lesions(
+        self,
+        volume: "torch.Tensor",
+        settings: InferenceSettings,
+        progress: ProgressCallback | None = None,
+    ) -> list[dict[str, Any]]:
+        """Prompt-free mode: every lesion found, each ``{"probability": (K, J, I) tensor,
+        "attributes": {name: (value, similarity)}, "lesion_type": str, "score": float}``.
+
+        Models without a prompt-free mode raise ``ModelError``.
+        """
+        from ..errors import ModelError
+
+        raise ModelError(f"model '{self.name}' has no prompt-free mode; give --text")
