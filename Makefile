@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	MPLCONFIGDIR=$$(mktemp -d) $(PY) -m pytest -n 2 --dist loadfile -q
+	OMP_NUM_THREADS=1 MPLCONFIGDIR=$$(mktemp -d) $(PY) -m pytest -n 2 --dist loadfile -q
 
 demo: $(STAMP)
 	$(PY) -m TextLesionSegLib.sample_data --out .cache/data
