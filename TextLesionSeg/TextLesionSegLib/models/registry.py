@@ -1,0 +1,490 @@
+"""Which trained models exist, where their weights are, and how to load them safely.
+
+``registry.json`` (next to this file) lists one entry per model::
+
+    {"name": "malenia-demo", "architecture": "malenia", "version": "0.1.0",
+     "description": "one line", "license": "Apache-2.0", "card": "docs/models/malenia.md",
+     "min_engine_version": "0.1.0",                       # optional
+     "weights": {"path": "weights/malenia-demo",          # shipped folder, relative to the JSON
+                 "sha256": "<of model.safetensors>", "size": 123456,
+                 "config_sha256": "<of config.json>"}}    # optional
+
+or, for weights fetched on first use, ``"weights": {"url": "https://.../model.safetensors",
+"sha256": ..., "size": ..., "config": {...}}`` (the config inline, or ``"config_url"``).
+Downloads go to a per-user cache (``$TEXTLESIONSEG_CACHE``, else ``~/.cache/textlesionseg/models``),
+never into the install folder. Print an entry's hash and size with
+``textlesionseg models --hash WEIGHTS_DIR``.
+
+Only safetensors files are accepted: a pickled checkpoint can run arbitrary code when loaded.
+Extra registry files (a site's own models, or the test models of the worker's tests) are named
+in ``$TEXTLESIONSEG_EXTRA_REGISTRY`` (``os.pathsep``-separated); such a file may add an
+``"architectures"`` table of its own. This module does not import torch at file scope.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .. import __version__
+from ..errors import ModelError
+
+#: architecture -> "module:Class" whose classmethod ``from_pretrained(weights_dir, device)`` loads it
+ARCHITECTURES: dict[str, str] = {
+    "malenia": "TextLesionSegLib.models.malenia.segmenter:MaleniaSegmenter",
+    "lsms": "TextLesionSegLib.models.lsms.segmenter:LSMSSegmenter",
+    "clipseg": "TextLesionSegLib.models.clipseg:CLIPSegSegmenter",
+    "unet": "TextLesionSegLib.models.unet_baseline:UNetSegmenter",
+}
+
+REGISTRY_FILE = Path(__file__).with_name("registry.json")
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+#: suffixes of pickled checkpoints, refused because unpickling can execute code
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
+_CHUNK = 1 << 20
+
+#: (stage, fraction) callback, the same shape as ``models.base.ProgressCallback``
+Progress = Callable[[str, "float | None"], None]
+
+
+@dataclass
+class ModelEntry:
+    """One registered model, as read from a registry file."""
+
+    name: str
+    architecture: str
+    version: str
+    description: str = ""
+    license: str = "unknown"
+    card: str = ""
+    weights: dict[str, Any] = field(default_factory=dict)
+    min_engine_version: str | None = None
+    source: Path = REGISTRY_FILE  # the registry file the entry came from
+
+    @property
+    def size(self) -> int | None:
+        """Size of ``model.safetensors`` in bytes, as registered."""
+        return self.weights.get("size")
+
+
+@dataclass
+class WeightsStatus:
+    """Where a model's weights are: ``bundled``, ``cached``, ``downloadable`` or ``missing``."""
+
+    state: str
+    path: Path | None
+    detail: str
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    """``"0.10.2rc1"`` -> ``(0, 10, 2)``: enough to compare release versions."""
+    import re
+
+    match = re.match(r"\d+(\.\d+)*", str(text).strip())
+    return tuple(int(p) for p in match.group(0).split(".")) if match else (0,)
+
+
+def default_cache_dir() -> Path:
+    """Per-user folder for downloaded weights (``$TEXTLESIONSEG_CACHE`` wins)."""
+    if os.environ.get("TEXTLESIONSEG_CACHE"):
+        return Path(os.environ["TEXTLESIONSEG_CACHE"]).expanduser()
+    if sys.platform.startswith("win"):
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return base / "textlesionseg" / "models"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "textlesionseg" / "models"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_safetensors_file(path: Path) -> None:
+    """Refuse anything that is not a safetensors file (pickles above all), with the fix."""
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise ModelError(_pickle_message(path))
+    with open(path, "rb") as f:
+        head = f.read(9)
+    # safetensors: 8-byte little-endian header length, then a JSON object.
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
+        return
+    # A zip (torch.save since 1.6) or a raw pickle (protocol 2+ starts with 0x80).
+    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
+        raise ModelError(_pickle_message(path))
+    raise ModelError(f"{path} is not a safetensors file (truncated or corrupt); download or import it again")
+
+
+def _pickle_message(path: Path) -> str:
+    return (
+        f"{path} is a pickled PyTorch checkpoint; only .safetensors weights are accepted (pickles can run code). "
+        "Convert it once where you trust it: python -c \"import torch, safetensors.torch as s; "
+        "s.save_file(torch.load('IN.pt', weights_only=True), 'model.safetensors')\""
+    )
+
+
+class Registry:
+    """Model entries from one or more registry files, plus the architecture table.
+
+    Args:
+        registry_files: JSON files to read, in order (later entries may not reuse a name).
+        architectures: extra ``architecture -> "module:Class"`` rows (tests, site models).
+        cache_dir: where downloads go (default :func:`default_cache_dir`).
+    """
+
+    def __init__(
+        self,
+        registry_files: Iterable[Path] = (REGISTRY_FILE,),
+        architectures: dict[str, str] | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.architectures = dict(ARCHITECTURES)
+        self.entries: dict[str, ModelEntry] = {}
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self._verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256
+        for path in registry_files:
+            self._read(Path(path))
+        self.architectures.update(architectures or {})
+
+    def _read(self, path: Path) -> None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"model registry {path} is unreadable ({exc}); reinstall or fix the file") from exc
+        self.architectures.update(data.get("architectures", {}))
+        for raw in data.get("models", []):
+            known = set(ModelEntry.__dataclass_fields__) - {"source"}
+            entry = ModelEntry(**{k: v for k, v in raw.items() if k in known}, source=path)
+            if entry.name in self.entries:
+                raise ModelError(f"model '{entry.name}' is registered twice ({self.entries[entry.name].source}, {path})")
+            self.entries[entry.name] = entry
+
+    # ---- look-up ------------------------------------------------------------------------
+    def list_models(self) -> list[ModelEntry]:
+        """Every registered model, in registry order."""
+        return list(self.entries.values())
+
+    def get_entry(self, name: str) -> ModelEntry:
+        """The entry called ``name``; an unknown name lists the known ones."""
+        if name not in self.entries:
+            known = ", ".join(self.entries) or "none: no trained model is registered yet"
+            raise ModelError(f"unknown model '{name}' (known models: {known}); see 'textlesionseg models'")
+        return self.entries[name]
+
+    def check_compatible(self, entry: ModelEntry) -> None:
+        """Refuse entries this engine cannot run (too old an engine, unknown architecture)."""
+        if entry.min_engine_version and _version_tuple(__version__) < _version_tuple(entry.min_engine_version):
+            raise ModelError(
+                f"model '{entry.name}' needs TextLesionSeg >= {entry.min_engine_version} (this is {__version__}); "
+                "update the extension (Extension Manager) or 'pip install -U textlesionseg'"
+            )
+        if entry.architecture not in self.architectures:
+            raise ModelError(
+                f"model '{entry.name}' uses architecture '{entry.architecture}', unknown to TextLesionSeg {__version__} "
+                f"(known: {', '.join(sorted(self.architectures))}); update the extension"
+            )
+
+    # ---- weights --------------------------------------------------------------------------
+    def _shipped_dir(self, entry: ModelEntry) -> Path | None:
+        rel = entry.weights.get("path")
+        return (entry.source.parent / rel).resolve() if rel else None
+
+    def cached_dir(self, entry: ModelEntry) -> Path:
+        """Cache folder of a downloaded (or imported) model: ``<cache>/<name>-v<version>``."""
+        return self.cache_dir / f"{entry.name}-v{entry.version}"
+
+    def weights_status(self, name: str) -> WeightsStatus:
+        """Whether a model's weights are bundled, cached, downloadable or missing (no hashing)."""
+        entry = self.get_entry(name)
+        shipped = self._shipped_dir(entry)
+        if shipped is not None:
+            if (shipped / WEIGHTS_FILE).is_file():
+                return WeightsStatus("bundled", shipped, "shipped with the extension")
+        cached = self.cached_dir(entry)
+        if (cached / WEIGHTS_FILE).is_file() and (cached / CONFIG_FILE).is_file():
+            return WeightsStatus("cached", cached, "downloaded or imported into the cache")
+        if entry.weights.get("url"):
+            return WeightsStatus("downloadable", None, f"downloaded on first use from {entry.weights['url']}")
+        where = shipped or cached
+        return WeightsStatus(
+            "missing", None,
+            f"no weights at {where}; train them or import a file with 'textlesionseg models --import {name} FILE'",
+        )
+
+    def verify(self, entry: ModelEntry, weights_dir: Path) -> None:
+        """Size, format and sha256 of ``model.safetensors`` (and config.json if hashed)."""
+        weights = weights_dir / WEIGHTS_FILE
+        if not weights.is_file() or not (weights_dir / CONFIG_FILE).is_file():
+            raise ModelError(f"weights of '{entry.name}' are incomplete in {weights_dir} (need {WEIGHTS_FILE} + {CONFIG_FILE})")
+        check_safetensors_file(weights)
+        stat = weights.stat()
+        size = entry.weights.get("size")
+        fix = self._fix_hint(entry, weights_dir)
+        if size is not None and stat.st_size != int(size):
+            raise ModelError(
+                f"weights of '{entry.name}' are truncated or altered: {stat.st_size} bytes, registry says {size}; {fix}"
+            )
+        expected = entry.weights.get("sha256")
+        if not expected:
+            raise ModelError(f"registry entry '{entry.name}' has no sha256; refusing unverified weights")
+        key = (str(weights), stat.st_size, stat.st_mtime_ns)
+        actual = self._verified.get(key) or sha256_file(weights)
+        if actual != expected:
+            raise ModelError(f"sha256 mismatch for '{entry.name}' ({weights}): the file was altered or corrupted; {fix}")
+        self._verified[key] = actual
+        config_sha = entry.weights.get("config_sha256")
+        if config_sha and sha256_file(weights_dir / CONFIG_FILE) != config_sha:
+            raise ModelError(f"config.json of '{entry.name}' does not match the registry (sha256); {fix}")
+
+    def _fix_hint(self, entry: ModelEntry, weights_dir: Path) -> str:
+        if weights_dir.resolve() == self.cached_dir(entry).resolve():
+            return f"delete it with 'textlesionseg models --clear-cache {entry.name}' and run again"
+        return "reinstall the extension or restore the weights folder"
+
+    def ensure_weights(self, name: str, progress: Progress | None = None) -> Path:
+        """Folder holding verified weights of ``name``, downloading them on first use."""
+        entry = self.get_entry(name)
+        self.check_compatible(entry)
+        status = self.weights_status(name)
+        if status.state == "missing":
+            raise ModelError(f"no trained weights for model '{name}': {status.detail}")
+        if status.state == "downloadable":
+            self._download(entry, progress)
+            status = self.weights_status(name)
+        assert status.path is not None
+        self.verify(entry, status.path)
+        return status.path
+
+    def _download(self, entry: ModelEntry, progress: Progress | None) -> None:
+        """Fetch weights (and config) into the cache; a partial or wrong file never stays."""
+        target = self.cached_dir(entry)
+        target.mkdir(parents=True, exist_ok=True)
+        url = entry.weights["url"]
+        if url.split("?")[0].lower().endswith(PICKLE_SUFFIXES):
+            raise ModelError(_pickle_message(Path(url)))
+        part = target / f"{WEIGHTS_FILE}.{os.getpid()}.part"
+        try:
+            _fetch(url, part, entry.weights.get("size"), f"Downloading {entry.name}", progress)
+            if entry.weights.get("size") is not None and part.stat().st_size != int(entry.weights["size"]):
+                raise ModelError(f"download of '{entry.name}' is incomplete ({part.stat().st_size} bytes); try again")
+            check_safetensors_file(part)
+            if sha256_file(part) != entry.weights.get("sha256"):
+                raise ModelError(f"download of '{entry.name}' from {url} failed its sha256 check; refused (try again or tell the model's publisher)")
+            config = entry.weights.get("config")
+            if config is None and entry.weights.get("config_url"):
+                config_part = target / f"{CONFIG_FILE}.{os.getpid()}.part"
+                _fetch(entry.weights["config_url"], config_part, None, "Downloading config", None)
+                config = json.loads(config_part.read_text(encoding="utf-8"))
+                config_part.unlink()
+            if config is None:
+                raise ModelError(f"registry entry '{entry.name}' has a url but no config; fix the registry")
+            (target / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+            os.replace(part, target / WEIGHTS_FILE)
+        finally:
+            for leftover in target.glob(f"*.{os.getpid()}.part"):
+                leftover.unlink(missing_ok=True)
+            if not any(target.iterdir()):
+                target.rmdir()
+
+    def import_local_weights(self, name: str, file: Path) -> Path:
+        """Copy a local ``model.safetensors`` (sites without internet) into the cache, verified."""
+        entry = self.get_entry(name)
+        file = Path(file)
+        if file.is_dir():
+            file = file / WEIGHTS_FILE
+        if not file.is_file():
+            raise ModelError(f"weights file {file} does not exist")
+        check_safetensors_file(file)
+        if sha256_file(file) != entry.weights.get("sha256"):
+            raise ModelError(f"{file} is not the weights of '{name}' {entry.version} (sha256 differs); refused")
+        target = self.cached_dir(entry)
+        target.mkdir(parents=True, exist_ok=True)
+        config = entry.weights.get("config")
+        source_config = file.with_name(CONFIG_FILE)
+        if config is not None:
+            (target / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+        elif source_config.is_file():
+            shutil.copyfile(source_config, target / CONFIG_FILE)
+        else:
+            raise ModelError(f"no {CONFIG_FILE} beside {file} and none in the registry entry of '{name}'")
+        part = target / f"{WEIGHTS_FILE}.{os.getpid()}.part"
+        shutil.copyfile(file, part)
+        os.replace(part, target / WEIGHTS_FILE)
+        return target
+
+    def clear_cache(self, name: str | None = None) -> list[Path]:
+        """Delete downloaded weights (of one model, or all); returns the folders removed."""
+        if not self.cache_dir.is_dir():
+            return []
+        if name is not None:
+            folders = [self.cached_dir(self.get_entry(name))]
+        else:
+            folders = [p for p in self.cache_dir.iterdir() if p.is_dir()]
+        removed = []
+        for folder in folders:
+            if folder.is_dir():
+                shutil.rmtree(folder)
+                removed.append(folder)
+        return removed
+
+    # ---- loading --------------------------------------------------------------------------
+    def segmenter_class(self, architecture: str) -> type:
+        """Import the class registered for ``architecture``."""
+        path = self.architectures.get(architecture)
+        if path is None:
+            raise ModelError(f"unknown architecture '{architecture}' (known: {', '.join(sorted(self.architectures))})")
+        module_name, _, class_name = path.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise ModelError(f"architecture '{architecture}' ({path}) is not available in this install: {exc}") from exc
+
+    def load_segmenter(self, name: str, device: str = "cpu", progress: Progress | None = None) -> Any:
+        """Verified weights -> a ready :class:`~.base.LesionSegmenter` on ``device``."""
+        entry = self.get_entry(name)
+        self.check_compatible(entry)
+        cls = self.segmenter_class(entry.architecture)
+        weights_dir = self.ensure_weights(name, progress)
+        if progress:
+            progress(f"Loading model {name}", None)
+        try:
+            segmenter = cls.from_pretrained(weights_dir, resolve_device(device))
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any load failure becomes one actionable line
+            raise ModelError(_load_failure_message(entry, weights_dir, exc)) from exc
+        segmenter.name = entry.name
+        if getattr(segmenter, "version", "0") in ("", "0", None):
+            segmenter.version = entry.version
+        return segmenter
+
+    def model_card(self, name: str) -> dict[str, Any]:
+        """Name, version, licence, one-line description, and the card's path (and text) if found."""
+        entry = self.get_entry(name)
+        card_path = None
+        if entry.card:
+            for base in (entry.source.parent, *entry.source.parents):
+                if (base / entry.card).is_file():
+                    card_path = (base / entry.card).resolve()
+                    break
+        return {
+            "name": entry.name, "version": entry.version, "architecture": entry.architecture,
+            "license": entry.license, "description": entry.description, "card": entry.card,
+            "card_path": str(card_path) if card_path else None,
+            "text": card_path.read_text(encoding="utf-8") if card_path else None,
+        }
+
+
+def _load_failure_message(entry: ModelEntry, weights_dir: Path, exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "state_dict" in str(exc) or "size mismatch" in str(exc) or "Missing key" in str(exc) or "Unexpected key" in str(exc):
+        return (
+            f"weights of '{entry.name}' do not match its config.json ({text}); the weights folder {weights_dir} mixes "
+            "files from different models: reinstall or re-download them"
+        )
+    return f"cannot load model '{entry.name}' from {weights_dir}: {type(exc).__name__}: {text}"
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; other names pass through."""
+    if device in ("auto", "", None):
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _fetch(url: str, dest: Path, size: int | None, label: str, progress: Progress | None) -> None:
+    """Stream ``url`` (http(s) or file://) into ``dest`` with a tqdm bar on stderr."""
+    from tqdm import tqdm
+
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
+            total = size or int(response.headers.get("Content-Length") or 0) or None
+            done = 0
+            with tqdm(total=total, unit="B", unit_scale=True, desc=label, file=sys.stderr, leave=False) as bar:
+                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    out.write(chunk)
+                    done += len(chunk)
+                    bar.update(len(chunk))
+                    if progress:
+                        progress(label, done / total if total else None)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot download {url} ({exc}); check the connection, or import the file with "
+            "'textlesionseg models --import NAME FILE'"
+        ) from exc
+
+
+# ---- module-level API: the default registry (package file + $TEXTLESIONSEG_EXTRA_REGISTRY) ----
+def extra_registry_files() -> list[Path]:
+    """Registry files named in ``$TEXTLESIONSEG_EXTRA_REGISTRY``."""
+    raw = os.environ.get("TEXTLESIONSEG_EXTRA_REGISTRY", "")
+    return [Path(p) for p in raw.split(os.pathsep) if p]
+
+
+def default_registry() -> Registry:
+    """A registry of the package's models plus any extra files from the environment."""
+    return Registry([REGISTRY_FILE, *extra_registry_files()])
+
+
+def list_models() -> list[ModelEntry]:
+    """Every registered model."""
+    return default_registry().list_models()
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry of ``name`` (``ModelError`` listing known names if unknown)."""
+    return default_registry().get_entry(name)
+
+
+def load_segmenter(name: str, device: str = "cpu", progress: Progress | None = None) -> Any:
+    """Load the registered model ``name`` on ``device`` (``ModelError`` naming the fix on failure)."""
+    return default_registry().load_segmenter(name, device, progress)
+
+
+def model_card(name: str) -> dict[str, Any]:
+    """Card summary of ``name``."""
+    return default_registry().model_card(name)
+
+
+def weights_status(name: str) -> WeightsStatus:
+    """Where the weights of ``name`` are."""
+    return default_registry().weights_status(name)
+
+
+def import_local_weights(name: str, file: Path) -> Path:
+    """Put a local weights file of ``name`` into the user cache, verified."""
+    return default_registry().import_local_weights(name, file)
+
+
+def clear_cache(name: str | None = None) -> list[Path]:
+    """Delete downloaded weights of one model or all."""
+    return default_registry().clear_cache(name)
+
+
+def default_model_name(registry: Registry | None = None) -> str:
+    """The first registered model whose weights are usable now or downloadable."""
+    registry = registry or default_registry()
+    for entry in registry.list_models():
+        if registry.weights_status(entry.name).state != "missing":
+            return entry.name
+    if not registry.entries:
+        raise ModelError("no trained model is available yet: the model registry is empty (see 'textlesionseg models')")
+    raise ModelError(
+        "no trained model is available: the registered models have no weights (see 'textlesionseg models')"
+    )
