@@ -1,0 +1,227 @@
+"""Result -> segmentation node with real MRML (slicer-core): names, colours, terminology, tags,
+geometry, the user's segments untouched, Segmentations-logic import/export, .seg.nrrd files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from test_mrml_support import add_volume, oblique_ijk_to_ras, rigid_transform, scene, sphere  # noqa: F401
+
+slicer = pytest.importorskip("slicer")
+import vtk  # noqa: E402
+
+from TextLesionSegLib.mrml.segmentation import (  # noqa: E402
+    TAG_MODEL,
+    TAG_MODEL_VERSION,
+    TAG_QUERY,
+    TAG_SCORE,
+    get_tag,
+    import_result,
+)
+from TextLesionSegLib.mrml.terminology import terminology_dict, terminology_string  # noqa: E402
+from TextLesionSegLib.mrml.volumes import find_probability_volume, volume_to_image  # noqa: E402
+from TextLesionSegLib.pipeline.result import LesionMeasurement, Result, SegmentResult  # noqa: E402
+from TextLesionSegLib.query.types import LesionQuery  # noqa: E402
+
+SHAPE = (12, 20, 24)
+LIVER_MASS = {
+    "contextName": "Segmentation category and type - DICOM master list",
+    "category": {"CodingSchemeDesignator": "SCT", "CodeValue": "49755003", "CodeMeaning": "Morphologically Altered Structure"},
+    "type": {"CodingSchemeDesignator": "SCT", "CodeValue": "4147007", "CodeMeaning": "Mass"},
+    "anatomicRegion": {"CodingSchemeDesignator": "SCT", "CodeValue": "10200004", "CodeMeaning": "Liver"},
+}
+LUNG_NODULE = {
+    "category": ["SCT", "49755003", "Morphologically Altered Structure"],
+    "type": ["SCT", "27925004", "Nodule"],
+    "anatomicRegion": ["SCT", "39607008", "Lung"],
+    "anatomicRegionModifier": ["SCT", "24028007", "Right"],
+}
+
+
+def make_result(volume_node, probability=False) -> Result:
+    image = volume_to_image(volume_node)
+    first = sphere(SHAPE, (6, 10, 8), 3.5)
+    second = sphere(SHAPE, (5, 6, 17), 2.5)
+    segments = []
+    for text, mask, color, term in [
+        ("hypodense mass in the liver", first, (0.8, 0.2, 0.1), LIVER_MASS),
+        ("right lung nodule", second, (0.1, 0.5, 0.9), LUNG_NODULE),
+    ]:
+        prob = np.where(mask > 0, 0.8, 0.2).astype(np.float32) if probability else None
+        segments.append(
+            SegmentResult(
+                name=text, mask=mask, query=LesionQuery(text=text), probability=prob, score=0.87,
+                color=color, terminology=term, lesion_type="mass",
+                lesions=[LesionMeasurement(1, int(mask.sum()), 1.0, 5.0, 4.0, 6.0, 30.0, 5.0, (0.0, 0.0, 0.0))],
+            )
+        )
+    return Result(image=image, segments=segments, model_name="malenia-demo", model_version="0.1")
+
+
+def segment_array(segmentation_node, segment_id, reference_node) -> np.ndarray:
+    """Export one segment through Slicer's Segmentations logic onto the reference grid."""
+    from vtk.util import numpy_support
+
+    scene = segmentation_node.GetScene()
+    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "export")
+    ids = vtk.vtkStringArray()
+    ids.InsertNextValue(segment_id)
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+        segmentation_node, ids, labelmap, reference_node
+    )
+    dims = labelmap.GetImageData().GetDimensions()
+    values = numpy_support.vtk_to_numpy(labelmap.GetImageData().GetPointData().GetScalars())
+    scene.RemoveNode(labelmap)
+    return values.reshape(dims[2], dims[1], dims[0])
+
+
+@pytest.fixture
+def volume(scene):
+    ct = np.full(SHAPE, -50, dtype=np.int16)
+    return add_volume(scene, ct, oblique_ijk_to_ras(), transform=rigid_transform())
+
+
+def test_segments_have_names_colours_terminology_tags_and_geometry(volume):
+    result = make_result(volume)
+    imported = import_result(result, volume)
+    node = imported.segmentation_node
+    segmentation = node.GetSegmentation()
+    assert segmentation.GetNumberOfSegments() == 2
+    for segment_id, segment_result in zip(imported.segment_ids, result.segments):
+        segment = segmentation.GetSegment(segment_id)
+        assert segment.GetName() == segment_result.name
+        assert np.allclose(segment.GetColor(), segment_result.color)
+        assert get_tag(segment, TAG_QUERY) == segment_result.name
+        assert get_tag(segment, TAG_MODEL) == "malenia-demo"
+        assert get_tag(segment, TAG_MODEL_VERSION) == "0.1"
+        assert float(get_tag(segment, TAG_SCORE)) == pytest.approx(0.87)
+        # voxels land on the volume's own grid, through the same parent transform
+        assert np.array_equal(segment_array(node, segment_id, volume), segment_result.mask)
+    liver = segmentation.GetSegment(imported.segment_ids[0]).GetTerminology()
+    assert liver == (
+        "Segmentation category and type - DICOM master list~SCT^49755003^Morphologically Altered Structure"
+        "~SCT^4147007^Mass~^^~Anatomic codes - DICOM master list~SCT^10200004^Liver~^^"
+    )
+    lung = terminology_dict(segmentation.GetSegment(imported.segment_ids[1]).GetTerminology())
+    assert lung["type"] == ["SCT", "27925004", "Nodule"]
+    assert lung["anatomicRegionModifier"] == ["SCT", "24028007", "Right"]
+    assert node.GetTransformNodeID() == volume.GetTransformNodeID()
+    role = slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()
+    assert node.GetNodeReferenceID(role) == volume.GetID()
+
+
+def test_existing_user_segments_are_kept_and_names_never_clash(scene, volume):
+    user = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "mine")
+    user.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+    user.SetAndObserveTransformNodeID(volume.GetTransformNodeID())
+    user_id = user.GetSegmentation().AddEmptySegment("liver_user", "hypodense mass in the liver", [0.0, 1.0, 0.0])
+    user_mask = sphere(SHAPE, (6, 10, 8), 5)  # overlaps the generated segment on purpose
+    ids = vtk.vtkStringArray()
+    ids.InsertNextValue(user_id)
+    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "user labelmap")
+    labelmap.SetAndObserveImageData(vtk.vtkImageData())
+    from TextLesionSegLib.mrml.segmentation import labelmap_from_mask
+
+    oriented = labelmap_from_mask(user_mask, volume)
+    assert slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(oriented, user, user_id)
+    before = segment_array(user, user_id, volume)
+
+    imported = import_result(make_result(volume), volume, segmentation_node=user)
+    imported_again = import_result(make_result(volume), volume, segmentation_node=user)
+    segmentation = user.GetSegmentation()
+    assert segmentation.GetNumberOfSegments() == 5
+    names = [segmentation.GetNthSegment(i).GetName() for i in range(5)]
+    assert names == [
+        "hypodense mass in the liver",
+        "hypodense mass in the liver (2)",
+        "right lung nodule",
+        "hypodense mass in the liver (3)",
+        "right lung nodule (2)",
+    ]
+    assert segmentation.GetSegment(user_id).GetColor() == (0.0, 1.0, 0.0)
+    assert np.array_equal(segment_array(user, user_id, volume), before)
+    assert len(set(imported.segment_ids + imported_again.segment_ids + [user_id])) == 5
+
+
+def test_subject_hierarchy_places_the_segmentation_under_the_study(scene, volume):
+    shnode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    patient = shnode.CreateSubjectItem(shnode.GetSceneItemID(), "Patient 1")
+    study = shnode.CreateStudyItem(patient, "CT chest")
+    shnode.CreateItem(study, volume)
+    node = import_result(make_result(volume), volume).segmentation_node
+    assert shnode.GetItemParent(shnode.GetItemByDataNode(node)) == study
+
+
+def test_probability_volumes_are_kept_per_segment(volume):
+    result = make_result(volume, probability=True)
+    imported = import_result(result, volume, keep_probability=True)
+    for segment_id in imported.segment_ids:
+        probability_node = find_probability_volume(imported.segmentation_node, segment_id)
+        assert probability_node is imported.probability_nodes[segment_id]
+        assert probability_node.GetTransformNodeID() == volume.GetTransformNodeID()
+    skipped = import_result(make_result(volume, probability=True), volume, keep_probability=False)
+    assert skipped.probability_nodes == {}
+
+
+def test_labelmap_import_through_segmentations_logic(scene, volume):
+    """The user's path from a labelmap (e.g. the engine's NIfTI) into segments, and back."""
+    node = import_result(make_result(volume), volume).segmentation_node
+    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "all")
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ExportAllSegmentsToLabelmapNode(node, labelmap)
+    fresh = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "from labelmap")
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, fresh)
+    assert fresh.GetSegmentation().GetNumberOfSegments() == 2
+
+
+def test_seg_nrrd_round_trip_through_the_storage_node(scene, volume, tmp_path):
+    result = make_result(volume)
+    node = import_result(result, volume).segmentation_node
+    path = tmp_path / "lesions.seg.nrrd"
+    storage = slicer.vtkMRMLSegmentationStorageNode()
+    scene.AddNode(storage)
+    storage.SetFileName(str(path))
+    assert storage.WriteData(node)
+    loaded = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "loaded")
+    reader = slicer.vtkMRMLSegmentationStorageNode()
+    scene.AddNode(reader)
+    reader.SetFileName(str(path))
+    assert reader.ReadData(loaded)
+    segmentation = loaded.GetSegmentation()
+    assert segmentation.GetNumberOfSegments() == 2
+    for index, segment_result in enumerate(result.segments):
+        segment = segmentation.GetNthSegment(index)
+        assert segment.GetName() == segment_result.name
+        assert np.allclose(segment.GetColor(), segment_result.color, atol=1e-3)
+        assert segment.GetTerminology() == terminology_string(segment_result.terminology)
+        assert get_tag(segment, TAG_MODEL) == "malenia-demo"
+    # slicerio (outside Slicer) reads the same names and terminology
+    import slicerio
+
+    seg = slicerio.read_segmentation(str(path), skip_voxels=True)
+    assert [s["name"] for s in seg["segments"]] == [s.name for s in result.segments]
+    assert seg["segments"][1]["terminology"]["type"] == ["SCT", "27925004", "Nodule"]
+
+
+def test_engine_seg_nrrd_opens_in_the_storage_node(scene, volume, tmp_path):
+    """A file written by the engine (E1's outputs.write_seg_nrrd) read by Slicer's storage node."""
+    outputs = pytest.importorskip("TextLesionSegLib.pipeline.outputs", reason="pipeline/outputs.py has not landed")
+    result = make_result(volume)
+    path = tmp_path / "engine.seg.nrrd"
+    outputs.write_seg_nrrd(result, path, overwrite=False)
+    loaded = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "engine")
+    reader = slicer.vtkMRMLSegmentationStorageNode()
+    scene.AddNode(reader)
+    reader.SetFileName(str(path))
+    assert reader.ReadData(loaded)
+    segmentation = loaded.GetSegmentation()
+    assert segmentation.GetNumberOfSegments() == len(result.segments)
+    for index, segment_result in enumerate(result.segments):
+        segment = segmentation.GetNthSegment(index)
+        assert segment.GetName() == segment_result.name
+        assert np.allclose(segment.GetColor(), segment_result.color, atol=1e-3)
+        term = terminology_dict(segment.GetTerminology())
+        assert term["type"] == terminology_dict(terminology_string(segment_result.terminology))["type"]
+        # the engine's file sits on the input's world grid: voxels match the volume's
+        assert np.array_equal(segment_array(loaded, segment.GetName() and segmentation.GetNthSegmentID(index), volume) > 0,
+                              segment_result.mask > 0)

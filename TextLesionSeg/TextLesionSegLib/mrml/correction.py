@@ -1,0 +1,143 @@
+"""Interactive correction of a generated segment: lesion under a click, live re-threshold.
+
+Both operations read the segment's binary labelmap, change it with numpy/scipy, and write it
+back with ``vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment`` (replace mode), the
+call Slicer's own effects end in. Undo: pass the Segment Editor's ``vtkSegmentationHistory``
+(or any history bound to the segmentation) and the state is saved *before* the change, so
+Ctrl+Z in the Segment Editor restores it; the widget calls ``saveStateForUndo()`` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from .volumes import find_probability_volume, transform_to_world, volume_array
+
+#: 26-connectivity: lesions touching at a corner are one lesion, as in the engine's postprocess.
+_STRUCTURE = np.ones((3, 3, 3), dtype=bool)
+
+
+def segment_mask(segmentation_node: Any, segment_id: str) -> tuple[np.ndarray, Any]:
+    """(KJI uint8 mask, ``vtkOrientedImageData`` it came from) of a segment, in the node's frame."""
+    from vtk.util import numpy_support
+
+    import slicer
+
+    labelmap = slicer.vtkOrientedImageData()
+    ok = slicer.vtkSlicerSegmentationsModuleLogic.GetSegmentBinaryLabelmapRepresentation(
+        segmentation_node, segment_id, labelmap, False
+    )
+    if not ok:
+        raise ValueError(f"segment '{segment_id}' has no binary labelmap")
+    dims = labelmap.GetDimensions()
+    scalars = labelmap.GetPointData().GetScalars()
+    if scalars is None or 0 in dims:
+        return np.zeros((0, 0, 0), dtype=np.uint8), labelmap
+    values = numpy_support.vtk_to_numpy(scalars).reshape(dims[2], dims[1], dims[0])
+    return (values > 0).astype(np.uint8), labelmap
+
+
+def write_segment_mask(
+    segmentation_node: Any, segment_id: str, mask: np.ndarray, like: Any, history: Any = None
+) -> None:
+    """Replace a segment's voxels by ``mask`` (KJI) on the grid of ``like`` (oriented image)."""
+    from vtk.util import numpy_support
+
+    import slicer
+
+    if history is not None:
+        history.SaveState()
+    labelmap = slicer.vtkOrientedImageData()
+    labelmap.ShallowCopy(like)
+    labelmap.CopyDirections(like)
+    new_scalars = numpy_support.numpy_to_vtk(
+        np.ascontiguousarray(mask > 0, dtype=np.uint8).ravel(), deep=True
+    )
+    labelmap.GetPointData().SetScalars(new_scalars)
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    if not logic.SetBinaryLabelmapToSegment(
+        labelmap, segmentation_node, segment_id, logic.MODE_REPLACE, labelmap.GetExtent()
+    ):
+        raise RuntimeError(f"could not update segment '{segment_id}'")
+
+
+def world_to_kji(labelmap: Any, segmentation_node: Any, ras: tuple[float, float, float]) -> np.ndarray:
+    """Continuous KJI array index (relative to the labelmap's extent) of a world RAS point."""
+    import vtk
+
+    world_to_node = np.linalg.inv(transform_to_world(segmentation_node))
+    local = world_to_node @ np.array([*ras, 1.0])
+    image_to_world = vtk.vtkMatrix4x4()
+    labelmap.GetImageToWorldMatrix(image_to_world)
+    m = np.array([[image_to_world.GetElement(r, c) for c in range(4)] for r in range(4)])
+    ijk = (np.linalg.inv(m) @ local)[:3]
+    extent = labelmap.GetExtent()
+    ijk = ijk - np.array([extent[0], extent[2], extent[4]])
+    return ijk[::-1]
+
+
+def lesion_under_point(
+    segmentation_node: Any,
+    segment_id: str,
+    ras: tuple[float, float, float],
+    mode: Literal["keep", "remove"],
+    history: Any = None,
+) -> bool:
+    """Keep only, or remove, the connected lesion of a segment under a world RAS point.
+
+    Returns ``False`` (and changes nothing) when no lesion of the segment is under the point.
+    """
+    from scipy import ndimage
+
+    if mode not in ("keep", "remove"):
+        raise ValueError(f"mode must be 'keep' or 'remove', not {mode!r}")
+    mask, labelmap = segment_mask(segmentation_node, segment_id)
+    if mask.size == 0:
+        return False
+    index = np.round(world_to_kji(labelmap, segmentation_node, ras)).astype(int)
+    if np.any(index < 0) or np.any(index >= mask.shape):
+        return False
+    components, _ = ndimage.label(mask, structure=_STRUCTURE)
+    picked = components[tuple(index)]
+    if picked == 0:
+        return False
+    lesion = components == picked
+    new_mask = lesion if mode == "keep" else (mask > 0) & ~lesion
+    write_segment_mask(segmentation_node, segment_id, new_mask, labelmap, history)
+    return True
+
+
+def rethreshold_segment(
+    segmentation_node: Any,
+    segment_id: str,
+    threshold: float,
+    probability_node: Any | None = None,
+    history: Any = None,
+) -> int:
+    """Replace a segment by its kept probability map thresholded at ``threshold``.
+
+    No model is run: the map saved at import time is re-used, so a slider can call this on
+    every move. Returns the number of voxels in the new segment.
+
+    Raises:
+        ValueError: the segment has no kept probability volume.
+    """
+    probability_node = probability_node or find_probability_volume(segmentation_node, segment_id)
+    if probability_node is None:
+        raise ValueError(f"segment '{segment_id}' has no probability volume (run with 'keep probability')")
+    import vtk
+
+    import slicer
+
+    mask = volume_array(probability_node) >= float(threshold)
+    labelmap = slicer.vtkOrientedImageData()
+    dims = probability_node.GetImageData().GetDimensions()
+    labelmap.SetDimensions(dims)
+    matrix = vtk.vtkMatrix4x4()
+    probability_node.GetIJKToRASMatrix(matrix)
+    labelmap.SetImageToWorldMatrix(matrix)
+    labelmap.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
+    write_segment_mask(segmentation_node, segment_id, mask, labelmap, history)
+    return int(mask.sum())
