@@ -1,0 +1,132 @@
+"""The whole engine pipeline with a deterministic test segmenter (thresholding, not a model).
+
+The segmenter runs through MONAI's sliding window exactly as a model does, so these tests
+check the pipeline around a model: orientation, resampling, crop/pad, back to the input
+grid, post-processing, measurements, results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from test_engine_helpers import DIRECTIONS, add_ellipsoid, grid_image, mask_centroid_lps
+from TextLesionSegLib.errors import CancelledError, InputError
+from TextLesionSegLib.models.base import InferenceSettings, LesionSegmenter, PreprocessingConfig
+from TextLesionSegLib.pipeline.inference import count_windows, resolve_device, sliding_window_predict
+from TextLesionSegLib.pipeline.run import find_lesions, segment
+
+SPHERE_AT = np.array([-8.0, 14.0, 22.0])
+
+
+class ThresholdSegmenter(LesionSegmenter):
+    """Windowed intensity above a level -> probability 1 (test double of a model)."""
+
+    name = "threshold-test"
+    version = "1"
+
+    def __init__(self, level: float = (100 + 175) / 425, roi=(24, 24, 24)):  # 100 HU: half-way
+        self.level = level
+        self.preprocessing = PreprocessingConfig(spacing=(1.5, 1.5, 1.5), hu_window=(-175, 250), roi_size=roi)
+        self.windows = 0
+
+    def _patch(self, x: torch.Tensor) -> torch.Tensor:
+        self.windows += x.shape[0]
+        return (x > self.level).float()
+
+    def predict(self, volume, queries, settings, progress=None):
+        out = sliding_window_predict(self._patch, volume, self.preprocessing.roi_size, settings, progress)
+        return out[0].expand(len(queries), *out.shape[2:]).clone()
+
+    def find_lesions(self, volume, settings, progress=None):
+        prob = self.predict(volume, [None], settings, progress)[0]
+        return [{"probability": prob, "attributes": {"shape": ("round-like", 0.9)}, "lesion_type": "cyst", "score": 0.8}]
+
+
+def _ct_with_sphere(direction):
+    img = grid_image((30, 48, 52), (0.8, 0.9, 2.0), direction, (0.0, 10.0, 20.0), fill=-1000.0)
+    body = add_ellipsoid(img, (0.0, 10.0, 20.0), (19, 19, 60), 0.0)  # soft-tissue body in air
+    inside = add_ellipsoid(img, SPHERE_AT, (7.0, 7.0, 7.0), 200.0)
+    img.array[body & ~inside] += np.random.default_rng(0).normal(0, 5, size=int((body & ~inside).sum()))
+    return img, inside
+
+
+@pytest.mark.parametrize("name", sorted(DIRECTIONS))
+def test_segment_puts_lesion_back_where_it_was(name):
+    img, inside = _ct_with_sphere(DIRECTIONS[name])
+    stages = []
+    result = segment(img, ["round lesion", "second description"], ThresholdSegmenter(), InferenceSettings(device="cpu"),
+                     progress=lambda s, f: stages.append(s), keep_probability=True)
+    assert [s.name for s in result.segments] == ["round lesion", "second description"]
+    seg = result.segments[0]
+    assert seg.mask.shape == img.array.shape and seg.mask.dtype == np.uint8
+    assert np.linalg.norm(mask_centroid_lps(img, seg.mask) - SPHERE_AT) < 0.5 * np.linalg.norm(img.spacing)
+    dice = 2 * np.sum((seg.mask > 0) & inside) / (seg.mask.sum() + inside.sum())
+    assert dice > 0.85
+    (lesion,) = seg.lesions
+    truth_ml = inside.sum() * np.prod(img.spacing) / 1000
+    # resampling 2 mm slices to 1.5 mm and back blurs the edge by a voxel: 20 % on a 14 mm sphere
+    assert abs(lesion.volume_ml - truth_ml) < 0.2 * truth_ml
+    assert lesion.mean_hu > 150
+    assert seg.probability is not None and seg.probability.shape == img.array.shape
+    assert seg.score > 0.5 and seg.color != result.segments[1].color
+    assert seg.terminology["type"]
+    assert {"preprocessing", "inference", "postprocessing"} <= set(result.timings)
+    assert "inference" in stages and result.model_name == "threshold-test"
+
+
+def test_segment_empty_result_warns():
+    img, _ = _ct_with_sphere(np.eye(3))
+    result = segment(img, ["anything"], ThresholdSegmenter(level=1.5), InferenceSettings(device="cpu"))
+    assert result.segments[0].mask.sum() == 0
+    assert any("no lesion found" in w for w in result.warnings)
+
+
+def test_find_lesions_mode():
+    img, inside = _ct_with_sphere(DIRECTIONS["oblique"])
+    result = find_lesions(img, ThresholdSegmenter(), InferenceSettings(device="cpu"))
+    (seg,) = result.segments
+    assert seg.name == "Lesion 1: cyst" and seg.predicted_attributes["shape"][0] == "round-like"
+    assert np.sum(seg.mask & inside) > 0.8 * inside.sum()
+
+
+@pytest.mark.parametrize("texts", [[], [""], ["   \n"]])
+def test_empty_descriptions_refused(texts):
+    img, _ = _ct_with_sphere(np.eye(3))
+    with pytest.raises(InputError):
+        segment(img, texts, ThresholdSegmenter(), InferenceSettings(device="cpu"))
+
+
+def test_cancel_through_progress():
+    img, _ = _ct_with_sphere(np.eye(3))
+
+    def cancel(stage, fraction):
+        if stage == "inference" and fraction:
+            raise CancelledError("cancelled by user")
+
+    with pytest.raises(CancelledError):
+        segment(img, ["x"], ThresholdSegmenter(), InferenceSettings(device="cpu"), progress=cancel)
+
+
+def test_sliding_window_progress_counts_windows():
+    vol = torch.rand(1, 1, 40, 30, 50)
+    seen = []
+    calls = []
+    out = sliding_window_predict(lambda x: calls.append(x.shape[0]) or x * 2, vol, (16, 16, 16),
+                                 InferenceSettings(device="cpu", overlap=0.25, sw_batch_size=2),
+                                 progress=lambda s, f: seen.append(f))
+    assert out.shape == vol.shape
+    torch.testing.assert_close(out, vol * 2, atol=1e-5, rtol=1e-5)
+    assert sum(calls) == count_windows((40, 30, 50), (16, 16, 16), 0.25)
+    assert seen[-1] == pytest.approx(1.0) and len(seen) == len(calls)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+    with pytest.raises(InputError, match="unknown device"):
+        resolve_device("tpu")

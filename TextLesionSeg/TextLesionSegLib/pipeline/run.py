@@ -1,0 +1,202 @@
+"""The one engine pipeline: image + descriptions + model -> :class:`Result` on the input grid.
+
+Slicer's Logic, the worker, the CLI and Python users all call :func:`segment` (or
+:func:`find_lesions` for the prompt-free mode), so what the tests prove here holds everywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..models.base import InferenceSettings, LesionSegmenter, ProgressCallback
+from ..query.types import LesionQuery
+from .geometry import Image
+from .measure import measure_lesions
+from .outputs import segment_color, terminology_for_segment
+from .postprocess import DEFAULT_MIN_VOLUME_MM3, postprocess
+from .preprocess import to_working_grid
+from .result import Result, SegmentResult
+from .validate import validate_image
+
+#: longest segment name kept (the full text stays in the query and the tags)
+MAX_NAME_CHARS = 120
+
+
+class _Timer:
+    """Seconds per stage, reported through the progress callback as the stage starts."""
+
+    def __init__(self, progress: ProgressCallback | None) -> None:
+        self.timings: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        if self.progress is not None:
+            self.progress(name, None)  # may raise CancelledError: nothing is written yet
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 4)
+
+
+def parse_queries(texts: Sequence[str]) -> tuple[list[LesionQuery], list[str]]:
+    """Descriptions -> queries (one or more per text) and messages for the user.
+
+    Uses ``query.parse_text`` when the query package provides it, else one plain
+    :class:`LesionQuery` per text. Empty texts are an InputError.
+    """
+    texts = [t for t in (texts or [])]
+    if not texts:
+        raise InputError("no description given: add --text \"...\" (or use --find-lesions)")
+    try:
+        from ..query import parse_text  # provided by the query package
+    except ImportError:
+        parse_text = None
+    queries: list[LesionQuery] = []
+    messages: list[str] = []
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("a description is empty; describe the lesion, e.g. --text \"round mass in the right lung\"")
+        if parse_text is None:
+            queries.append(LesionQuery(text=" ".join(text.split())))
+            continue
+        parsed = parse_text(text)
+        if getattr(parsed, "message", ""):
+            messages.append(str(parsed.message))
+        queries.extend(parsed.queries)
+    if not queries:
+        raise InputError("no lesion to segment in the description(s): " + ("; ".join(messages) or "nothing asserted"))
+    return queries, messages
+
+
+def _resolve_model(model: LesionSegmenter | str, settings: InferenceSettings) -> LesionSegmenter:
+    if isinstance(model, str):
+        from ..models.registry import load_segmenter
+        from .inference import resolve_device
+
+        return load_segmenter(model, str(resolve_device(settings.device)))
+    return model
+
+
+def _segment_name(query: LesionQuery) -> str:
+    name = " ".join(query.text.split())
+    return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…"
+
+
+def _mask_and_measure(image: Image, prob: np.ndarray, settings: InferenceSettings) -> tuple[np.ndarray, float, list]:
+    min_mm3 = float(settings.extra.get("min_lesion_mm3", DEFAULT_MIN_VOLUME_MM3))
+    mask = postprocess(prob, image.spacing, threshold=settings.threshold, min_volume_mm3=min_mm3)
+    score = float(prob[mask > 0].mean()) if mask.any() else float(prob.max(initial=0.0))
+    return mask, score, measure_lesions(image, mask)
+
+
+def segment(
+    image: Image,
+    texts: Sequence[str],
+    model: LesionSegmenter | str,
+    settings: InferenceSettings | None = None,
+    progress: ProgressCallback | None = None,
+    keep_probability: bool = False,
+) -> Result:
+    """Segment one lesion per description on ``image``.
+
+    Args:
+        image: the CT (HU) with its geometry.
+        texts: free-text descriptions; each may yield one or more queries.
+        model: a loaded segmenter or a registry name.
+        settings: device, overlap, threshold... ``settings.extra`` may hold
+            ``allow_non_ct`` (bool) and ``min_lesion_mm3`` (float).
+        progress: ``progress(stage, fraction)``; may raise CancelledError.
+        keep_probability: keep each probability map (input grid, float32) in the result.
+
+    Returns:
+        A :class:`Result` whose masks lie on ``image``'s own voxel grid.
+    """
+    settings = settings or InferenceSettings()
+    timer = _Timer(progress)
+    with timer.stage("parsing"):
+        queries, messages = parse_queries(texts)
+    seg_model = _resolve_model(model, settings)
+    with timer.stage("validating"):
+        warnings = validate_image(
+            image, seg_model.preprocessing, allow_non_ct=bool(settings.extra.get("allow_non_ct", False)),
+            n_queries=len(queries), low_memory=settings.low_memory,
+        )
+    warnings = messages + warnings
+    with timer.stage("preprocessing"):
+        volume, grid = to_working_grid(image, seg_model.preprocessing)
+    with timer.stage("inference"):
+        notes: list[str] = []
+        settings.extra.setdefault("notes", notes)
+        prob_work = seg_model.predict(volume, queries, settings, progress)
+        warnings += [str(n) for n in settings.extra.pop("notes", notes)]
+    del volume
+    segments: list[SegmentResult] = []
+    for n, query in enumerate(queries):
+        with timer.stage("back to input grid"):
+            prob = grid.to_input_grid(prob_work[n : n + 1])[0]
+        with timer.stage("postprocessing"):
+            mask, score, lesions = _mask_and_measure(image, prob, settings)
+        seg = SegmentResult(
+            name=_segment_name(query), mask=mask, query=query, probability=prob if keep_probability else None,
+            score=score, color=segment_color(n), lesions=lesions, lesion_type=query.lesion_type,
+        )
+        seg.terminology = terminology_for_segment(seg)
+        if not mask.any():
+            warnings.append(f"no lesion found for '{seg.name}' at threshold {settings.threshold:g}")
+        segments.append(seg)
+    return Result(
+        image=image, segments=segments, model_name=seg_model.name, model_version=str(seg_model.version),
+        timings=timer.timings, warnings=warnings,
+    )
+
+
+def find_lesions(
+    image: Image,
+    model: LesionSegmenter | str,
+    settings: InferenceSettings | None = None,
+    progress: ProgressCallback | None = None,
+    keep_probability: bool = False,
+) -> Result:
+    """Prompt-free mode: every lesion the model finds, with its predicted attributes and type."""
+    settings = settings or InferenceSettings()
+    timer = _Timer(progress)
+    seg_model = _resolve_model(model, settings)
+    with timer.stage("validating"):
+        warnings = validate_image(
+            image, seg_model.preprocessing, allow_non_ct=bool(settings.extra.get("allow_non_ct", False)),
+            low_memory=settings.low_memory,
+        )
+    with timer.stage("preprocessing"):
+        volume, grid = to_working_grid(image, seg_model.preprocessing)
+    with timer.stage("inference"):
+        found: list[dict[str, Any]] = seg_model.find_lesions(volume, settings, progress)
+    segments = []
+    for n, item in enumerate(found):
+        with timer.stage("back to input grid"):
+            prob = grid.to_input_grid(item["probability"])
+        with timer.stage("postprocessing"):
+            mask, score, lesions = _mask_and_measure(image, prob, settings)
+        if not mask.any():
+            continue
+        ltype = item.get("lesion_type")
+        name = f"Lesion {len(segments) + 1}" + (f": {ltype}" if ltype else "")
+        seg = SegmentResult(
+            name=name, mask=mask, probability=prob if keep_probability else None,
+            score=float(item.get("score", score)), color=segment_color(n), lesions=lesions,
+            predicted_attributes=dict(item.get("attributes", {})), lesion_type=ltype,
+        )
+        seg.terminology = terminology_for_segment(seg)
+        segments.append(seg)
+    if not segments:
+        warnings.append("no lesion found")
+    return Result(
+        image=image, segments=segments, model_name=seg_model.name, model_version=str(seg_model.version),
+        timings=timer.timings, warnings=warnings,
+    )
