@@ -26,6 +26,10 @@ class LesionQuery:
     ``hypodense|isodense|hyperdense|mixed``; density_variation ``homogeneous|heterogeneous``;
     surface ``well-defined|ill-defined``; enhancement ``non-contrast|contrast-enhanced``;
     relation ``not closely related|closely related``.
+
+    ``size_word`` holds a size adjective ("small", "large"); ``ordinal`` a referring cue
+    ("larger", "largest", "second"); ``inferred`` what the knowledge table implies for
+    attributes the text left unstated (never mixed into the asserted fields).
     """
 
     text: str
@@ -45,6 +49,7 @@ class LesionQuery:
     lesion_type: str | None = None
     uncertain: bool = False
     ordinal: str | None = None
+    size_word: str | None = None
     unknown_words: list[str] = field(default_factory=list)
     inferred: dict[str, Any] = field(default_factory=dict)
 
@@ -57,3 +62,26 @@ class LesionQuery:
         """Inverse of :meth:`to_dict`; unknown keys are ignored."""
         names = cls.__dataclass_fields__.keys()
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class ParseOutput:
+    """What :func:`TextLesionSegLib.query.parse_text` understood from one text.
+
+    ``queries`` holds one :class:`LesionQuery` per described lesion (empty when nothing was
+    described); ``message`` is one human-readable line saying what was understood and what
+    was not (contradictions, unknown organs, negated findings, truncation).
+    """
+
+    text: str
+    queries: list[LesionQuery] = field(default_factory=list)
+    message: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary: ``{"text", "queries": [...], "message"}``."""
+        return {
+            "text": self.text,
+            "queries": [q.to_dict() for q in self.queries],
+            "message": self.message,
+        }
