@@ -124,8 +124,10 @@ def read_image(path: str | os.PathLike, series_uid: str | None = None) -> Image:
             img = reader.Execute()
         except RuntimeError as exc:
             msg = _first_line(exc)
-            if "Could not create IO object" in str(exc) or "unable to determine ImageIO" in str(exc).lower():
+            if "Could not create IO object" in str(exc) or "unable to determine imageio" in str(exc).lower():
                 raise InputError(f"{p}: not an image file SimpleITK can read (NIfTI, NRRD, MHA, DICOM)") from None
+            if "spacing" in msg.lower():
+                raise InputError(f"{p}: voxel spacing is zero or invalid ({msg})") from None
             raise InputError(f"{p}: unreadable or truncated image: {msg}") from None
         for key in img.GetMetaDataKeys():
             if key in _DICOM_TAGS:

@@ -1,0 +1,217 @@
+"""``textlesionseg segment``: one 3D segment per free-text description of a CT.
+
+Examples::
+
+    textlesionseg segment ct.nrrd --text "round hypodense mass in the right lung" --output out.seg.nrrd
+    textlesionseg segment dicom_folder/ --series-uid 1.2.3 --text-file findings.txt \\
+        --output out.seg.nrrd --labelmap out.nii.gz --report out.json --overlay out.png
+    textlesionseg segment ct.nii.gz --find-lesions --output all.seg.nrrd
+
+Every input and output is checked before the model is loaded: a bad input, an existing
+output (without ``--overwrite``) or an unwritable folder exits 2 with one line, and nothing is
+written. No trained model registered -> exit 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+LABELMAP_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``segment`` sub-command."""
+    p = subparsers.add_parser(
+        "segment", help="segment the lesions described in free text",
+        description="Segment one lesion per description. Exit codes: 0 ok, 1 internal error, 2 bad input, "
+        "3 model/weights problem, 4 not enough memory.",
+    )
+    p.add_argument("image", metavar="IMAGE", help="CT volume (.nrrd, .nii[.gz], .mha, .mhd) or a DICOM series folder")
+    p.add_argument("--text", action="append", default=[], metavar="DESCRIPTION",
+                   help="a lesion description; repeat for several lesions (one segment each)")
+    p.add_argument("--text-file", type=Path, metavar="FILE", help="descriptions, one per non-empty line")
+    p.add_argument("--model", metavar="NAME", help="registered model (see 'textlesionseg models'); default: the first usable")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--output", "-o", required=True, type=Path, metavar="OUT.seg.nrrd", help="Slicer segmentation file")
+    p.add_argument("--labelmap", type=Path, metavar="OUT.nii.gz", help="also write a labelmap (value n = segment n)")
+    p.add_argument("--report", type=Path, metavar="OUT.json", help="also write a JSON report with measurements")
+    p.add_argument("--overlay", type=Path, metavar="OUT.png", help="also write a PNG with contours on the CT")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
+    p.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap 0..0.95 (default 0.5)")
+    p.add_argument("--sw-batch-size", type=int, default=1, help="windows per forward pass (default 1)")
+    p.add_argument("--find-lesions", action="store_true", help="prompt-free: segment every lesion the model finds")
+    p.add_argument("--allow-non-ct", action="store_true", help="continue on images that do not look like CT")
+    p.add_argument("--low-memory", action="store_true", help="one query at a time, batch 1 (slower, less memory)")
+    p.add_argument("--series-uid", metavar="UID", help="DICOM series to read when the folder holds several")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def collect_texts(args: argparse.Namespace) -> list[str]:
+    """Descriptions from ``--text`` and ``--text-file`` (InputError when unusable)."""
+    texts = list(args.text or [])
+    if args.text_file is not None:
+        f = Path(args.text_file)
+        if not f.is_file():
+            raise InputError(f"{f}: text file not found")
+        try:
+            content = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{f}: cannot read text file as UTF-8: {exc}") from None
+        lines = [ln.strip() for ln in content.splitlines() if ln.strip()]
+        if not lines:
+            raise InputError(f"{f}: text file holds no description")
+        texts += lines
+    if args.find_lesions:
+        if texts:
+            raise InputError("--find-lesions is prompt-free: give it without --text/--text-file")
+        return []
+    if not texts:
+        raise InputError('no description given: add --text "..." (or --text-file, or --find-lesions)')
+    return texts
+
+
+def check_outputs(args: argparse.Namespace) -> list[Path]:
+    """Every output path: right suffix, distinct, writable, not existing (unless --overwrite)."""
+    from ..pipeline.io import check_writable
+
+    if not str(args.output).lower().endswith(".seg.nrrd"):
+        raise InputError(f"{args.output}: --output must end in .seg.nrrd")
+    if args.labelmap is not None and not str(args.labelmap).lower().endswith(LABELMAP_SUFFIXES):
+        raise InputError(f"{args.labelmap}: --labelmap must end in one of {', '.join(LABELMAP_SUFFIXES)}")
+    if args.report is not None and not str(args.report).lower().endswith(".json"):
+        raise InputError(f"{args.report}: --report must end in .json")
+    if args.overlay is not None and not str(args.overlay).lower().endswith(".png"):
+        raise InputError(f"{args.overlay}: --overlay must end in .png")
+    paths = [p for p in (args.output, args.labelmap, args.report, args.overlay) if p is not None]
+    resolved = [p.resolve() for p in paths]
+    if len(set(resolved)) != len(resolved):
+        raise InputError("two outputs name the same file")
+    if Path(args.image).resolve() in resolved:
+        raise InputError(f"{args.image}: an output would overwrite the input image")
+    for p in paths:
+        check_writable(p, args.overwrite)
+    return paths
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Numeric options in range."""
+    if not 0.0 < args.threshold < 1.0:
+        raise InputError(f"--threshold {args.threshold} must be between 0 and 1")
+    if not 0.0 <= args.overlap <= 0.95:
+        raise InputError(f"--overlap {args.overlap} must be between 0 and 0.95")
+    if args.sw_batch_size < 1:
+        raise InputError("--sw-batch-size must be at least 1")
+
+
+class StageProgress:
+    """``progress(stage, fraction)`` drawn as one tqdm bar per stage on stderr."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet or not sys.stderr
+        self.stage: str | None = None
+        self.bar: Any = None
+
+    def __call__(self, stage: str, fraction: float | None) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=100, desc=f"{stage:>20}", file=sys.stderr, leave=False,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+        if fraction is not None and self.bar is not None:
+            self.bar.n = int(round(100 * max(0.0, min(1.0, fraction))))
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def write_outputs(result: Any, args: argparse.Namespace) -> list[Path]:
+    """Write every requested output; on a failure remove the ones this run created."""
+    from ..pipeline import outputs
+
+    plan = [(outputs.write_seg_nrrd, args.output), (outputs.write_labelmap, args.labelmap),
+            (outputs.write_report, args.report), (outputs.write_overlay_png, args.overlay)]
+    written: list[Path] = []
+    try:
+        for writer, path in plan:
+            if path is None:
+                continue
+            existed = Path(path).exists()
+            writer(result, path, overwrite=args.overwrite)
+            if not existed:
+                written.append(Path(path))
+    except BaseException:
+        for p in written:  # only files this run created; a user's file is never deleted
+            p.unlink(missing_ok=True)
+        raise
+    return [Path(p) for _, p in plan if p is not None]
+
+
+def summarize(result: Any) -> str:
+    """Human summary on stdout: one line per segment."""
+    lines = [f"model {result.model_name} {result.model_version}"]
+    for s in result.segments:
+        vol = sum(m.volume_ml for m in s.lesions)
+        longest = max((m.longest_axial_mm for m in s.lesions), default=0.0)
+        lines.append(f"  {s.name}: {len(s.lesions)} lesion(s), {vol:.2f} mL, longest axial {longest:.1f} mm, score {s.score:.2f}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check everything, load the model, segment, write; returns the exit code."""
+    from ..models.base import InferenceSettings
+    from ..pipeline.inference import resolve_device
+    from ..pipeline.io import read_image
+    from ..pipeline.run import find_lesions, parse_queries, segment
+    from ..pipeline.validate import validate_image
+
+    check_options(args)
+    texts = collect_texts(args)
+    check_outputs(args)
+    device = resolve_device(args.device)
+    image = read_image(args.image, series_uid=args.series_uid)
+    # Input problems are reported before a model is loaded (memory is checked with the model's grid).
+    validate_image(image, allow_non_ct=args.allow_non_ct, check_mem=False)  # warnings come with the result
+    if texts:
+        parse_queries(texts)
+    from ..models import registry
+
+    name = args.model or registry.default_model_name()
+    model = registry.load_segmenter(name, str(device))
+    settings = InferenceSettings(
+        device=str(device), overlap=args.overlap, sw_batch_size=args.sw_batch_size, threshold=args.threshold,
+        low_memory=args.low_memory, extra={"allow_non_ct": args.allow_non_ct},
+    )
+    progress = StageProgress(args.quiet)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # notes reach the user through result.warnings
+            if args.find_lesions:
+                result = find_lesions(image, model, settings, progress)
+            else:
+                result = segment(image, texts, model, settings, progress)
+    finally:
+        progress.close()
+    for w in result.warnings:
+        print(f"textlesionseg: warning: {w}", file=sys.stderr)
+    if not result.segments:
+        print("no lesion found; nothing written")
+        return 0
+    paths = write_outputs(result, args)
+    print(summarize(result))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
