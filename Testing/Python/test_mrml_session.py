@@ -1,0 +1,92 @@
+"""The Slicer module's run path without Qt: volume node -> worker request -> a real worker run
+(E8's tiny test segmenter, in-process and as a subprocess) -> segments and lesion rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from test_mrml_support import add_volume, oblique_ijk_to_ras, rigid_transform, scene  # noqa: F401
+
+slicer = pytest.importorskip("slicer")
+
+from TextLesionSegLib.errors import InputError  # noqa: E402
+from TextLesionSegLib.mrml.segmentation import TAG_MODEL, get_tag  # noqa: E402
+from TextLesionSegLib.mrml.session import clean_texts, discard_run, finish_run, prepare_run, progress_state  # noqa: E402
+from TextLesionSegLib.mrml.volumes import find_probability_volume  # noqa: E402
+
+testing = pytest.importorskip("TextLesionSegLib.worker.testing", reason="E8's worker test model has not landed")
+
+SHAPE = (24, 28, 32)
+CENTRE = (12, 14, 16)
+
+
+def phantom(scene):
+    """A CT-like volume (air around a water body) with one bright ball, oblique + transformed."""
+    k, j, i = np.indices(SHAPE)
+    ct = np.full(SHAPE, -1000, np.int16)
+    ct[2:-2, 2:-2, 2:-2] = 20
+    ct[(k - CENTRE[0]) ** 2 + (j - CENTRE[1]) ** 2 + (i - CENTRE[2]) ** 2 <= 16] = 400
+    return add_volume(scene, ct, oblique_ijk_to_ras(spacing=(1.0, 1.0, 1.0)), transform=rigid_transform())
+
+
+@pytest.fixture
+def tiny_registry(tmp_path, monkeypatch):
+    path = testing.write_test_registry(tmp_path / "registry", {"tiny-demo": {}})
+    monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(path))
+    return path
+
+
+def test_texts_and_inputs_are_checked(scene, tmp_path):
+    assert clean_texts("  liver mass \n\n right lung nodule\n") == ["liver mass", "right lung nodule"]
+    volume = phantom(scene)
+    with pytest.raises(InputError, match="description"):
+        prepare_run(volume, " \n ", "tiny-demo", work_dir=tmp_path)
+    with pytest.raises(InputError, match="volume"):
+        prepare_run(None, "mass", "tiny-demo", work_dir=tmp_path)
+    assert progress_state({"stage": "Segmenting 1/2", "fraction": 0.5}) == ("Segmenting 1/2", 50)
+    assert progress_state({"stage": "Loading model", "fraction": None}) == ("Loading model", None)
+
+
+def test_whole_run_in_process_lands_on_the_volume(scene, tmp_path, tiny_registry):
+    from TextLesionSegLib.worker.server import run_request_sync
+
+    volume = phantom(scene)
+    request, context = prepare_run(volume, "bright ball in the liver\nnodule in the right lung", "tiny-demo",
+                                   {"device": "cpu", "threshold": 0.5}, keep_probability=True, work_dir=tmp_path / "run")
+    seen = []
+    message = run_request_sync(request, seen.append)
+    assert message["type"] == "result", message
+    assert any(m["type"] == "progress" for m in seen)
+    imported, rows, result = finish_run(context, message["result_path"])
+    segmentation = imported.segmentation_node.GetSegmentation()
+    assert [segmentation.GetSegment(s).GetName() for s in imported.segment_ids] == [
+        "bright ball in the liver", "nodule in the right lung"]
+    assert get_tag(segmentation.GetSegment(imported.segment_ids[0]), TAG_MODEL) == "tiny-demo"
+    mask = result.segments[0].mask
+    assert mask.shape == SHAPE and mask[CENTRE] == 1 and mask[0, 0, 0] == 0
+    assert find_probability_volume(imported.segmentation_node, imported.segment_ids[0]) is not None
+    assert rows and rows[0]["segment"] == "bright ball in the liver"
+    discard_run(context)
+    assert not (tmp_path / "run").exists()
+
+
+def test_roi_restricted_run_pastes_back_in_place(scene, tmp_path, tiny_registry):
+    """An ROI crop sent to the worker (in-process: the subprocess path is E8's test_worker_*),
+    and the answer pasted back in place."""
+    from TextLesionSegLib.worker.server import run_request_sync
+
+    volume = phantom(scene)
+    image_centre = __import__("TextLesionSegLib.mrml.volumes", fromlist=["x"]).volume_to_image(volume).kji_to_ras(
+        np.array(CENTRE, float))
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "roi")
+    roi.SetCenter(*image_centre)
+    roi.SetSize(14.0, 14.0, 14.0)
+    request, context = prepare_run(volume, "bright ball in the liver", "tiny-demo", {"device": "cpu"}, roi_node=roi,
+                                   keep_probability=False, work_dir=tmp_path / "run")
+    assert context.sent_image.array.size < context.image.array.size
+    final = run_request_sync(request)
+    assert final["type"] == "result", final
+    imported, rows, result = finish_run(context, final["result_path"])
+    assert result.segments[0].mask.shape == SHAPE and result.segments[0].mask[CENTRE] == 1
+    assert imported.probability_nodes == {}
