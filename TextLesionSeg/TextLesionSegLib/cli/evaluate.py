@@ -1,0 +1,74 @@
+"""``textlesionseg evaluate``: accuracy, detection and text sensitivity of one or more models.
+
+    textlesionseg evaluate --model malenia-demo --model unet-demo --data SYNTH --split unseen --out EVAL
+
+Writes ``EVAL/evaluation.json``, ``EVAL/evaluation.md`` and PNG figures. See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``evaluate`` parser."""
+    p = subparsers.add_parser("evaluate", help="Dice, NSD, HD95, detection and text sensitivity on a dataset",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", action="append", required=True,
+                   help="registry name or weights folder (repeat to compare models in one run)")
+    p.add_argument("--data", required=True, help="dataset folder (SynthLesion/MSD layout with reports.csv, or KiTS23)")
+    p.add_argument("--split", default=None, help="only this split (e.g. seen, unseen, referring)")
+    p.add_argument("--out", required=True, help="output folder for evaluation.json / .md / PNGs")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
+    p.add_argument("--tolerance-mm", type=float, default=2.0, help="NSD tolerance in mm (default 2)")
+    p.add_argument("--min-iou", type=float, default=0.1, help="IoU for a detection match (default 0.1)")
+    p.add_argument("--max-cases", type=int, default=None, help="evaluate only the first N cases")
+    p.add_argument("--no-text-sensitivity", action="store_true", help="skip swapped/empty-text runs")
+    p.add_argument("--no-plots", action="store_true", help="write no PNG figures")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing evaluation in --out")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate each model on the cases and write the report."""
+    from ..evaluation.cases import load_cases
+    from ..evaluation.models import load_model
+    from ..evaluation.report import write_report
+    from ..evaluation.runner import EvalOptions, evaluate_model
+    from ..models.base import InferenceSettings
+
+    out = Path(args.out)
+    if (out / "evaluation.json").exists() and not args.overwrite:
+        raise InputError(f"{out}/evaluation.json exists; choose another --out or add --overwrite")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder")
+    if not 0.0 < args.threshold < 1.0:
+        raise InputError("--threshold must be between 0 and 1")
+    cases = load_cases(args.data, args.split)
+    options = EvalOptions(tolerance_mm=args.tolerance_mm, min_iou=args.min_iou,
+                          text_sensitivity=not args.no_text_sensitivity, max_cases=args.max_cases)
+    settings = InferenceSettings(device=args.device, threshold=args.threshold)
+    evaluations = []
+    for spec in args.model:
+        model = load_model(spec, args.device)
+        evaluations.append(evaluate_model(model, cases, settings, options,
+                                          progress=lambda msg: print(msg, file=sys.stderr)))
+    meta = {"data": str(args.data), "split": args.split, "n_cases": len(cases[: args.max_cases] if args.max_cases else cases),
+            "tolerance_mm": args.tolerance_mm, "min_iou": args.min_iou, "threshold": args.threshold,
+            "device": args.device, "command": "textlesionseg " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+            if len(sys.argv) > 1 and sys.argv[1] == "evaluate" else "textlesionseg evaluate ..."}
+    written = write_report(evaluations, out, meta, plots=not args.no_plots)
+    for e in evaluations:
+        d = e.to_dict()
+        t = d["text_sensitivity"]
+        print(f"{e.model}: Dice {d['overall']['dice']['mean'] or 0:.3f}  NSD {d['overall']['nsd']['mean'] or 0:.3f}  "
+              f"detection F1 {d['detection']['f1']:.3f}  text: {t['verdict']}")
+    print(f"wrote {written['markdown']} and {written['json']}")
+    return 0

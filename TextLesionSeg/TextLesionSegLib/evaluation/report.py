@@ -1,0 +1,88 @@
+"""Write an evaluation as ``evaluation.json``, ``evaluation.md`` and PNG figures into one folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from .runner import ModelEvaluation
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _row(name: str, s: dict[str, Any]) -> str:
+    inf = s["hd95_mm"]["n_infinite"]
+    hd = _f(s["hd95_mm"]["mean"], 1) + (f" ({inf} missed)" if inf else "")
+    return f"| {name} | {s['n']} | {_f(s['dice']['mean'])} | {_f(s['nsd']['mean'])} | {hd} |"
+
+
+def markdown(models: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The Markdown report: overall, per split, per type, detection, text sensitivity."""
+    lines = ["# Evaluation", "", f"Data: `{meta.get('data')}`" + (f", split `{meta['split']}`" if meta.get("split") else ""),
+             f"Command: `{meta.get('command', '')}`", f"Cases: {meta.get('n_cases')}; NSD tolerance "
+             f"{meta.get('tolerance_mm')} mm; detection IoU ≥ {meta.get('min_iou')}; threshold {meta.get('threshold')}.",
+             "", "HD95 means are over lesions the model found; missed lesions (empty output) are counted apart.", ""]
+    header = ["| group | lesions | Dice | NSD | HD95 mm |", "|---|---|---|---|---|"]
+    for m in models:
+        lines += [f"## {m['model']} (version {m['version']})", ""]
+        if m["errors"]:
+            lines += [f"**{len(m['errors'])} case(s) failed**: " + "; ".join(m["errors"][:3]), ""]
+        lines += header + [_row("all", m["overall"])]
+        lines += [_row(f"split: {k}", v) for k, v in m["per_split"].items()]
+        lines += [_row(k, v) for k, v in m["per_lesion_type"].items()]
+        d = m["detection"]
+        lines += ["", f"Detection (lesion-wise): TP {d['tp']}, FP {d['fp']}, FN {d['fn']}; precision "
+                  f"{_f(d['precision'])}, recall {_f(d['recall'])}, F1 {_f(d['f1'])}.", ""]
+        t = m["text_sensitivity"]
+        if t["n"]:
+            lines += [f"Text sensitivity ({t['n']} descriptions in multi-lesion cases): follows the text "
+                      f"{_f(t['follow_rate'], 2)} vs chance {_f(t['chance_rate'], 2)}; Dice own "
+                      f"{_f(t['mean_dice_own'])}, after attribute swap {_f(t['mean_dice_swapped'])} "
+                      f"(drop {_f(t['mean_dice_drop_swap'])}, {t['n_swapped']} swapped), with empty text "
+                      f"{_f(t['mean_dice_empty'])}.", "", f"**Verdict: {t['verdict']}.**", ""]
+        else:
+            lines += ["Text sensitivity: no multi-lesion case in this data.", ""]
+        sec = m["seconds_per_case"]
+        lines += [f"Time per case (CPU unless stated): mean {_f(sec['mean'], 1)} s.", ""]
+    if len(models) > 1:
+        lines += ["## Side by side", "", "| model | Dice | NSD | HD95 mm | det. F1 | follows text | chance |",
+                  "|---|---|---|---|---|---|---|"]
+        for m in models:
+            o, t = m["overall"], m["text_sensitivity"]
+            lines.append(f"| {m['model']} | {_f(o['dice']['mean'])} | {_f(o['nsd']['mean'])} | "
+                         f"{_f(o['hd95_mm']['mean'], 1)} | {_f(m['detection']['f1'])} | "
+                         f"{_f(t['follow_rate'], 2)} | {_f(t['chance_rate'], 2)} |")
+        lines.append("")
+    figs = meta.get("figures", [])
+    if figs:
+        lines += ["## Figures", ""] + [f"![{Path(f).stem}]({Path(f).name})" for f in figs] + [""]
+    return "\n".join(lines)
+
+
+def write_report(evaluations: Sequence[ModelEvaluation], out_dir: Path, meta: dict[str, Any],
+                 plots: bool = True) -> dict[str, Path]:
+    """Write JSON, Markdown and figures to ``out_dir`` (created); returns the paths written."""
+    from .plots import plot_overlay, plot_per_type, plot_sensitivity
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    models = [e.to_dict() for e in evaluations]
+    written: dict[str, Path] = {}
+    figures: list[str] = []
+    if plots and any(m["n_lesions"] for m in models):
+        figures.append(str(plot_per_type(models, out_dir / "per_type_dice.png")))
+        if any(m["text_sensitivity"]["n"] for m in models):
+            figures.append(str(plot_sensitivity(models, out_dir / "text_sensitivity.png")))
+        for e in evaluations:
+            for kind in ("best", "worst"):
+                view = getattr(e, kind)
+                if view is not None:
+                    figures.append(str(plot_overlay(view, out_dir / f"{e.model}_{kind}.png", f"{e.model} {kind}")))
+    meta = {**meta, "figures": figures}
+    written["json"] = out_dir / "evaluation.json"
+    written["json"].write_text(json.dumps({"meta": meta, "models": models}, indent=1, default=float), encoding="utf-8")
+    written["markdown"] = out_dir / "evaluation.md"
+    written["markdown"].write_text(markdown(models, meta), encoding="utf-8")
+    return written

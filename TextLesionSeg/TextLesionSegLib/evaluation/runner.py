@@ -1,0 +1,185 @@
+"""Evaluate one model on a dataset: per-lesion accuracy, detection, text sensitivity.
+
+Each case is preprocessed once (``pipeline.preprocess.to_working_grid``); the model answers every
+condition of the case in one ``predict`` call (each lesion's description, its attribute-swapped
+variant, empty text); each map goes back to the input grid and through the engine's own
+``postprocess`` (threshold, speck removal, hole filling), so the scores are those of what a user
+gets from ``textlesionseg segment``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..models.base import InferenceSettings, LesionSegmenter
+from ..query.types import LesionQuery
+from .cases import Case, LesionInfo
+from .detection import DEFAULT_MIN_IOU, DetectionCounts, match_lesions
+from .metrics import DEFAULT_NSD_TOLERANCE_MM, segmentation_metrics, summarize
+from .text_sensitivity import has_swappable, score_lesion, summarize_sensitivity, swap_attributes
+
+
+@dataclass
+class EvalOptions:
+    """What to measure; defaults are the project's reporting conventions."""
+
+    tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM
+    min_iou: float = DEFAULT_MIN_IOU
+    text_sensitivity: bool = True
+    max_cases: int | None = None
+
+
+@dataclass
+class CaseView:
+    """A 2D view kept for the best/worst overlays: CT slice, reference and prediction masks."""
+
+    case_id: str
+    text: str
+    dice: float
+    ct: np.ndarray
+    ref: np.ndarray
+    pred: np.ndarray
+    aspect: float = 1.0
+
+
+@dataclass
+class ModelEvaluation:
+    """Everything measured for one model; :meth:`to_dict` is the JSON report's model section."""
+
+    model: str
+    version: str
+    lesions: list[dict[str, Any]] = field(default_factory=list)
+    detection: DetectionCounts = field(default_factory=DetectionCounts)
+    sensitivity_records: list[Any] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    best: CaseView | None = None
+    worst: CaseView | None = None
+
+    def _group(self, key: str) -> dict[str, Any]:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for rec in self.lesions:
+            groups.setdefault(str(rec.get(key) or "-"), []).append(rec)
+        return {name: _metric_summary(recs) for name, recs in sorted(groups.items())}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Summary (overall, per lesion type, per split), detection, text sensitivity, raw records."""
+        return {
+            "model": self.model,
+            "version": self.version,
+            "n_lesions": len(self.lesions),
+            "overall": _metric_summary(self.lesions),
+            "per_lesion_type": self._group("lesion_type"),
+            "per_split": self._group("split"),
+            "detection": self.detection.to_dict(),
+            "text_sensitivity": summarize_sensitivity(self.sensitivity_records).to_dict(),
+            "seconds_per_case": summarize(self.seconds),
+            "errors": self.errors,
+            "lesions": self.lesions,
+        }
+
+
+def _metric_summary(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    hd = [r["hd95_mm"] if r["hd95_mm"] is not None else float("inf") for r in recs]
+    return {"n": len(recs), "dice": summarize([r["dice"] for r in recs]),
+            "nsd": summarize([r["nsd"] for r in recs]), "hd95_mm": summarize(hd)}
+
+
+def lesion_text(lesion: LesionInfo) -> str:
+    """The description used for a lesion: its report, else its type (datasets without reports)."""
+    return (lesion.report or "").strip() or (lesion.lesion_type if lesion.lesion_type != "lesion" else "a lesion")
+
+
+def text_to_query(text: str) -> LesionQuery:
+    """One query per description: the language module's first parse, else the plain text."""
+    if not text.strip():
+        return LesionQuery(text="")
+    try:
+        from ..query import parse_text
+    except ImportError:
+        return LesionQuery(text=text)
+    parsed = parse_text(text).queries
+    if not parsed:
+        return LesionQuery(text=text)
+    q = parsed[0]
+    q.text = text  # keep the whole description (a parser may split off a sentence)
+    return q
+
+
+def _view(case_id: str, text: str, dice: float, hu: np.ndarray, ref: np.ndarray, pred: np.ndarray,
+          spacing: Sequence[float]) -> CaseView:
+    """Axial slice through the reference lesion's largest cross-section."""
+    k = int(np.argmax(ref.sum(axis=(1, 2)))) if ref.any() else int(np.argmax(pred.sum(axis=(1, 2))))
+    return CaseView(case_id, text, dice, hu[k].astype(np.float32), ref[k].astype(bool), pred[k].astype(bool),
+                    aspect=float(spacing[1]) / float(spacing[0]))
+
+
+def evaluate_model(
+    model: LesionSegmenter,
+    cases: Sequence[Case],
+    settings: InferenceSettings | None = None,
+    options: EvalOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ModelEvaluation:
+    """Run ``model`` on every case and measure it (see the module docstring)."""
+    from ..pipeline.postprocess import DEFAULT_MIN_VOLUME_MM3, postprocess
+    from ..pipeline.preprocess import to_working_grid
+
+    settings = settings or InferenceSettings(device="cpu")
+    options = options or EvalOptions()
+    result = ModelEvaluation(model=str(model.name), version=str(model.version))
+    min_mm3 = float(settings.extra.get("min_lesion_mm3", DEFAULT_MIN_VOLUME_MM3))
+    todo = list(cases)[: options.max_cases] if options.max_cases else list(cases)
+    for n_case, case in enumerate(todo):
+        if progress:
+            progress(f"{model.name}: case {n_case + 1}/{len(todo)} {case.case_id}")
+        start = time.perf_counter()
+        image, instances = case.load()
+        ids = [int(v) for v in np.unique(instances) if v != 0]
+        lesions = [l for l in case.lesions if l.lesion_id in ids]
+        multi = options.text_sensitivity and len(ids) >= 2
+        texts = [lesion_text(l) for l in lesions]
+        conditions: list[tuple[str, int, str]] = [("own", i, t) for i, t in enumerate(texts)]
+        if multi:
+            conditions += [("swap", i, swap_attributes(t)) for i, t in enumerate(texts) if has_swappable(t)]
+            conditions.append(("empty", -1, ""))
+        if not conditions:
+            continue
+        volume, grid = to_working_grid(image, model.preprocessing)
+        try:
+            prob = model.predict(volume, [text_to_query(t) for _, _, t in conditions], settings)
+        except Exception as exc:  # noqa: BLE001 - one failing case must not hide the others' scores
+            result.errors.append(f"{case.case_id}: {type(exc).__name__}: {exc}")
+            continue
+        masks: dict[tuple[str, int], np.ndarray] = {}
+        for q, (kind, idx, _) in enumerate(conditions):
+            p = grid.to_input_grid(prob[q:q + 1])[0]
+            masks[(kind, idx)] = postprocess(p, image.spacing, threshold=settings.threshold,
+                                             min_volume_mm3=min_mm3).astype(bool)
+        union = np.zeros(instances.shape, bool)
+        for i, lesion in enumerate(lesions):
+            pred = masks[("own", i)]
+            union |= pred
+            ref = instances == lesion.lesion_id
+            s = segmentation_metrics(pred, ref, image.spacing, options.tolerance_mm)
+            result.lesions.append({"case_id": case.case_id, "lesion_id": lesion.lesion_id,
+                                   "lesion_type": lesion.lesion_type, "split": lesion.split or case.split,
+                                   "text": texts[i], **s.to_dict()})
+            for attr in ("best", "worst"):
+                cur = getattr(result, attr)
+                better = cur is None or (s.dice > cur.dice if attr == "best" else s.dice < cur.dice)
+                if better:
+                    setattr(result, attr, _view(case.case_id, texts[i], s.dice, image.array, ref, pred, image.spacing))
+            if multi:
+                swapped = masks.get(("swap", i))
+                result.sensitivity_records.append(score_lesion(
+                    case.case_id, lesion.lesion_id, instances, texts[i], pred, swapped, masks[("empty", -1)]))
+        # only the described lesions are asked for (a referring case describes one of several)
+        asked = np.where(np.isin(instances, [l.lesion_id for l in lesions]), instances, 0)
+        result.detection = result.detection + match_lesions(union, asked, options.min_iou)
+        result.seconds.append(time.perf_counter() - start)
+    return result

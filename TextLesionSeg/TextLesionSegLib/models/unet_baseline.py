@@ -1,0 +1,187 @@
+"""Image-only baseline: a MONAI 3D UNet that segments every lesion and ignores the text.
+
+It is trained on the same data as the text-prompted models, with the union of all lesions as its
+target. Because it cannot read, it answers every description with the same mask; its scores in
+``textlesionseg evaluate`` (text sensitivity near chance on multi-lesion cases) show what the text
+adds to Malenia, LSMS and CLIPSeg. [chosen] Not from a paper: a standard MONAI ``UNet``.
+
+Trainer contract (``training.trainer``): :func:`build_model`, :func:`build_datasets`,
+:func:`evaluate_batch`; the model has ``training_loss(batch)`` and ``save_pretrained`` /
+``from_pretrained`` (safetensors + ``config.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import ModelError
+from .base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
+
+#: demo defaults; a training config overrides any key [chosen]
+DEFAULT_CONFIG: dict[str, Any] = {
+    "architecture": "unet",
+    "channels": [8, 16, 32, 64],
+    "strides": [2, 2, 2],
+    "num_res_units": 1,
+    "spacing": [1.5, 1.5, 1.5],
+    "hu_window": [-175.0, 250.0],
+    "roi_size": [64, 64, 64],
+    "dice_weight": 1.0,
+    "bce_weight": 1.0,
+}
+
+
+class UNetBaseline(nn.Module):
+    """MONAI ``UNet`` (1 input channel, 1 logit channel) with the project's save/load and loss."""
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        from monai.losses import DiceCELoss
+        from monai.networks.nets import UNet
+
+        self.config = {**DEFAULT_CONFIG, **(config or {})}
+        c = self.config
+        self.net = UNet(
+            spatial_dims=3,
+            in_channels=1,
+            out_channels=1,
+            channels=tuple(c["channels"]),
+            strides=tuple(c["strides"]),
+            num_res_units=int(c["num_res_units"]),
+        )
+        # one sigmoid channel: DiceCE with sigmoid=True keeps a non-zero BCE term on it (the
+        # medvlsm pitfall was a CE term silently zero for a single output channel)
+        self.loss_fn = DiceCELoss(
+            sigmoid=True, lambda_dice=float(c["dice_weight"]), lambda_ce=float(c["bce_weight"])
+        )
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 1, D, H, W)`` for a batch of windowed volumes ``(B, 1, D, H, W)`` in 0..1."""
+        return self.net(image)
+
+    def training_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """DiceCE loss of ``batch["image"]`` against ``batch["label"]`` (union of all lesions)."""
+        logits = self(batch["image"])
+        target = (batch["label"] > 0).to(logits.dtype)
+        return {"loss": self.loss_fn(logits, target)}
+
+    # ---- persistence ---------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write ``model.safetensors`` and ``config.json`` into ``directory``."""
+        from safetensors.torch import save_file
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(out / "model.safetensors"))
+        (out / "config.json").write_text(json.dumps(self.config, indent=2), encoding="utf-8")
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "UNetBaseline":
+        """Load a model written by :meth:`save_pretrained` (safetensors only, never pickle)."""
+        from safetensors.torch import load_file
+
+        d = Path(directory)
+        if not (d / "config.json").is_file() or not (d / "model.safetensors").is_file():
+            raise ModelError(f"{d} lacks config.json or model.safetensors; train with 'textlesionseg train unet'")
+        model = cls(json.loads((d / "config.json").read_text(encoding="utf-8")))
+        try:
+            model.load_state_dict(load_file(str(d / "model.safetensors"), device="cpu"))
+        except RuntimeError as exc:
+            raise ModelError(f"weights in {d} do not match its config.json: {str(exc).splitlines()[0]}") from exc
+        return model.to(device).eval()
+
+
+# ---- trainer contract --------------------------------------------------------------------
+def build_model(config: dict[str, Any]) -> UNetBaseline:
+    """A fresh UNet baseline from a training config (missing keys take :data:`DEFAULT_CONFIG`)."""
+    return UNetBaseline(config.get("model", config))
+
+
+def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[Any, Any]:
+    """(train, val) datasets of 3D crops with the union of lesions as label (see ``evaluation.training_data``)."""
+    from ..evaluation.training_data import build_volume_datasets
+
+    model_cfg = {**DEFAULT_CONFIG, **config.get("model", {})}
+    return build_volume_datasets(config, Path(data_dir), _preprocessing(model_cfg))
+
+
+def evaluate_batch(model: nn.Module, batch: dict[str, Any]) -> dict[str, float]:
+    """Validation Dice of the thresholded prediction against the union of lesions."""
+    with torch.no_grad():
+        prob = torch.sigmoid(model(batch["image"]))
+    pred = prob > 0.5
+    ref = batch["label"] > 0
+    inter = (pred & ref).sum().item()
+    total = pred.sum().item() + ref.sum().item()
+    return {"dice": 1.0 if total == 0 else 2.0 * inter / total}
+
+
+def _preprocessing(cfg: dict[str, Any]) -> PreprocessingConfig:
+    return PreprocessingConfig(
+        spacing=tuple(cfg["spacing"]) if cfg.get("spacing") else None,
+        hu_window=tuple(cfg["hu_window"]),
+        roi_size=tuple(cfg["roi_size"]),
+        crop_foreground=True,
+    )
+
+
+# ---- the pipeline's view -----------------------------------------------------------------
+class UNetSegmenter(LesionSegmenter):
+    """The UNet baseline behind the :class:`LesionSegmenter` seam: the same map for every query."""
+
+    name = "unet"
+
+    def __init__(self, model: UNetBaseline, device: str = "cpu", name: str = "unet", version: str = "0") -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        self.name = name
+        self.version = version
+        self.preprocessing = _preprocessing(model.config)
+
+    @classmethod
+    def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "UNetSegmenter":
+        """Load from a registry weights folder (``model.safetensors`` + ``config.json``)."""
+        d = Path(weights_dir)
+        return cls(UNetBaseline.from_pretrained(d, device), device, name=d.name)
+
+    def predict(
+        self,
+        volume: torch.Tensor,
+        queries: Sequence[Any],
+        settings: InferenceSettings,
+        progress: ProgressCallback | None = None,
+    ) -> torch.Tensor:
+        """Sliding-window probability of "any lesion", repeated once per query (the text is ignored)."""
+        from monai.inferers import sliding_window_inference
+
+        if progress:
+            progress("Segmenting (image-only UNet; text ignored)", 0.0)
+        x = volume.to(self.device, torch.float32)
+        use_amp = bool(settings.amp) and str(self.device).startswith("cuda")
+        with torch.no_grad(), torch.autocast("cuda", enabled=use_amp):
+            logits = sliding_window_inference(
+                x,
+                roi_size=tuple(self.preprocessing.roi_size),
+                sw_batch_size=max(1, int(settings.sw_batch_size)),
+                predictor=self.model,
+                overlap=float(settings.overlap),
+                mode="gaussian",
+            )
+        prob = torch.sigmoid(logits.float())[0, 0].cpu()
+        if progress:
+            progress("Segmenting (image-only UNet; text ignored)", 1.0)
+        n = max(1, len(queries))
+        return prob.unsqueeze(0).expand(n, *prob.shape).contiguous()
+
+    def find_lesions(
+        self, volume: torch.Tensor, settings: InferenceSettings, progress: ProgressCallback | None = None
+    ) -> list[dict[str, Any]]:
+        """Prompt-free mode: one entry holding every lesion the UNet found (it has no attributes)."""
+        prob = self.predict(volume, [None], settings, progress)[0]
+        return [{"probability": prob, "attributes": {}, "lesion_type": "lesion", "score": float(prob.max())}]
