@@ -128,6 +128,8 @@ def _sub_location(kind: str, m: re.Match[str], side: str | None) -> tuple[str | 
         if s == "left" and lobe == "middle":
             return None, None
         return f"{s} {lobe} lobe", s
+    if kind == "pole":
+        return ("interpolar region" if g.get("mid") else f"{g['pole']} pole"), None
     if kind == "pancreas part":
         return (g.get("part") or g.get("part2")), None
     return kind, side
@@ -271,14 +273,14 @@ def _size_count(text: str, blocked: list[Span], ex: Extraction) -> None:
         ex.values["ordinal"] = ords[0].group(0).lower()
         ex.covered.append(ords[0].span())
     number_alt = "|".join(sorted(map(re.escape, V.NUMBER_WORDS), key=len, reverse=True))
-    count = _find(rf"\b(?P<n>{number_alt}|\d{{1,3}})\b(?= (?:[a-z-]+ ){{0,4}}(?:{V.LESION_NOUN}))", text, blocked)
-    multi = _find(V.MULTIPLE_WORDS + rf"(?= (?:[a-z-]+ ){{0,4}}(?:{V.LESION_NOUN}))", text, blocked)
+    count = _find(rf"\b(?P<n>{number_alt}|\d{{1,3}})\b(?= (?:[\w.,-]+ ){{0,5}}(?:{V.LESION_NOUN}))", text, blocked)
+    multi = _find(V.MULTIPLE_WORDS + rf"(?= (?:[\w.,-]+ ){{0,5}}(?:{V.LESION_NOUN}))", text, blocked)
+    # a digit directly before a unit is a size, not a count
+    count = [m for m in count if not (m.group("n").isdigit() and _rx(r"^\s*(?:mm|cm|x|hu)\b").match(text[m.end():]))]
     if count and (not multi or count[0].start() < multi[0].start()):
         n = count[0].group("n").lower()
-        # a digit directly before a unit is a size, not a count
-        if not (n.isdigit() and _rx(r"^\s*(?:mm|cm|x)\b").match(text[count[0].end():])):
-            ex.values["count"] = V.NUMBER_WORDS.get(n, int(n) if n.isdigit() else None)
-            ex.covered.append(count[0].span())
+        ex.values["count"] = V.NUMBER_WORDS.get(n, int(n) if n.isdigit() else None)
+        ex.covered.append(count[0].span())
     elif multi:
         ex.values["count"] = "multiple"
         ex.covered.append(multi[0].span())

@@ -165,7 +165,9 @@ def terminology_for(query: LesionQuery | None) -> dict[str, Any]:
     if query is None:
         entry["type"] = _code(table["type_codes"]["mass"])
         return entry
-    type_name = query.lesion_type or query.inferred.get("lesion_type")
+    # The type is what the user said (an inferred disease is a guess, not a label); the organ may
+    # be inferred, because a named disease ("HCC") fixes it.
+    type_name = query.lesion_type
     known = lesion_type_entry(type_name)
     if known is not None:
         entry["type"] = _code(known["type"])

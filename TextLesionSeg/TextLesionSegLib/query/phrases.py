@@ -51,6 +51,7 @@ SUB_LOCATION_VALUES: dict[str, tuple[str, ...]] = {
     "pancreas": ("head", "neck", "body", "tail", "uncinate process"),
     "colon": ("cecum", "ascending colon", "hepatic flexure", "transverse colon", "splenic flexure",
               "descending colon", "sigmoid colon", "rectosigmoid", "rectum"),
+    "kidney": ("upper pole", "interpolar region", "lower pole"),
     "lung": ("right upper lobe", "right middle lobe", "right lower lobe", "left upper lobe", "left lower lobe"),
 }
 _ORGAN_WORDS = {"lymph node": "lymph node", "small intestine": "small intestine"}
@@ -72,6 +73,8 @@ def location_text(organ: str | None, side: str | None = None, sub_location: str 
         return f"{sub_location} of the lung"
     if organ == "colon" and sub_location:
         return sub_location
+    if organ == "kidney" and sub_location:
+        return f"{sub_location} of the {side + ' ' if side else ''}kidney"
     name = _ORGAN_WORDS.get(organ, organ)
     if side and organ in V.PAIRED_ORGANS:
         return f"{side} {name}" + (" gland" if organ == "adrenal" else "")

@@ -82,7 +82,8 @@ DENSITY = [
     (r"\bhyper[- ]?(?:dense|density|attenuating|attenuation|enhancing|enhancement|vascular)\b"
      r"|\bhigh(?:er)?[- ](?:attenuation|density)\b|\bincreased (?:attenuation|density)\b"
      r"|\bslightly (?:higher|increased|high)\b|\bhigher (?:attenuation|density) than\b"
-     r"|\bbright(?:er)?\b|\bavidly enhancing\b", "hyperdense"),
+     r"|\bbright(?:er)?\b|\bavidly enhancing\b|\barterial(?:ly)? (?:phase )?(?:hyper)?enhanc\w*"
+     r"|\bsclerotic\b|\bblastic\b|\bcalcified (?:lesion|nodule|mass)\b", "hyperdense"),
     (r"\biso[- ]?(?:dense|density|attenuating|attenuation|enhancing)\b"
      r"|\bsimilar (?:attenuation|density) (?:to|as)\b|\b(?:attenuation|density) similar to\b"
      r"|\bsame (?:attenuation|density) as\b|\bequal (?:attenuation|density)\b"
@@ -91,7 +92,7 @@ DENSITY = [
      r"|\blow(?:er)?[- ](?:attenuation|density)\b|\b(?:decreased|reduced) (?:attenuation|density)\b"
      r"|\bslightly (?:lower|decreased|low)\b|\blower (?:attenuation|density) than\b"
      r"|\bground[- ]?glass\b|\bggo\b|\b(?:fluid|water)[- ](?:density|attenuation)\b|\bcystic\b"
-     r"|\bfat(?:ty)?[- ](?:density|attenuation)\b|\bdark(?:er)?\b", "hypodense"),
+     r"|\bfat(?:ty)?[- ](?:density|attenuation)\b|\bdark(?:er)?\b|\blytic\b|\bosteolytic\b", "hypodense"),
 ]
 #: a density word in these contexts describes a component, not the lesion's main density
 DENSITY_COMPONENT_BEFORE = (
@@ -156,8 +157,8 @@ SPECIFIC_FEATURES = [
     (r"\bspiculat(?:ed|ions?)\b|\bspicules?\b|\bspiculae\b|\bcorona radiata\b", "spiculation"),
     (r"\b(?:vessel|vascular) convergence\b|\bconverging vessels\b", "vessel convergence"),
     (r"\bpleural (?:traction|retraction|indentation|tag|tail)\b", "pleural traction"),
-    (r"\b(?:macroscopic |intralesional |internal )?fat(?:ty)?(?:[- ]containing| (?:density|attenuation|component))?\b",
-     "fat"),
+    (r"\b(?:macroscopic|intralesional|internal|gross|intratumou?ral) fat\b|\bfat(?:ty)?(?:[- ]containing|[- ](?:density"
+     r"|attenuation|components?))\b|\bcontain(?:s|ing)? fat\b|\bfatty (?:lesion|component|tissue)\b", "fat"),
     (r"\bh(?:a)?emorrha\w*|\bbleed(?:ing)?\b", "hemorrhage"),
     (r"\bsept(?:a|ations?|ated)\b", "septation"),
     (r"\bwall thicken\w*|\bthickened wall\b|\bthickening of the \w+ wall\b", "wall thickening"),
@@ -182,10 +183,13 @@ SUB_LOCATIONS = [
     (r"\b(?P<side>right|left) (?:hepatic|liver) lobe\b|\b(?P<side2>right|left) lobe of (?:the )?liver\b",
      "liver", "lobe", None),
     (r"\b(?:hepatic|liver) (?P<side>right|left) lobe\b", "liver", "lobe", None),
+    (r"\b(?P<pole>upper|lower) pole\b|\b(?P<mid>interpolar|mid[- ]?pole)\b", "kidney", "pole", None),
     (r"\b(?P<side>right|left) (?P<lobe>upper|middle|lower) (?:lung )?lobe\b"
      r"|\b(?P<lobe2>upper|middle|lower) lobe of (?:the )?(?P<side2>right|left) lung\b", "lung", "lung lobe", None),
     (r"\b(?P<abbr>rul|rml|rll|lul|lll)\b", "lung", "lung lobe", None),
     (r"\blingula(?:r)?\b", "lung", "left upper lobe", "left"),
+    # a bare "right lobe" (no upper/middle/lower) is a liver lobe; checked after the lung lobes
+    (r"\b(?P<side>right|left) lobe\b(?! of (?:the )?(?:thyroid|prostate|lung))", "liver", "lobe", None),
     (r"\b(?:pancreatic )?uncinate(?: process)?\b", "pancreas", "uncinate process", None),
     (r"\b(?:pancreatic|pancreas) (?P<part>head|neck|body|tail)\b|\b(?P<part2>head|neck|body|tail)"
      r" (?:of|region of) (?:the )?pancrea(?:s|tic)\b", "pancreas", "pancreas part", None),
@@ -282,7 +286,7 @@ SIZE_WORDS = (
 ORDINALS = (
     r"\b(?:largest|larger|biggest|bigger|smaller|smallest|dominant|index|first|second|third|"
     r"most (?:superior|inferior|anterior|posterior|medial|lateral)|upper|lower|more (?:superior|inferior))\b"
-    r"(?= (?:[a-z-]+ ){0,4}(?:" + LESION_NOUN + r"|one\b))"
+    r"(?= (?:[\w.,-]+ ){0,6}(?:" + LESION_NOUN + r"|one\b))"
 )
 
 #: words that carry no lesion information: never reported as "not understood"
@@ -304,5 +308,6 @@ FILLER = frozenset(
     phase arterial venous portal delayed enhancement enhancing pattern appearance character
     left right bilateral upper lower middle anterior posterior superior inferior medial lateral
     central peripheral proximal distal deep superficial
-    lesion lesions consistent compatible mixed linear punctate tubular nodular small""".split()
+    lesion lesions consistent compatible mixed linear punctate tubular nodular small enlarged thin thick
+    hu pure solid""".split()
 )
