@@ -47,6 +47,9 @@ def build_module(config: dict[str, Any]) -> Any:
 class TinySegmenter(LesionSegmenter):
     """Mean filter + sigmoid threshold; one identical map per query (text is ignored)."""
 
+    name = "tiny"
+    version = "0.0.1"
+
     def __init__(self, config: dict[str, Any], module: Any, device: str = "cpu") -> None:
         self.config = {**DEFAULT_CONFIG, **config}
         self.module = module.to(device).eval()
@@ -82,30 +85,25 @@ class TinySegmenter(LesionSegmenter):
         settings: InferenceSettings,
         progress: ProgressCallback | None = None,
     ) -> Any:
-        """Tile the volume into ``roi_size`` windows; report progress (and sleep/crash) per window."""
+        """The engine's sliding window over the volume; sleeps or crashes per window if configured."""
         import torch
 
-        _, _, depth, rows, cols = volume.shape
-        rk, rj, ri = (int(r) for r in self.config["roi_size"])
-        starts = [(k, j, i) for k in range(0, depth, rk) for j in range(0, rows, rj) for i in range(0, cols, ri)]
-        out = torch.zeros((depth, rows, cols), dtype=torch.float32)
+        from ..pipeline.inference import sliding_window_predict
+
+        calls = [0]
         crash_after = self.config.get("crash_after_windows")
-        with torch.no_grad():
-            for n, (k, j, i) in enumerate(starts):
-                if crash_after is not None and n >= int(crash_after):
-                    os._exit(70)  # simulate a hard crash (segfault, OOM kill) of the process
-                # One voxel of context each side so the mean filter is seamless across tiles.
-                k0, j0, i0 = max(k - 1, 0), max(j - 1, 0), max(i - 1, 0)
-                patch = volume[..., k0 : k + rk + 1, j0 : j + rj + 1, i0 : i + ri + 1].to(self.device, torch.float32)
-                mean = self.module(patch).mean(dim=1)[0].cpu()
-                core = mean[k - k0 : k - k0 + rk, j - j0 : j - j0 + rj, i - i0 : i - i0 + ri]
-                out[k : k + core.shape[0], j : j + core.shape[1], i : i + core.shape[2]] = core
-                if self.config.get("sleep_per_window"):
-                    time.sleep(float(self.config["sleep_per_window"]))
-                if progress:
-                    progress(f"Segmenting window {n + 1}/{len(starts)}", (n + 1) / len(starts))
-        prob = torch.sigmoid(float(self.config["gain"]) * (out - float(self.config["level"])))
-        return prob.unsqueeze(0).repeat(max(len(queries), 1), 1, 1, 1)
+
+        def window(patch: Any) -> Any:
+            if crash_after is not None and calls[0] >= int(crash_after):
+                os._exit(70)  # simulate a hard crash (segfault, OOM kill) of the process
+            calls[0] += 1
+            if self.config.get("sleep_per_window"):
+                time.sleep(float(self.config["sleep_per_window"]))
+            mean = self.module(patch.to(self.device, torch.float32)).mean(dim=1, keepdim=True)
+            return torch.sigmoid(float(self.config["gain"]) * (mean - float(self.config["level"])))
+
+        prob = sliding_window_predict(window, volume, self.preprocessing.roi_size, settings, progress, stage="Segmenting")
+        return prob[0, 0].unsqueeze(0).repeat(max(len(queries), 1), 1, 1, 1)
 
 
 def make_weights(folder: Path, **config: Any) -> Path:

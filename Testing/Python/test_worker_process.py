@@ -1,0 +1,146 @@
+"""The real worker process: spawn, requests, progress, model reuse, cancel, crash, sync entry point.
+
+One worker is shared by the module (starting Python + torch costs seconds); tests run in file
+order and the cancel/crash tests check that the *next* request starts a fresh worker. The models
+are the tiny real segmenter of ``worker.testing``, registered through an extra registry file
+passed to the worker in ``$TEXTLESIONSEG_EXTRA_REGISTRY``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from TextLesionSegLib.worker import protocol
+from TextLesionSegLib.worker import testing as tiny
+from TextLesionSegLib.worker.client import WorkerClient
+
+TIMEOUT = 120  # generous: the 2 shared CPU cores may be busy
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("worker")
+    registry = tiny.write_test_registry(folder / "site", {
+        "tiny": {},
+        "slow": {"sleep_per_window": 0.4},
+        "crash": {"crash_after_windows": 2},
+    })
+    return {"registry": registry, "image": tiny.write_phantom(folder / "phantom.nrrd"), "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def client(site):
+    worker = WorkerClient(env={"TEXTLESIONSEG_EXTRA_REGISTRY": str(site["registry"])},
+                          log_path=site["folder"] / "worker.log")
+    yield worker
+    worker.stop()
+    assert not worker.running
+
+
+def _request(site, model="tiny", **extra) -> dict:
+    return {"type": "segment", "image_path": str(site["image"]), "texts": ["round mass in the right lung"],
+            "model": model, "settings": {"device": "cpu"}, "output_dir": str(site["folder"] / "out"),
+            **extra}
+
+
+def test_request_streams_progress_then_a_result_file(client, site):
+    rid = client.submit(_request(site, keep_probability=True))
+    assert client.busy and client.running
+    messages = client.wait(TIMEOUT)
+    assert not client.busy
+    progress = [m for m in messages if m["type"] == "progress"]
+    stages = [m["stage"] for m in progress]
+    assert "Loading model tiny" in stages and "Saving result" in stages
+    fractions = [m["fraction"] for m in progress if m["stage"] == "Segmenting"]
+    assert fractions and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    final = messages[-1]
+    assert final["type"] == "result" and final["id"] == rid, final
+    assert final["model_reused"] is False and final["model_load_count"] == 1
+    result = protocol.load_result(final["result_path"])
+    seg = result.segments[0]
+    assert seg.name == "round mass in the right lung" and seg.probability is not None
+    assert len(seg.lesions) == 1 and seg.lesions[0].mean_hu == pytest.approx(150.0)  # the phantom's sphere
+    assert result.model_name == "tiny"
+
+
+def test_second_request_reuses_the_loaded_model(client, site):
+    pid = client.pid
+    started = time.perf_counter()
+    final = client.request(_request(site), TIMEOUT)
+    assert final["type"] == "result" and final["model_reused"] is True and final["model_load_count"] == 1
+    assert client.pid == pid and client.starts == 1
+    status = client.request({"type": "status"}, TIMEOUT)
+    assert status["load_counts"] == {"tiny@cpu": 1} and status["loaded_models"] == ["tiny@cpu"]
+    assert status["rss_bytes"] > 50e6
+    assert time.perf_counter() - started < 60
+
+
+def test_sync_entry_point_gives_the_same_result(client, site, monkeypatch):
+    from TextLesionSegLib.worker.client import run_request_sync
+
+    monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
+    seen: list[dict] = []
+    sync = run_request_sync(_request(site, id="sync"), seen.append)
+    assert sync["type"] == "result", sync
+    assert any(m["type"] == "progress" for m in seen)
+    worker = client.request(_request(site, id="async"), TIMEOUT)
+    a, b = protocol.load_result(sync["result_path"]), protocol.load_result(worker["result_path"])
+    assert [s.name for s in a.segments] == [s.name for s in b.segments]
+    assert np.array_equal(a.segments[0].mask, b.segments[0].mask) and a.segments[0].mask.any()
+    assert a.segments[0].lesions == b.segments[0].lesions
+
+
+def test_errors_come_back_as_messages_and_the_worker_survives(client, site):
+    pid = client.pid
+    bad = client.request(_request(site, image_path=str(site["folder"] / "missing.nrrd")), TIMEOUT)
+    assert bad["type"] == "error" and bad["exit_code"] == 2, bad
+    unknown = client.request(_request(site, model="no-such-model"), TIMEOUT)
+    assert unknown["exit_code"] == 3 and "known models" in unknown["message"]
+    old = client.request({"type": "status", "protocol": 99}, TIMEOUT)
+    assert old["exit_code"] == 2 and "protocol 99" in old["message"]
+    assert client.pid == pid
+
+
+def test_a_crash_is_reported_not_a_hang(client, site):
+    final = client.request(_request(site, model="crash"), TIMEOUT)
+    assert final["type"] == "error" and final.get("crashed") and final["returncode"] == 70, final
+    assert "stopped unexpectedly" in final["message"] and str(client.log_path) in final["message"]
+    assert not client.busy and not client.running
+
+
+def test_after_a_crash_the_next_run_starts_fresh_and_cancel_kills_it_within_two_seconds(client, site):
+    starts = client.starts
+    client.submit(_request(site, model="slow"))
+    assert client.starts == starts + 1  # the crashed worker was replaced
+    deadline = time.monotonic() + TIMEOUT
+    while not any(m.get("stage") == "Segmenting" for m in client.poll()):  # wait until windows run
+        assert time.monotonic() < deadline and client.busy
+        time.sleep(0.05)
+    pid = client.pid
+    started = time.perf_counter()
+    client.cancel()
+    assert time.perf_counter() - started < 2.0
+    assert not client.busy and not client.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone (and reaped)
+    assert [m["exit_code"] for m in client.poll()] == [130]
+    files = sorted(p.name for p in Path(site["folder"] / "out").iterdir())
+    assert not any(f.startswith(".") for f in files), f"a temporary result file remains: {files}"
+    # The next request runs in a fresh worker that has loaded nothing yet.
+    status = client.request({"type": "status"}, TIMEOUT)
+    assert client.starts == starts + 2 and status["pid"] != pid and status["load_counts"] == {}
+
+
+def test_stop_ends_the_process(site):
+    worker = WorkerClient(env={"TEXTLESIONSEG_EXTRA_REGISTRY": str(site["registry"])})
+    worker.start()
+    pid = worker.pid
+    worker.stop()
+    assert not worker.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -1,0 +1,223 @@
+"""The worker process: keeps models loaded and answers JSON-line requests (see ``protocol``).
+
+Run as ``python -m TextLesionSegLib.worker``. Requests are handled one at a time on the main
+thread; the client cancels by killing the process, so nothing here needs to be interruptible.
+Protocol lines go to the *original* stdout only: fd 1 is redirected to stderr at start, so a
+stray ``print`` or a C library writing to stdout cannot corrupt the stream. Logs go to stderr
+(the client sends them to a log file). :func:`run_request_sync` runs the same handler in the
+calling process, for scripts and Slicer's self-test.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+from . import protocol
+
+log = logging.getLogger("TextLesionSegLib.worker")
+Emit = Callable[[dict[str, Any]], None]
+
+
+def process_rss_bytes(pid: int | None = None) -> int | None:
+    """Resident memory of a process (this one by default), from /proc or psutil; None if unknown."""
+    pid = pid or os.getpid()
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil  # optional: Windows/macOS
+
+        return int(psutil.Process(pid).memory_info().rss)
+    except Exception:  # noqa: BLE001 - memory is informative only
+        return None
+
+
+class WorkerState:
+    """Loaded models, keyed by (name, device), and how often each was loaded."""
+
+    def __init__(self) -> None:
+        self.models: dict[tuple[str, str], Any] = {}
+        self.load_counts: Counter[str] = Counter()
+        self.requests_done = 0
+
+    def model(self, name: str, device: str, progress: Any) -> tuple[Any, bool]:
+        """The loaded segmenter ``name`` on ``device``; loads it on first use. Returns (model, was_cached)."""
+        from ..models import registry
+
+        key = (name, registry.resolve_device(device))
+        if key in self.models:
+            return self.models[key], True
+        segmenter = registry.default_registry().load_segmenter(name, key[1], progress)
+        self.models[key] = segmenter
+        self.load_counts[f"{name}@{key[1]}"] += 1
+        log.info("loaded model %s on %s", name, key[1])
+        return segmenter, False
+
+    def unload(self) -> None:
+        """Drop every loaded model and give cached GPU memory back."""
+        self.models.clear()
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def status(self) -> dict[str, Any]:
+        """Loaded models, load counts and memory of this process."""
+        return {
+            "loaded_models": [f"{n}@{d}" for n, d in self.models],
+            "load_counts": dict(self.load_counts),
+            "requests_done": self.requests_done,
+            "rss_bytes": process_rss_bytes(),
+            "pid": os.getpid(),
+        }
+
+    # ---- requests -----------------------------------------------------------------------------
+    def handle(self, request: dict[str, Any], emit: Emit) -> dict[str, Any]:
+        """Run one request; progress goes to ``emit``; returns the final result/status/error message."""
+        rid = request.get("id")
+        started = time.perf_counter()
+        try:
+            protocol.check_request(request)
+            kind = request["type"]
+            if kind == "status":
+                return {"type": "status", "id": rid, **self.status()}
+            if kind == "unload":
+                self.unload()
+                return {"type": "status", "id": rid, **self.status()}
+            if kind == "shutdown":
+                return {"type": "status", "id": rid, "shutting_down": True, **self.status()}
+            message = self._run_model(request, emit)
+            message["seconds"] = round(time.perf_counter() - started, 3)
+            return message
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes one error message
+            return self._error(rid, exc)
+        finally:
+            self.requests_done += 1
+
+    def _run_model(self, request: dict[str, Any], emit: Emit) -> dict[str, Any]:
+        from ..models.base import InferenceSettings
+        from ..models import registry
+        from ..pipeline import io, run
+
+        rid = request.get("id")
+
+        def progress(stage: str, fraction: float | None = None) -> None:
+            emit({"type": "progress", "id": rid, "stage": stage, "fraction": fraction})
+
+        known = {f.name for f in fields(InferenceSettings)}
+        raw = dict(request.get("settings") or {})
+        settings = InferenceSettings(**{k: v for k, v in raw.items() if k in known})
+        settings.extra.update({k: v for k, v in raw.items() if k not in known})
+        name = request.get("model") or registry.default_model_name()
+        segmenter, cached = self.model(name, settings.device, progress)
+        progress("Reading image", None)
+        image = io.read_image(request["image_path"])
+        keep = bool(request.get("keep_probability", False))
+        if request["type"] == "segment":
+            result = run.segment(image, list(request["texts"]), segmenter, settings, progress=progress,
+                                 keep_probability=keep)
+        else:
+            result = run.find_lesions(image, segmenter, settings, progress=progress, keep_probability=keep)
+        progress("Saving result", None)
+        path = protocol.save_result(result, _result_path(request))
+        return {
+            "type": "result", "id": rid, "result_path": str(path.resolve()), "model": name,
+            "model_reused": cached, "model_load_count": self.load_counts[f"{name}@{registry.resolve_device(settings.device)}"],
+            "segments": [s.name for s in result.segments], "warnings": list(result.warnings),
+        }
+
+    def _error(self, rid: Any, exc: BaseException) -> dict[str, Any]:
+        from ..errors import TextLesionSegError
+
+        if isinstance(exc, TextLesionSegError):
+            return {"type": "error", "id": rid, "message": str(exc), "exit_code": exc.exit_code}
+        if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+            return {"type": "error", "id": rid, "exit_code": 4,
+                    "message": f"not enough memory ({exc}); try low-memory mode, the CPU, or a smaller volume"}
+        if isinstance(exc, KeyboardInterrupt):
+            return {"type": "error", "id": rid, "message": "cancelled", "exit_code": 130}
+        log.error("request %s failed:\n%s", rid, "".join(traceback.format_exception(exc)))
+        return {"type": "error", "id": rid, "exit_code": 1,
+                "message": f"internal error: {type(exc).__name__}: {exc} (traceback in the worker log)"}
+
+
+def _result_path(request: dict[str, Any]) -> Path:
+    """Where the result goes: ``output_dir`` of the request, else a fresh temporary folder."""
+    out = request.get("output_dir")
+    folder = Path(out) if out else Path(tempfile.mkdtemp(prefix="textlesionseg-result-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(request.get("id") or "result"))
+    path, n = folder / f"{stem}.json", 1
+    while path.exists() or path.with_suffix(".npz").exists():  # never overwrite an earlier result
+        path, n = folder / f"{stem}-{n}.json", n + 1
+    return path
+
+
+_SYNC_STATE: WorkerState | None = None
+
+
+def run_request_sync(request: dict[str, Any], on_message: Emit | None = None) -> dict[str, Any]:
+    """Run ``request`` in this process (models stay loaded between calls); returns the final message.
+
+    ``on_message`` receives progress messages; raising ``errors.CancelledError`` from it stops
+    the job (an error message with exit code 130 is returned).
+    """
+    global _SYNC_STATE
+    if _SYNC_STATE is None:
+        _SYNC_STATE = WorkerState()
+    request = {"protocol": protocol.PROTOCOL_VERSION, **request}
+    return _SYNC_STATE.handle(request, on_message or (lambda message: None))
+
+
+def serve(stdin: TextIO, out: TextIO) -> int:
+    """Answer requests from ``stdin`` until it closes or a shutdown request arrives."""
+    state = WorkerState()
+
+    def emit(message: dict[str, Any]) -> None:
+        out.write(protocol.encode(message))
+        out.flush()
+
+    emit({"type": "ready", "protocol": protocol.PROTOCOL_VERSION, "pid": os.getpid()})
+    for line in stdin:
+        if not line.strip():
+            continue
+        try:
+            request = protocol.decode(line)
+        except ValueError as exc:
+            emit({"type": "error", "id": None, "message": f"unreadable request line: {exc}", "exit_code": 2})
+            continue
+        log.info("request %s: %s", request.get("id"), request.get("type"))
+        emit(state.handle(request, emit))
+        if request.get("type") == "shutdown":
+            break
+    state.unload()
+    return 0
+
+
+def main() -> int:
+    """Entry point of ``python -m TextLesionSegLib.worker``."""
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s worker[%(process)d] %(levelname)s %(message)s")
+    # Keep the real stdout for the protocol; everything else written to fd 1 goes to stderr.
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    code = serve(sys.stdin, out)
+    out.flush()
+    logging.shutdown()
+    # Skip the interpreter's slow teardown (seconds with torch/monai loaded); the OS frees the memory.
+    os._exit(code)
