@@ -56,9 +56,9 @@ def _ct_with_sphere(direction):
 def test_segment_puts_lesion_back_where_it_was(name):
     img, inside = _ct_with_sphere(DIRECTIONS[name])
     stages = []
-    result = segment(img, ["round lesion", "second description"], ThresholdSegmenter(), InferenceSettings(device="cpu"),
+    result = segment(img, ["round lesion", "hypodense nodule in the liver"], ThresholdSegmenter(), InferenceSettings(device="cpu"),
                      progress=lambda s, f: stages.append(s), keep_probability=True)
-    assert [s.name for s in result.segments] == ["round lesion", "second description"]
+    assert [s.name for s in result.segments] == ["round lesion", "hypodense nodule in the liver"]
     seg = result.segments[0]
     assert seg.mask.shape == img.array.shape and seg.mask.dtype == np.uint8
     assert np.linalg.norm(mask_centroid_lps(img, seg.mask) - SPHERE_AT) < 0.5 * np.linalg.norm(img.spacing)
@@ -78,9 +78,12 @@ def test_segment_puts_lesion_back_where_it_was(name):
 
 def test_segment_empty_result_warns():
     img, _ = _ct_with_sphere(np.eye(3))
-    result = segment(img, ["anything"], ThresholdSegmenter(level=1.5), InferenceSettings(device="cpu"))
-    assert result.segments[0].mask.sum() == 0
+    result = segment(img, ["cyst in the left kidney", "no lesion"], ThresholdSegmenter(level=1.5),
+                     InferenceSettings(device="cpu"))
+    assert len(result.segments) == 1 and result.segments[0].mask.sum() == 0
+    assert result.segments[0].terminology["type"][2] == "Cyst"  # from the query package
     assert any("no lesion found" in w for w in result.warnings)
+    assert any("'no lesion'" in w for w in result.warnings)
 
 
 def test_find_lesions_mode():
@@ -91,7 +94,7 @@ def test_find_lesions_mode():
     assert np.sum(seg.mask & inside) > 0.8 * inside.sum()
 
 
-@pytest.mark.parametrize("texts", [[], [""], ["   \n"]])
+@pytest.mark.parametrize("texts", [[], [""], ["   \n"], ["no lesion"]])
 def test_empty_descriptions_refused(texts):
     img, _ = _ct_with_sphere(np.eye(3))
     with pytest.raises(InputError):
@@ -106,7 +109,7 @@ def test_cancel_through_progress():
             raise CancelledError("cancelled by user")
 
     with pytest.raises(CancelledError):
-        segment(img, ["x"], ThresholdSegmenter(), InferenceSettings(device="cpu"), progress=cancel)
+        segment(img, ["mass in the right lung"], ThresholdSegmenter(), InferenceSettings(device="cpu"), progress=cancel)
 
 
 def test_sliding_window_progress_counts_windows():

@@ -67,8 +67,9 @@ def parse_queries(texts: Sequence[str]) -> tuple[list[LesionQuery], list[str]]:
             queries.append(LesionQuery(text=" ".join(text.split())))
             continue
         parsed = parse_text(text)
-        if getattr(parsed, "message", ""):
-            messages.append(str(parsed.message))
+        if not parsed.queries:  # e.g. only negations: say why this text gave no segment
+            short = text if len(text) <= 60 else text[:59] + "…"
+            messages.append(f"'{short}': {getattr(parsed, 'message', '') or 'no lesion described'}")
         queries.extend(parsed.queries)
     if not queries:
         raise InputError("no lesion to segment in the description(s): " + ("; ".join(messages) or "nothing asserted"))
