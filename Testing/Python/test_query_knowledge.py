@@ -149,3 +149,28 @@ def test_verifier_finds_every_code_in_slicer_shaped_files_and_reports_a_missing_
     anat.write_text(json.dumps({"AnatomicCodes": {"AnatomicRegion": as_nodes(codes["anatomy"][1:])}}))
     missing = verify(cat, anat)
     assert len(missing) == 1 and "region liver" in missing[0]
+
+
+@pytest.mark.parametrize(
+    "location, organ",
+    [("right hepatic lobe", "liver"), ("Location: pancreatic head", "pancreas"),
+     ("liver segment VII", "liver"), ("right upper lobe of the lung", "lung"), ("sigmoid colon", "colon"),
+     ("left adrenal gland", "adrenal"), ("lymph node", "lymph node"), ("unspecified", None), (None, None)],
+)
+def test_organ_of_location_reads_every_location_phrase(location, organ) -> None:
+    from TextLesionSegLib.query import organ_of_location
+
+    assert organ_of_location(location) == organ
+
+
+def test_every_location_phrase_maps_back_to_its_organ() -> None:
+    from TextLesionSegLib.query import attribute_value_phrases, organ_of_location
+
+    for value, _ in attribute_value_phrases()["location"][:-1]:
+        assert organ_of_location(value) is not None, value
+
+
+def test_rank_reads_the_organ_from_the_location_phrase() -> None:
+    attrs = {"location": "pancreatic head", "shape": "irregular", "density": "hypodense", "surface": "ill-defined"}
+    assert rank_lesion_types(attrs, None)[0][0] == "pancreatic adenocarcinoma"
+    assert rank_lesion_types(attrs, "head") == rank_lesion_types(attrs, "pancreas")

@@ -81,7 +81,7 @@ def test_phrase_for() -> None:
 def test_referring_sentence_uses_only_asserted_words() -> None:
     q = _q("the larger of two 2 cm round hypodense cysts in the left kidney")
     s = referring_sentence(q)
-    assert s.startswith("the two larger round-like hypodense")
+    assert s.startswith("the larger of the two round-like hypodense")
     assert "in the left kidney" in s and s.endswith("20 mm")
     assert "homogeneous" not in s  # inferred only: not what the user said
 

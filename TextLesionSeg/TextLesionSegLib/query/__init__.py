@@ -8,6 +8,7 @@ from __future__ import annotations
 from .knowledge import (
     infer,
     knowledge_table,
+    organ_of_location,
     rank_lesion_types,
     terminology_code_dict,
     terminology_for,
@@ -37,6 +38,7 @@ __all__ = [
     "infer",
     "knowledge_table",
     "location_text",
+    "organ_of_location",
     "parse_text",
     "phrase_for",
     "prompt_template",

@@ -65,13 +65,19 @@ def rank_lesion_types(attributes: dict[str, Any], organ: str | None) -> list[tup
 
     ``attributes`` maps attribute names (``shape``, ``density``, ``density_variation``,
     ``surface``, ``relation``, ``specific_features``) to canonical values; ``None`` values are
-    ignored. The score is a naive-Bayes posterior: the type's relative prevalence (``prior``)
+    ignored. ``organ`` is a canonical organ ("liver"); when it is ``None`` or not one, the organ
+    is read from ``attributes["location"]`` (a location phrase such as "right hepatic lobe"). The score is a naive-Bayes posterior: the type's relative prevalence (``prior``)
     times each attribute's typical frequency (floor 0.02), times 2 per typical specific feature,
     times 0.01 when the type belongs to another organ than the one named. Returns ``(name, probability)`` pairs, best first, probabilities summing to 1;
     ties are broken by name so the order is deterministic.
     """
+    known_organs = {e["organ"] for e in lesion_types()}
+    if organ not in known_organs:  # e.g. "lobe" cut from "right hepatic lobe": read the location phrase
+        organ = organ_of_location(attributes.get("location")) or organ_of_location(organ)
     scores: list[tuple[str, float]] = []
     features = set(attributes.get("specific_features") or [])
+    if isinstance(attributes.get("specific_features"), str):
+        features = {f.strip() for f in attributes["specific_features"].split(",")}
     for entry in lesion_types():
         log_p = math.log(float(entry.get("prior", 1.0)))
         for name in RANKED_ATTRIBUTES:
@@ -90,6 +96,21 @@ def rank_lesion_types(attributes: dict[str, Any], organ: str | None) -> list[tup
     total = sum(w for _, w in weights)
     ranked = [(n, round(w / total, 6)) for n, w in weights]
     return sorted(ranked, key=lambda t: (-t[1], t[0]))
+
+
+def organ_of_location(location: Any) -> str | None:
+    """The organ a location phrase names: 'right hepatic lobe' → 'liver', 'RUL' → 'lung'.
+
+    Accepts a phrase value ("pancreatic head") or a whole attribute phrase ("Location: …");
+    ``None`` when no organ is recognised.
+    """
+    if not isinstance(location, str) or not location.strip():
+        return None
+    from .extract import extract
+    from .vocabulary import normalise
+
+    text = normalise(location.split(":", 1)[-1])
+    return extract(text).values.get("organ")  # type: ignore[return-value]
 
 
 def infer(query: LesionQuery) -> dict[str, Any]:

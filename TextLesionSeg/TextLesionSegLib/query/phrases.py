@@ -34,7 +34,7 @@ ATTRIBUTE_VALUES: dict[str, tuple[str, ...]] = {
     "surface": ("well-defined", "ill-defined"),
     "enhancement": ("non-contrast", "contrast-enhanced"),
     "relation": ("not closely related", "closely related"),
-    "specific_features": tuple(dict.fromkeys(v for _, v in V.SPECIFIC_FEATURES)) + ("none",),
+    "specific_features": tuple(dict.fromkeys(v for _, v in V.SPECIFIC_FEATURES)),
 }
 _VALUE_WORDING = {
     ("enhancement", "non-contrast"): "non-contrast CT",
@@ -180,9 +180,13 @@ def referring_sentence(q: LesionQuery) -> str:
     sentence says what the user said, in a fixed order."""
     words: list[str] = ["the"]
     number = _number_word(q)
-    if number and number != "one":
+    if q.ordinal and number and number != "one":
+        words += [q.ordinal, "of the", number]  # "the larger of the two … cysts"
+    elif number and number != "one":
         words.append(number)
-    for w in (q.ordinal, q.size_word, q.shape, q.density_variation, q.density):
+    elif q.ordinal:
+        words.append(q.ordinal)
+    for w in (q.size_word, q.shape, q.density_variation, q.density):
         if w and w not in words:
             words.append(w)
     words.append(_class_word(q, inferred=False))
