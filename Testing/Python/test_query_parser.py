@@ -41,6 +41,13 @@ def test_splitting(text: str, n: int) -> None:
     assert len(out.queries) == n, [q.text for q in out.queries]
 
 
+def test_another_one_is_a_lesion_of_the_same_kind() -> None:
+    a, b = parse_text("A lesion in the liver. Another one in the spleen.").queries
+    assert (a.organ, b.organ) == ("liver", "spleen")
+    a, b = parse_text("cyst in the left kidney and another in the liver").queries
+    assert (a.lesion_type, b.lesion_type, b.organ) == ("renal cyst", "liver cyst", "liver")
+
+
 def test_split_keeps_order_and_text() -> None:
     out = parse_text("round cyst in the left kidney; spiculated nodule in the left upper lobe")
     assert [q.organ for q in out.queries] == ["kidney", "lung"]
@@ -77,6 +84,12 @@ def test_two_lesion_example() -> None:
         ("mass with attenuation similar to the adjacent bowel wall in the sigmoid colon", "density", "isodense"),
         ("lesion in the liver, slightly higher than the parenchyma", "density", "hyperdense"),
         ("nodule of soft-tissue density in the right lower lobe", "density", "isodense"),
+        ("irregular soft tissue mass in the ascending colon", "density", "isodense"),
+        ("solid nodule in the left upper lobe", "density", "isodense"),
+        ("hypervascular lesion in segment VI", "density", "hyperdense"),
+        ("arterially enhancing lesion in segment VIII", "density", "hyperdense"),
+        ("lytic lesion in the right iliac bone", "density", "hypodense"),
+        ("sclerotic lesion in a vertebral body", "density", "hyperdense"),
         ("ground glass nodule in the left upper lobe", "density", "hypodense"),
         ("part-solid nodule in the RUL", "density", "mixed"),
         ("nodule of mixed density in the right upper lobe", "density", "mixed"),
@@ -200,6 +213,8 @@ def test_uncertainty(text: str) -> None:
         ("gallbladder wall mass", "gallbladder", None, None),
         ("bladder mass", "bladder", None, None),
         ("gastric mass", "stomach", None, None),
+        ("irregular mass in the gastric antrum", "stomach", None, None),
+        ("two metastases in segments V and VIII", "liver", None, "segment V"),
         ("ring-enhancing lesion in the brain", "brain", None, None),
     ],
 )

@@ -13,7 +13,7 @@ import re
 
 from . import vocabulary as V
 from .extract import Extraction, extract
-from .knowledge import infer, resolve_lesion_type
+from .knowledge import infer, lesion_type_entry, resolve_lesion_type
 from .types import LesionQuery, ParseOutput
 
 #: the most descriptions one text may hold; more is almost surely not a lesion list
@@ -105,11 +105,14 @@ def _unknown_words(norm: str, ex: Extraction) -> list[str]:
     return words[:30]
 
 
+_STARTS_ANOTHER = re.compile(r"^(?:another|a second|a third|an additional|a further|one more)\b")
+
+
 def build_query(description: str) -> tuple[LesionQuery | None, Extraction]:
     """One description → its query (``None`` when it describes no lesion) and the raw extraction."""
     norm = V.normalise(description)
     ex = extract(norm)
-    if not _described(ex):
+    if not _described(ex) and not _STARTS_ANOTHER.match(norm):  # "another one in the spleen" is a lesion
         return None, ex
     values = dict(ex.values)
     word = values.pop("lesion_type", None)
@@ -119,6 +122,19 @@ def build_query(description: str) -> tuple[LesionQuery | None, Extraction]:
     query.unknown_words = _unknown_words(norm, ex)
     query.inferred = infer(query)
     return query, ex
+
+
+def _same_kind(previous: str | None, organ: str | None) -> str | None:
+    """"Another one": the previous lesion's kind, re-read for this lesion's organ
+    ("renal cyst" then "another in the liver" → "liver cyst")."""
+    entry = lesion_type_entry(previous)
+    if entry is None or organ is None or entry["organ"] == organ:
+        return previous
+    for word in entry["words"]:
+        resolved = resolve_lesion_type(word, organ)
+        if resolved:
+            return resolved
+    return entry["words"][0]
 
 
 def _empty_reason(text: str, negated: list[str], unknown: list[str]) -> str:
@@ -170,6 +186,9 @@ def parse_text(text: str) -> ParseOutput:
             norm = V.normalise(description)
             unknown += [w for w in _unknown_words(norm, ex) if w not in unknown]
             continue
+        if query.lesion_type is None and queries and _STARTS_ANOTHER.match(V.normalise(description)):
+            query.lesion_type = _same_kind(queries[-1].lesion_type, query.organ)
+            query.inferred = infer(query)
         label = f"lesion {len(queries) + 1}"
         warnings += [f"{label}: {note}" for note in ex.notes]
         if query.organ is None:

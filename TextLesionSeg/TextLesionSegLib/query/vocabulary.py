@@ -87,7 +87,7 @@ DENSITY = [
     (r"\biso[- ]?(?:dense|density|attenuating|attenuation|enhancing)\b"
      r"|\bsimilar (?:attenuation|density) (?:to|as)\b|\b(?:attenuation|density) similar to\b"
      r"|\bsame (?:attenuation|density) as\b|\bequal (?:attenuation|density)\b"
-     r"|\bsoft[- ]tissue (?:density|attenuation)\b", "isodense"),
+     r"|\bsoft[- ]tissue (?:density|attenuation|mass|nodule|lesion)\b", "isodense"),
     (r"\bhypo[- ]?(?:dense|density|attenuating|attenuation|enhancing|enhancement|vascular)\b"
      r"|\blow(?:er)?[- ](?:attenuation|density)\b|\b(?:decreased|reduced) (?:attenuation|density)\b"
      r"|\bslightly (?:lower|decreased|low)\b|\blower (?:attenuation|density) than\b"
@@ -177,7 +177,8 @@ ROMAN_OUT = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "
 #: sub-locations that also name their organ; (pattern, organ, sub_location or None, side or None)
 SUB_LOCATIONS = [
     (r"\b(?:liver |hepatic |couinaud )?segments? (?P<seg>viii|vii|vi|iva|ivb|iv|v|iii|ii|i|[1-8])\b"
-     r"(?! ?(?:cm|mm))", "liver", "segment", None),
+     r"(?! ?(?:cm|mm))(?:(?: ?[,/-] ?| and | or | to )(?:viii|vii|vi|iva|ivb|iv|v|iii|ii|i|[1-8])\b(?! ?(?:cm|mm)))*",
+     "liver", "segment", None),
     (r"\bs(?P<seg>[1-8])\b", "liver", "segment", None),
     (r"\bcaudate lobe\b", "liver", "caudate lobe", None),
     (r"\b(?P<side>right|left) (?:hepatic|liver) lobe\b|\b(?P<side2>right|left) lobe of (?:the )?liver\b",
@@ -217,7 +218,7 @@ ORGANS = [
     (r"\blungs?\b|\bpulmonary\b|\bpleura\w*|\bbronch\w*", "lung"),
     (r"\bspleen\b|\bsplenic\b", "spleen"),
     (r"\burinary bladder\b|\bbladder\b|\bvesical\b", "bladder"),
-    (r"\bstomach\b|\bgastric\b", "stomach"),
+    (r"\bstomach\b|\bgastric\b|\bantrum\b|\bpylor\w*|\bgastric fundus\b", "stomach"),
     (r"\bbones?\b|\bosseous\b|\bskelet\w*|\bvertebra\w*|\bribs?\b|\bfemur\b|\bfemoral head\b|\bsacrum\b"
      r"|\biliac bone\b|\bsternum\b|\bscapula\b|\bhumerus\b|\blytic\b|\bsclerotic\b", "bone"),
     (r"\bbrain\b|\bcerebr\w*|\bcerebell\w*|\bintracranial\b|\bfrontal lobe\b|\bparietal lobe\b"
@@ -309,5 +310,5 @@ FILLER = frozenset(
     left right bilateral upper lower middle anterior posterior superior inferior medial lateral
     central peripheral proximal distal deep superficial
     lesion lesions consistent compatible mixed linear punctate tubular nodular small enlarged thin thick
-    hu pure solid""".split()
+    hu pure solid gland one""".split()
 )
