@@ -1,0 +1,211 @@
+"""The extension's CMake files, built for real by ``cmake`` against a stand-in Slicer package.
+
+The stand-in defines only what the files call (``find_package(Slicer)`` variables,
+``slicerMacroBuildScriptedModule``, ``slicer_add_python_unittest``, the extension config and
+CPack includes). It fails like Slicer's build would when a listed file is missing, and it also
+fails when extension metadata is empty; it records what was listed so the lists can be compared
+with the files on disk. Also: ``cmake-lint`` (cmakelang) and the Extensions Index JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parent))
+import update_cmake_sources  # noqa: E402
+
+CMAKE = shutil.which("cmake")
+needs_cmake = pytest.mark.skipif(CMAKE is None, reason="cmake is not installed")
+METADATA = ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION",
+            "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS")
+
+USE_SLICER = r"""
+# Stand-in for Slicer's UseSlicer.cmake: only the macros TextLesionSeg calls.
+function(_standin_record list_name)
+  file(APPEND ${CMAKE_BINARY_DIR}/standin-${list_name}.txt "${ARGN}\n")
+endfunction()
+
+macro(slicerMacroBuildScriptedModule)
+  cmake_parse_arguments(MY "WITH_GENERIC_TESTS;WITH_SUBDIR;VERBOSE" "NAME" "SCRIPTS;RESOURCES" ${ARGN})
+  if(NOT MY_NAME)
+    message(FATAL_ERROR "slicerMacroBuildScriptedModule: NAME is empty")
+  endif()
+  if(NOT MY_SCRIPTS)
+    message(FATAL_ERROR "slicerMacroBuildScriptedModule: SCRIPTS is empty")
+  endif()
+  foreach(_file IN LISTS MY_SCRIPTS MY_RESOURCES)
+    if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${_file})
+      message(FATAL_ERROR "slicerMacroBuildScriptedModule: listed file is missing: ${_file}")
+    endif()
+  endforeach()
+  foreach(_file IN LISTS MY_SCRIPTS)
+    _standin_record(scripts ${_file})
+  endforeach()
+  foreach(_file IN LISTS MY_RESOURCES)
+    _standin_record(resources ${_file})
+  endforeach()
+  if(MY_WITH_GENERIC_TESTS)
+    _standin_record(flags WITH_GENERIC_TESTS)
+  endif()
+endmacro()
+
+function(slicer_add_python_unittest)
+  cmake_parse_arguments(MY "" "SCRIPT;SLICER_ARGS" "" ${ARGN})
+  if(NOT EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${MY_SCRIPT})
+    message(FATAL_ERROR "slicer_add_python_unittest: missing script ${MY_SCRIPT}")
+  endif()
+  _standin_record(unittests ${MY_SCRIPT})
+endfunction()
+"""
+
+GENERATE_CONFIG = r"""
+# Stand-in for Slicer's extension config generation: metadata must be complete.
+foreach(_var IN ITEMS @METADATA@)
+  if("${${_var}}" STREQUAL "")
+    message(FATAL_ERROR "extension metadata ${_var} is empty")
+  endif()
+  file(APPEND ${CMAKE_BINARY_DIR}/standin-metadata.txt "${_var}=${${_var}}\n")
+endforeach()
+if(NOT PROJECT_NAME STREQUAL "TextLesionSeg")
+  message(FATAL_ERROR "project() must be the extension name")
+endif()
+"""
+
+SLICER_CONFIG = r"""
+set(Slicer_FOUND TRUE)
+set(Slicer_USE_FILE ${CMAKE_CURRENT_LIST_DIR}/UseSlicer.cmake)
+set(Slicer_EXTENSION_GENERATE_CONFIG ${CMAKE_CURRENT_LIST_DIR}/GenerateConfig.cmake)
+set(Slicer_EXTENSION_CPACK ${CMAKE_CURRENT_LIST_DIR}/CPack.cmake)
+set(Slicer_QTSCRIPTEDMODULES_LIB_DIR lib/Slicer-5.10/qt-scripted-modules)
+set(Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR ${Slicer_QTSCRIPTEDMODULES_LIB_DIR})
+"""
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("slicer-standin")
+    (folder / "SlicerConfig.cmake").write_text(SLICER_CONFIG)
+    (folder / "UseSlicer.cmake").write_text(USE_SLICER)
+    (folder / "GenerateConfig.cmake").write_text(GENERATE_CONFIG.replace("@METADATA@", " ".join(METADATA)))
+    (folder / "CPack.cmake").write_text('set(CPACK_PACKAGE_NAME "${PROJECT_NAME}")\n')
+    return folder
+
+
+def configure(source: Path, build: Path, standin: Path) -> subprocess.CompletedProcess:
+    # No compiler is needed by a scripted extension; NONE keeps the stand-in build fast.
+    return subprocess.run(
+        [CMAKE, "-S", str(source), "-B", str(build), f"-DSlicer_DIR={standin}", "-DBUILD_TESTING=ON",
+         "-DCMAKE_C_COMPILER_WORKS=1", "-DCMAKE_CXX_COMPILER_WORKS=1"],
+        capture_output=True, text=True, timeout=180,
+    )
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line]
+
+
+@pytest.fixture(scope="module")
+def configured(tmp_path_factory, standin) -> Path:
+    if CMAKE is None:
+        pytest.skip("cmake is not installed")
+    build = tmp_path_factory.mktemp("build")
+    done = configure(ROOT, build, standin)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return build
+
+
+@needs_cmake
+def test_cmake_configures_and_lists_every_file_on_disk(configured):
+    scripts, resources = update_cmake_sources.expected_sources(ROOT)
+    assert _lines(configured / "standin-scripts.txt") == scripts, (
+        "TextLesionSeg/CMakeLists.txt is stale: run python Testing/Python/update_cmake_sources.py")
+    assert _lines(configured / "standin-resources.txt") == resources
+    assert "TextLesionSegLib/mrml/segmentation.py" in scripts and "Resources/UI/TextLesionSeg.ui" in resources
+    assert _lines(configured / "standin-flags.txt") == ["WITH_GENERIC_TESTS"]
+    assert _lines(configured / "standin-unittests.txt") == ["TextLesionSeg.py"]
+    requirements = configured / "lib/Slicer-5.10/qt-scripted-modules/Resources/python-requirements.txt"
+    assert requirements.read_text() == (ROOT / "python-requirements.txt").read_text()
+
+
+@needs_cmake
+def test_json_matches_the_cmake_metadata(configured):
+    metadata = dict(line.split("=", 1) for line in _lines(configured / "standin-metadata.txt"))
+    entry = json.loads((ROOT / "TextLesionSeg.json").read_text())
+    assert entry["$schema"].startswith("https://raw.githubusercontent.com/Slicer/Slicer/")
+    assert entry["category"] == metadata["EXTENSION_CATEGORY"] == "Segmentation"
+    assert entry["build_dependencies"] == metadata["EXTENSION_DEPENDS"].split() == ["PyTorch"]
+    assert entry["scm_url"] == metadata["EXTENSION_HOMEPAGE"]
+    assert entry["scm_revision"] and entry["tier"] in range(1, 6)
+    # Catalog rules: repository named Slicer*, extension name not.
+    assert entry["scm_url"].rstrip("/").split("/")[-1].startswith("Slicer")
+    # Icon and screenshots are raw URLs of files in this repository, real PNGs.
+    from PIL import Image
+
+    for url in [metadata["EXTENSION_ICONURL"], *metadata["EXTENSION_SCREENSHOTURLS"].split()]:
+        relative = re.sub(r"^https://raw\.githubusercontent\.com/[^/]+/[^/]+/[^/]+/", "", url)
+        with Image.open(ROOT / relative) as picture:
+            assert picture.format == "PNG"
+            if url == metadata["EXTENSION_ICONURL"]:
+                assert picture.size == (128, 128)
+
+
+def _minimal_tree(tmp_path: Path) -> Path:
+    """A copy of the CMake files with empty stand-ins of every listed file."""
+    source = tmp_path / "src"
+    (source / "TextLesionSeg").mkdir(parents=True)
+    shutil.copy(ROOT / "CMakeLists.txt", source)
+    shutil.copy(ROOT / "python-requirements.txt", source)
+    shutil.copy(ROOT / "TextLesionSeg" / "CMakeLists.txt", source / "TextLesionSeg")
+    for relative in sum(update_cmake_sources.expected_sources(ROOT), []):
+        path = source / "TextLesionSeg" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    return source
+
+
+@needs_cmake
+def test_a_missing_listed_file_or_empty_metadata_fails_the_build(tmp_path, standin):
+    source = _minimal_tree(tmp_path)
+    (source / "TextLesionSeg" / "TextLesionSegLib" / "mrml" / "correction.py").unlink()
+    failed = configure(source, tmp_path / "b1", standin)
+    # cmake wraps long messages: compare with whitespace collapsed
+    assert failed.returncode != 0
+    assert "listed file is missing: TextLesionSegLib/mrml/correction.py" in " ".join(failed.stderr.split())
+    source = _minimal_tree(tmp_path / "second")
+    top = source / "CMakeLists.txt"
+    top.write_text(re.sub(r'set\(EXTENSION_CONTRIBUTORS "[^"]*"\)', 'set(EXTENSION_CONTRIBUTORS "")', top.read_text()))
+    failed = configure(source, tmp_path / "b2", standin)
+    assert failed.returncode != 0 and "EXTENSION_CONTRIBUTORS is empty" in " ".join(failed.stderr.split())
+
+
+def test_generated_lists_are_up_to_date_and_the_script_detects_drift(tmp_path, monkeypatch):
+    text = update_cmake_sources.CMAKE_FILE.read_text()
+    assert update_cmake_sources.updated_text(text) == text, "run python Testing/Python/update_cmake_sources.py"
+    stale = text.replace("    TextLesionSegLib/mrml/table.py\n", "")
+    assert update_cmake_sources.updated_text(stale) == text
+
+
+def test_cmake_lint_passes():
+    lint = shutil.which("cmake-lint") or str(Path(sys.executable).with_name("cmake-lint"))
+    if not Path(lint).exists():
+        pytest.skip("cmakelang is not installed")
+    done = subprocess.run([lint, str(ROOT / "CMakeLists.txt"), str(ROOT / "TextLesionSeg" / "CMakeLists.txt")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_top_level_template_shape():
+    text = (ROOT / "CMakeLists.txt").read_text()
+    order = ["cmake_minimum_required(", "project(TextLesionSeg)", "find_package(Slicer REQUIRED)",
+             "include(${Slicer_USE_FILE})", "add_subdirectory(TextLesionSeg)",
+             "include(${Slicer_EXTENSION_GENERATE_CONFIG})", "include(${Slicer_EXTENSION_CPACK})"]
+    positions = [text.index(token) for token in order]
+    assert positions == sorted(positions)

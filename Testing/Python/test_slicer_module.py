@@ -1,0 +1,151 @@
+"""The Slicer module without Slicer: its .ui (well-formed, every name the code uses exists, it
+loads offscreen with PySide6 when CTK/MRML classes are mapped to stand-ins), the module file's
+shape (scripted-module classes, lazy imports, translated strings, no pip-installed torch), the
+dependency helpers, and the panel picture."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE_FILE = ROOT / "TextLesionSeg" / "TextLesionSeg.py"
+UI_FILE = ROOT / "TextLesionSeg" / "Resources" / "UI" / "TextLesionSeg.ui"
+LIB = ROOT / "TextLesionSeg" / "TextLesionSegLib"
+HEAVY = {"torch", "monai", "transformers"}
+
+
+def _module_tree() -> ast.Module:
+    return ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
+
+
+def _ui_names() -> dict[str, str]:
+    root = ET.parse(UI_FILE).getroot()
+    return {w.get("name"): w.get("class") for w in root.iter("widget")}
+
+
+def _used_ui_names() -> set[str]:
+    return set(re.findall(r"self\.ui\.(\w+)", MODULE_FILE.read_text(encoding="utf-8")))
+
+
+def _images_module():
+    spec = importlib.util.spec_from_file_location("make_images", ROOT / "Resources" / "make_images.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ui_is_well_formed_and_has_every_widget_the_code_uses():
+    names = _ui_names()
+    used = _used_ui_names()
+    assert len(used) > 20
+    assert not used - set(names), f"used by TextLesionSeg.py but missing in the .ui: {sorted(used - set(names))}"
+    root = ET.parse(UI_FILE).getroot()
+    for connection in root.iter("connection"):
+        assert connection.findtext("sender") in names and connection.findtext("receiver") in names
+    custom = {c.findtext("class") for c in root.iter("customwidget")}
+    assert {cls for cls in names.values() if not cls.startswith("Q")} <= custom
+
+
+def test_parameter_names_in_the_ui_are_parameter_node_fields():
+    tree = _module_tree()
+    node_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TextLesionSegParameterNode")
+    fields = {s.target.id for s in node_class.body if isinstance(s, ast.AnnAssign)}
+    root = ET.parse(UI_FILE).getroot()
+    bound = {p.findtext("string") for p in root.iter("property") if p.get("name") == "SlicerParameterName"}
+    assert bound and bound <= fields, bound - fields
+    assert any(isinstance(d, ast.Name) and d.id == "parameterNodeWrapper" for d in node_class.decorator_list)
+
+
+def test_ui_loads_offscreen_with_stand_in_classes():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    pytest.importorskip("PySide6.QtUiTools", reason="PySide6 is not installed")
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    app = QApplication.instance() or QApplication([])
+    images = _images_module()
+    panel = images.load_placeholder_ui(UI_FILE)
+    found = {w.objectName() for w in panel.findChildren(QWidget)}
+    assert not _used_ui_names() - found, sorted(_used_ui_names() - found)
+    assert panel.findChild(QWidget, "applyButton").text() == "Apply"
+    panel.deleteLater()
+    app.processEvents()
+
+
+def test_scripted_module_shape_and_lazy_imports():
+    tree = _module_tree()
+    classes = {n.name: [ast.unparse(b) for b in n.bases] for n in tree.body if isinstance(n, ast.ClassDef)}
+    assert classes["TextLesionSeg"] == ["ScriptedLoadableModule"]
+    assert classes["TextLesionSegWidget"][0] == "ScriptedLoadableModuleWidget"
+    assert classes["TextLesionSegLogic"] == ["ScriptedLoadableModuleLogic"]
+    assert classes["TextLesionSegTest"] == ["ScriptedLoadableModuleTest"]
+    files = [MODULE_FILE, *LIB.rglob("__init__.py"), *(LIB / "mrml").glob("*.py")]
+    for path in files:
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # file scope only
+            if isinstance(node, ast.Import):
+                modules = {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                modules = {(node.module or "").split(".")[0]}
+            else:
+                continue
+            assert not modules & HEAVY, f"{path.relative_to(ROOT)} imports {modules & HEAVY} at file scope"
+
+
+def test_user_facing_strings_are_translatable_and_torch_is_never_pip_installed():
+    tree = _module_tree()
+    ui_calls = {"showState", "showStatusMessage", "confirmOkCancelDisplay", "tryWithErrorDisplay", "errorDisplay"}
+    checked = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if name in ui_calls and node.args:
+                # a literal text must go through _() (worker stage names arrive as data)
+                first = node.args[0]
+                assert not isinstance(first, (ast.Constant, ast.JoinedStr)), ast.unparse(node)
+                if isinstance(first, ast.Call) and isinstance(first.func, ast.Attribute):
+                    first = first.func.value  # _("...").format(...)
+                if isinstance(first, ast.Call) and getattr(first.func, "id", "") == "_":
+                    checked += 1
+            if name in ("pip_install", "pip_ensure"):
+                assert "torch" not in ast.unparse(node).replace('"torch", ', "").split("skip_packages")[0]
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            target = ast.unparse(node.targets[0])
+            if target.endswith((".text", ".toolTip")) and node.value.value:
+                pytest.fail(f"untranslated UI text: {ast.unparse(node)}")
+    assert checked >= 10
+    assert "installTorch" in MODULE_FILE.read_text()
+
+
+def test_missing_requirements_protect_slicer_packages(tmp_path):
+    from TextLesionSegLib.mrml.environment import device_choices, missing_requirements, read_requirements, torch_status
+
+    requirements = read_requirements(ROOT / "python-requirements.txt")
+    assert requirements and not any(r.lower().startswith(("torch", "numpy", "simpleitk", "vtk")) for r in requirements)
+    assert missing_requirements(requirements) == []  # this venv has everything
+    wanted = ["numpy>=999", "SimpleITK>=999", "torch>=999", "pytest>=999", "not-a-real-package-xyz>=1", "scipy>=1.0"]
+    assert missing_requirements(wanted) == ["pytest>=999", "not-a-real-package-xyz>=1"]
+    status = torch_status()
+    assert status["installed"] and status["version"] and "PyTorch" in status["message"]
+    assert device_choices(status)[0] == "auto" and device_choices(status)[-1] == "cpu"
+    assert device_choices({"cuda": [{"index": 0}, {"index": 1}]}) == ["auto", "cuda:0", "cuda:1", "cpu"]
+
+
+def test_panel_picture_and_icons_exist_and_match_the_ui(tmp_path):
+    from PIL import Image
+
+    with Image.open(ROOT / "Resources" / "TextLesionSeg.png") as icon:
+        assert icon.size == (128, 128)
+    with Image.open(ROOT / "TextLesionSeg" / "Resources" / "Icons" / "TextLesionSeg.png") as icon:
+        assert icon.size == (128, 128)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    pytest.importorskip("PySide6.QtUiTools")
+    drawn = _images_module().draw_panel(tmp_path / "panel.png")
+    with Image.open(drawn) as fresh, Image.open(ROOT / "Resources" / "Screenshots" / "panel.png") as committed:
+        assert fresh.size == committed.size  # the committed picture is the current .ui's layout
+        assert fresh.size[0] > 300 and fresh.size[1] > 600
