@@ -246,3 +246,21 @@ def test_unknown_words_are_reported() -> None:
     q = one("hypodense lesion in the liver with a peculiar zebra pattern")
     assert "zebra" in q.unknown_words and "peculiar" in q.unknown_words
     assert "hypodense" not in q.unknown_words and "liver" not in q.unknown_words
+
+
+@pytest.mark.parametrize(
+    "text, features",
+    [
+        ("Hypodense mass in the pancreatic head. Calcification is not seen. The duct is not dilated.", []),
+        ("Irregular mass in the left kidney; necrosis was excluded.", []),
+        ("Irregular mass in the left kidney with calcification; necrosis was excluded.", ["calcification"]),
+    ],
+)
+def test_negation_after_the_term(text: str, features: list[str]) -> None:
+    q = one(text)
+    assert q.specific_features == features
+
+
+def test_negated_organ_is_not_the_lesion_organ() -> None:
+    assert one("No liver lesion, but a cyst in the left kidney.").organ == "kidney"
+    assert parse_text("Liver lesion is not seen.").queries == []

@@ -151,3 +151,27 @@ def test_not_a_string_does_not_crash() -> None:
 
 def test_normalise_unifies_dashes_accents_and_space() -> None:
     assert V.normalise("Well\u2013Defined  LÉSION\u00a0in\tthe 2\u00d73 cm") == "well-defined lesion in the 2 x 3 cm"
+
+
+_LESION_LINES = st.builds(
+    lambda shape, density, organ, noun: f"{shape} {density} {noun} in the {organ}",
+    st.sampled_from(["round", "irregular", "oval", "lobulated", ""]),
+    st.sampled_from(["hypodense", "hyperdense", "isoattenuating", "low attenuation", ""]),
+    st.sampled_from(["left kidney", "liver", "pancreatic tail", "right upper lobe", "spleen", "sigmoid colon"]),
+    st.sampled_from(["lesion", "mass", "cyst", "nodule"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_LESION_LINES, min_size=1, max_size=6), st.sampled_from(["\n", "; ", "\n- "]))
+def test_one_query_per_listed_description(lines: list[str], sep: str) -> None:
+    out = parse_text(sep.join(lines))
+    assert len(out.queries) == len(lines), (lines, [q.text for q in out.queries])
+
+
+@settings(max_examples=60, deadline=None)
+@given(_LESION_LINES, st.sampled_from(["calcification", "necrosis", "duct dilatation", "fat", "cavitation"]),
+       st.sampled_from(["without {}", "no {}", "{} is not seen"]))
+def test_a_negated_feature_is_never_asserted(line: str, feature: str, pattern: str) -> None:
+    q = parse_text(f"{line}, {pattern.format(feature)}.").queries[0]
+    assert feature not in q.specific_features

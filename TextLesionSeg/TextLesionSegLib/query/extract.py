@@ -53,6 +53,10 @@ def negation_scopes(text: str, protected: list[Span]) -> tuple[list[Span], list[
         end = end_match.start() if end_match else len(text)
         scopes.append((m.end(), end))
         triggers.append(m.span())
+    for m in _rx(V.POST_NEGATION).finditer(text):
+        starts = [b.end() for b in _rx(r"[.;:,!?]|\b(?:but|however|although|whereas)\b").finditer(text, 0, m.start())]
+        scopes.append((starts[-1] if starts else 0, m.start()))
+        triggers.append(m.span())
     return scopes, triggers
 
 

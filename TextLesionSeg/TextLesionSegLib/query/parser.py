@@ -32,7 +32,7 @@ _ANOTHER = re.compile(
     re.IGNORECASE,
 )
 #: sentence ends, and ";" (a new lesion only if what follows introduces one, like a sentence)
-_SENTENCE = re.compile(r"(?<=[^\W\d][.!?])\s+|(?<=[)\]][.!?])\s+|\s*;\s*")
+_SENTENCE = re.compile(r"(?<=[^\W\d][.!?])\s+|(?<=[)\]][.!?])\s+|(?<=;)\s*")
 _DEFINITE = re.compile(
     r"\b(?:the|this|that|these|those|its|said|same|it)\s+(?:[\w-]+\s+){0,4}$", re.IGNORECASE
 )
@@ -78,7 +78,8 @@ def _group_sentences(chunk: str) -> list[str]:
             groups[-1].append(sentence)
         else:
             groups.append([sentence])
-    return [" ".join(g).strip() for g in groups]
+    # the ";" stays inside a group (it bounds negation scopes) but not at a description's end
+    return [" ".join(g).strip().rstrip(";").strip() for g in groups]
 
 
 def _has_lesion(text: str) -> bool:

@@ -31,6 +31,11 @@ NEGATION_TRIGGERS = (
     r"\bno evidence of\b|\bnegative for\b|\bfree of\b|\babsence of\b|\babsent\b|\bwithout\b"
     r"|\bno\b|\bnot\b|\bnor\b|\bneither\b|\brather than\b|\bruled out\b|\bexcluded\b"
 )
+#: negations that follow what they negate ("calcification is not seen"); scope runs back to the clause start
+POST_NEGATION = (
+    r"\b(?:is|are|was|were|has been|have been) (?:not (?:seen|identified|present|visuali[sz]ed|demonstrated|evident"
+    r"|noted|observed|detected|appreciated)|absent|excluded|ruled out)\b"
+)
 #: words that end a negation's scope (besides , . ; : and the end of text)
 NEGATION_STOP = r"\b(?:but|however|although|though|while|whereas|which|except|and (?:an?|the)|with)\b"
 
