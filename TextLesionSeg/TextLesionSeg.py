@@ -142,6 +142,7 @@ class TextLesionSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event) -> None:
         if self.logic.busy:
+            self.pollTimer.stop()
             self.logic.cancel()
         self.setParameterNode(None)
 
@@ -169,6 +170,9 @@ class TextLesionSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.descriptionsTextEdit.setPlainText(self._parameterNode.descriptions)
                 self._selectComboText(self.ui.modelSelector, self._parameterNode.modelName)
                 self._selectComboText(self.ui.deviceSelector, self._parameterNode.device)
+                # a new scene: the shown (first) model is the chosen one
+                if not self._parameterNode.modelName and self.ui.modelSelector.currentText:
+                    self._parameterNode.modelName = self.ui.modelSelector.currentText
             self._checkCanApply()
 
     def _checkCanApply(self, caller=None, event=None) -> None:
@@ -379,6 +383,7 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         self._client = None
         self._context = None
         self._segmentationNode = None
+        self._requestId = None
 
     def getParameterNode(self):
         return TextLesionSegParameterNode(super().getParameterNode())
@@ -393,25 +398,19 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
     def ensureDependencies(self, interactive: bool = True) -> bool:
         """Install what is missing after one confirmation; torch only through PyTorchUtils.
 
-        Never called at import or start-up. Slicer's numpy, SimpleITK and vtk are never replaced.
+        Never called at import or start-up; Slicer's numpy, SimpleITK and vtk are never replaced.
         Returns False when the user declined.
         """
-        from TextLesionSegLib.mrml.environment import missing_requirements, read_requirements
+        from TextLesionSegLib.mrml.environment import PROTECTED_PACKAGES, ensure_dependencies
 
-        requirements = read_requirements(self.requirementsPath())
-        missing = missing_requirements(requirements)
-        torchMissing = not self._torchInstalled()
-        if not missing and not torchMissing:
-            return True
-        if slicer.app.testingEnabled() and not interactive:
-            raise RuntimeError(_("Missing Python packages in a test run: {p}").format(p=", ".join(missing)))
-        listed = missing + (["torch (through the PyTorch extension)"] if torchMissing else [])
-        if interactive and not slicer.util.confirmOkCancelDisplay(
-            _("TextLesionSeg needs these Python packages (installed once, may take several minutes):"),
-            detailedText="\n".join(listed),
-        ):
-            return False
-        if torchMissing:
+        def confirm(listed):
+            if not interactive:
+                return True
+            return slicer.util.confirmOkCancelDisplay(
+                _("TextLesionSeg needs these Python packages (installed once; this may take several minutes):"),
+                detailedText="\n".join(listed))
+
+        def installTorch():
             try:
                 import PyTorchUtils
             except ImportError as error:
@@ -419,21 +418,16 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
                                      "Manager and restart Slicer.")) from error
             if not PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, torchVersionRequirement=">=2.1"):
                 raise RuntimeError(_("PyTorch could not be installed; see the PyTorch Utils module."))
-        if missing:
-            if hasattr(slicer, "packaging") and hasattr(slicer.packaging, "pip_ensure"):
-                reqs = slicer.packaging.load_requirements(self.requirementsPath())
-                slicer.packaging.pip_ensure(reqs, prompt_install=False, requester="TextLesionSeg",
-                                            skip_packages=["numpy", "SimpleITK", "vtk", "torch", "requests"])
-            else:
-                # Older Slicer: one pip call; ranges only, Slicer's own packages are not in the list.
+
+        def installPackages(missing):
+            if hasattr(slicer, "packaging") and hasattr(slicer.packaging, "pip_ensure"):  # Slicer >= 5.11
+                requirements = slicer.packaging.load_requirements(self.requirementsPath())
+                slicer.packaging.pip_ensure(requirements, prompt_install=False, requester="TextLesionSeg",
+                                            skip_packages=sorted(PROTECTED_PACKAGES))
+            else:  # older Slicer: ranges only; Slicer's own packages are not in the list
                 slicer.util.pip_install(missing)
-        return True
 
-    @staticmethod
-    def _torchInstalled() -> bool:
-        import importlib.util
-
-        return importlib.util.find_spec("torch") is not None
+        return ensure_dependencies(self.requirementsPath(), confirm, installTorch, installPackages)
 
     def computeStatus(self) -> dict:
         """Torch/CUDA status text and device choices for the Advanced section."""
@@ -448,28 +442,12 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         return ct_warning(volumeNode)
 
     # ---- text and models -----------------------------------------------------------------------
-    def previewHtml(self, text: str) -> str:
+    @staticmethod
+    def previewHtml(text: str) -> str:
         """What the parser understood, one line per description (unknown words in red)."""
-        import html
+        from TextLesionSegLib.mrml.preview import preview_html
 
-        from TextLesionSegLib.query import parse_text
-
-        if not text.strip():
-            return ""
-        try:
-            parsed = parse_text(text)
-        except Exception as error:  # the preview must never break typing
-            return html.escape(_("Cannot read the text: {e}").format(e=error))
-        lines = []
-        for q in parsed.queries:
-            facts = [f"{k}: {v}" for k, v in (("organ", q.organ), ("side", q.side), ("where", q.sub_location),
-                     ("type", q.lesion_type), ("shape", q.shape), ("density", q.density),
-                     ("surface", q.surface), ("enhancement", q.enhancement)) if v]
-            unknown = "".join(f' <span style="color:#c00">?{html.escape(w)}</span>' for w in q.unknown_words)
-            lines.append(f"<b>{html.escape(q.text[:40])}</b>: {html.escape(', '.join(facts) or _('no lesion facts'))}{unknown}")
-        if parsed.message:
-            lines.append(f"<i>{html.escape(parsed.message)}</i>")
-        return "<br>".join(lines)
+        return preview_html(text)
 
     def listModels(self) -> list:
         from TextLesionSegLib.models.registry import list_models
@@ -530,10 +508,14 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
 
         request, self._context = prepare_run(volumeNode, descriptions, modelName, settings, roiNode, keepProbability)
         self._segmentationNode = segmentationNode
-        self._workerClient().submit(request)
+        self._requestId = self._workerClient().submit(request)
 
     def poll(self) -> list:
-        return self._client.poll() if self._client else []
+        """Messages of the current request since the last call (never blocks)."""
+        if not self._client:
+            return []
+        # an earlier, cancelled request's messages are not this run's
+        return [m for m in self._client.poll() if m.get("id") in (None, self._requestId)]
 
     @staticmethod
     def progressState(message: dict):
@@ -562,6 +544,8 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         """Kill the running job's process tree; nothing is added to the scene."""
         if self._client:
             self._client.cancel()
+            self._client.poll()  # drop the "cancelled" message: the panel already says so
+        self._requestId = None
         self.discard()
 
     def stopWorker(self) -> None:
@@ -594,9 +578,9 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def tableCells(row: dict) -> list:
-        from TextLesionSegLib.mrml.table import COLUMNS, _cell
+        from TextLesionSegLib.mrml.table import table_cells
 
-        return [_cell(row.get(key, "")) for key, _header in COLUMNS]
+        return table_cells(row)
 
     def _fillTableNode(self, rows) -> None:
         from TextLesionSegLib.mrml.table import fill_table_node
@@ -631,18 +615,10 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def rethresholdAll(segmentationNode, threshold: float) -> int:
-        """Re-threshold every segment of the node that has a kept probability map."""
-        from TextLesionSegLib.mrml.correction import rethreshold_segment
-        from TextLesionSegLib.mrml.volumes import find_probability_volume
+        """Re-threshold every segment of the node that has a kept probability map (no model run)."""
+        from TextLesionSegLib.mrml.correction import rethreshold_all
 
-        count = 0
-        segmentation = segmentationNode.GetSegmentation()
-        for segmentId in segmentation.GetSegmentIDs():
-            probabilityNode = find_probability_volume(segmentationNode, segmentId)
-            if probabilityNode is not None:
-                rethreshold_segment(segmentationNode, segmentId, threshold, probabilityNode)
-                count += 1
-        return count
+        return rethreshold_all(segmentationNode, threshold)
 
 
 class TextLesionSegTest(ScriptedLoadableModuleTest):

@@ -12,10 +12,10 @@ from test_mrml_support import add_volume, oblique_ijk_to_ras, rigid_transform, s
 
 slicer = pytest.importorskip("slicer")
 
-from TextLesionSegLib.mrml.correction import lesion_under_point, rethreshold_segment, segment_mask  # noqa: E402
+from TextLesionSegLib.mrml.correction import lesion_under_point, rethreshold_all, rethreshold_segment, segment_mask  # noqa: E402
 from TextLesionSegLib.mrml.roi import crop_box, crop_image, roi_corners_ras, uncrop_result  # noqa: E402
 from TextLesionSegLib.mrml.segmentation import import_result  # noqa: E402
-from TextLesionSegLib.mrml.table import COLUMNS, fill_table_node, lesion_rows, write_csv  # noqa: E402
+from TextLesionSegLib.mrml.table import COLUMNS, fill_table_node, lesion_rows, table_cells, write_csv  # noqa: E402
 from TextLesionSegLib.mrml.volumes import volume_to_image  # noqa: E402
 from TextLesionSegLib.pipeline.result import LesionMeasurement, Result, SegmentResult  # noqa: E402
 from TextLesionSegLib.query.types import LesionQuery  # noqa: E402
@@ -86,6 +86,8 @@ def test_live_rethreshold_uses_the_kept_probability(two_lesions):
     assert counts[0] > counts[1] > counts[2] > 0
     mask, _ = segment_mask(node, segment_id)
     assert mask.sum() == counts[2]
+    assert rethreshold_all(node, 0.3) == 1
+    assert segment_mask(node, segment_id)[0].sum() == counts[0]
     other = node.GetSegmentation().AddEmptySegment("user")
     with pytest.raises(ValueError, match="no probability volume"):
         rethreshold_segment(node, other, 0.5)
@@ -135,6 +137,7 @@ def test_lesion_table_rows_csv_and_table_node(scene, tmp_path):
     assert rows[0]["segment"] == "liver mass (2)" and rows[0]["volume_ml"] == 2.35
     assert rows[0]["attributes"] == "density: hypodense" and rows[0]["centroid_ras"] == (1.0, -2.5, 30.0)
     assert rows[1]["volume_ml"] == ""
+    assert table_cells(rows[0])[:4] == ["liver mass", "liver mass (2)", "1", "2.35"]
     path = write_csv(rows, tmp_path / "lesions.csv")
     with path.open() as handle:
         read = list(csv.reader(handle))

@@ -136,6 +136,37 @@ def test_missing_requirements_protect_slicer_packages(tmp_path):
     assert device_choices({"cuda": [{"index": 0}, {"index": 1}]}) == ["auto", "cuda:0", "cuda:1", "cpu"]
 
 
+def test_dependencies_ask_once_and_install_torch_first(tmp_path):
+    from TextLesionSegLib.mrml.environment import ensure_dependencies
+
+    calls = []
+    complete = tmp_path / "complete.txt"
+    complete.write_text("# present\nscipy>=1.0\n")
+    assert ensure_dependencies(complete, lambda listed: calls.append(("ask", listed)) or True,
+                               lambda: calls.append("torch"), lambda m: calls.append(("pip", m)))
+    assert calls == []  # nothing missing: no question, no install
+    lacking = tmp_path / "lacking.txt"
+    lacking.write_text("scipy>=1.0\nnot-a-real-package-xyz>=1\nnumpy>=999\n")
+    assert not ensure_dependencies(lacking, lambda listed: calls.append(("ask", listed)) or False,
+                                   lambda: calls.append("torch"), lambda m: calls.append(("pip", m)))
+    assert calls == [("ask", ["not-a-real-package-xyz>=1"])]  # declined: nothing installed
+    calls.clear()
+    assert ensure_dependencies(lacking, lambda listed: calls.append(("ask", listed)) or True,
+                               lambda: calls.append("torch"), lambda m: calls.append(("pip", m)))
+    assert calls == [("ask", ["not-a-real-package-xyz>=1"]), ("pip", ["not-a-real-package-xyz>=1"])]
+
+
+def test_live_preview_shows_understood_facts_and_unknown_words():
+    from TextLesionSegLib.mrml.preview import preview_html
+
+    html = preview_html("hypodense round mass in the right lobe of the liver\nsmall nodule in the lefft lung")
+    first, second = html.split("<br>")[:2]
+    assert "organ: liver" in first and "density: hypodense" in first and "shape: round-like" in first
+    assert "organ: lung" in second and "?lefft" in second and "color:#c00" in second
+    assert preview_html("   ") == ""
+    assert "&lt;b&gt;" in preview_html("<b>mass</b> in the liver")  # user text is escaped
+
+
 def test_panel_picture_and_icons_exist_and_match_the_ui(tmp_path):
     from PIL import Image
 

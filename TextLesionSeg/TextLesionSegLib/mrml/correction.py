@@ -141,3 +141,14 @@ def rethreshold_segment(
     labelmap.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
     write_segment_mask(segmentation_node, segment_id, mask, labelmap, history)
     return int(mask.sum())
+
+
+def rethreshold_all(segmentation_node: Any, threshold: float, history: Any = None) -> int:
+    """Re-threshold every segment of the node that has a kept probability map; returns how many."""
+    count = 0
+    for segment_id in segmentation_node.GetSegmentation().GetSegmentIDs():
+        probability_node = find_probability_volume(segmentation_node, segment_id)
+        if probability_node is not None:
+            rethreshold_segment(segmentation_node, segment_id, threshold, probability_node, history)
+            count += 1
+    return count

@@ -9,8 +9,9 @@ or ``slicer.util.pip_install``), and torch only through the PyTorch extension's
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 #: Slicer's own packages (replacing them breaks Slicer) and torch (installed only by
 #: PyTorchUtils, which picks the CUDA build matching the driver).
@@ -85,3 +86,30 @@ def torch_status() -> dict[str, Any]:
 def device_choices(status: dict[str, Any]) -> list[str]:
     """Items of the device selector: ``auto``, each ``cuda:N`` found, and ``cpu``."""
     return ["auto", *[f"cuda:{d['index']}" for d in status.get("cuda", [])], "cpu"]
+
+
+def ensure_dependencies(
+    requirements_path: str | Path,
+    confirm: Callable[[list[str]], bool],
+    install_torch: Callable[[], None],
+    install_packages: Callable[[list[str]], None],
+) -> bool:
+    """Install what is missing after ONE confirmation; returns False if the user declined.
+
+    ``confirm(listed)`` shows the list and returns the user's answer; ``install_torch`` is the
+    PyTorch extension's installer (torch first, so no later pip call pulls a CPU/CUDA wheel of
+    its own as a dependency); ``install_packages(missing)`` is Slicer's pip installer. Nothing is
+    asked or installed when everything is present.
+    """
+    missing = missing_requirements(read_requirements(requirements_path))
+    torch_missing = importlib.util.find_spec("torch") is None
+    if not missing and not torch_missing:
+        return True
+    listed = missing + (["torch (through the PyTorch extension)"] if torch_missing else [])
+    if not confirm(listed):
+        return False
+    if torch_missing:
+        install_torch()
+    if missing:
+        install_packages(missing)
+    return True

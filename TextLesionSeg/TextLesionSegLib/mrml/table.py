@@ -76,11 +76,17 @@ def write_csv(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow([header for _, header in COLUMNS])
         for row in rows:
-            writer.writerow([_cell(row.get(key, "")) for key, _ in COLUMNS])
+            writer.writerow([cell_text(row.get(key, "")) for key, _ in COLUMNS])
     return path
 
 
-def _cell(value: Any) -> str:
+def table_cells(row: dict[str, Any]) -> list[str]:
+    """The texts of one row, in :data:`COLUMNS` order."""
+    return [cell_text(row.get(key, "")) for key, _ in COLUMNS]
+
+
+def cell_text(value: Any) -> str:
+    """How a value is written in the table and the CSV (tuples as space-separated numbers)."""
     if isinstance(value, tuple):
         return " ".join(f"{v:g}" for v in value)
     if isinstance(value, (dict, list)):
@@ -100,6 +106,6 @@ def fill_table_node(table_node: Any, rows: Sequence[dict[str, Any]]) -> Any:
         table.AddColumn(column)
     for r, row in enumerate(rows):
         for c, (key, _) in enumerate(COLUMNS):
-            table.GetColumn(c).SetValue(r, _cell(row.get(key, "")))
+            table.GetColumn(c).SetValue(r, cell_text(row.get(key, "")))
     table_node.SetAndObserveTable(table)
     return table_node
