@@ -1,0 +1,92 @@
+"""``textlesionseg synth``: MSD layout, reports joined to instance labels, determinism, bad input."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from TextLesionSegLib.cli import main
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+ARGS = ["--count", "2", "--hosts", "ctchest4", "chest", "--grid", "small", "--lesions-per-case", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "a"
+    assert main(["synth", "--out", str(out), "--seed", "3", *ARGS]) == 0
+    return out
+
+
+def test_layout_and_reports_match_labels(dataset: Path) -> None:
+    meta = json.loads((dataset / "dataset.json").read_text())
+    assert meta["numTraining"] == 2 and len(meta["training"]) == 2
+    rows = list(csv.DictReader(open(dataset / "reports.csv", encoding="utf-8")))
+    assert len(rows) == 4
+    for entry in meta["training"]:
+        image = sitk.ReadImage(str(dataset / entry["image"]))
+        label = sitk.ReadImage(str(dataset / entry["label"]))
+        assert image.GetPixelID() == sitk.sitkInt16
+        assert image.GetSize() == label.GetSize()
+        np.testing.assert_allclose(image.GetDirection(), label.GetDirection())
+        case_id = Path(entry["image"]).name.replace(".nii.gz", "")
+        ids = set(np.unique(sitk.GetArrayFromImage(label)).tolist()) - {0}
+        case_rows = [r for r in rows if r["case_id"] == case_id]
+        assert ids == {int(r["lesion_id"]) for r in case_rows}
+        for r in case_rows:
+            assert r["organ"] == "lung" and r["side"] in ("left", "right")
+            assert r["shape"] in ("round-like", "irregular") and r["report"].endswith(".")
+            assert r["side"] in r["report"]
+
+
+def test_same_seed_same_bytes_other_seed_differs(dataset: Path, tmp_path: Path) -> None:
+    again = tmp_path / "b"
+    assert main(["synth", "--out", str(again), "--seed", "3", *ARGS]) == 0
+    assert _digest(again) == _digest(dataset)
+    other = tmp_path / "c"
+    assert main(["synth", "--out", str(other), "--seed", "4", *ARGS]) == 0
+    assert _digest(other) != _digest(dataset)
+
+
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "x"
+    assert main(["synth", "--out", str(out), "--lesion-types", "unicorn", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unicorn" in err
+    assert not out.exists()
+    assert main(["synth", "--out", str(out), "--hosts", "ctchest4", "--lesion-types", "renal cyst", "--no-progress"]) == 2
+    assert not out.exists()
+    # an existing non-empty folder is never touched
+    out.mkdir()
+    (out / "mine.txt").write_text("user data")
+    assert main(["synth", "--out", str(out), "--count", "1", "--hosts", "ctchest4", "--no-progress"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+    assert not list(tmp_path.glob(".x.partial-*"))
+
+
+def test_referring_split_describes_one_lesion(tmp_path: Path) -> None:
+    out = tmp_path / "ref"
+    assert main(["synth", "--out", str(out), "--split", "referring", "--count", "1", "--no-progress"]) == 0
+    rows = list(csv.DictReader(open(out / "reports.csv", encoding="utf-8")))
+    by_case: dict[str, list[dict]] = {}
+    for r in rows:
+        by_case.setdefault(r["case_id"], []).append(r)
+    assert len(by_case) == 2  # one train + one test case
+    for case_rows in by_case.values():
+        assert 2 <= len(case_rows) <= 3
+        assert sum(int(r["described"]) for r in case_rows) == 1
+        pairs = {(r["density"], r["shape"]) for r in case_rows}
+        assert len(pairs) == len(case_rows)  # the described lesion differs from every distractor
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["numTraining"] == 1 and meta["numTest"] == 1

@@ -1,0 +1,31 @@
+"""Training data: synthetic lesions with known attributes, public-dataset adapters, datasets.
+
+Public names (imported lazily, so importing this package pulls in neither torch nor MONAI):
+
+* :func:`synthesize_case`, :func:`make_host` - insert attribute-controlled lesions into a host;
+* :func:`generate_dataset`, :func:`generate_split`, :func:`generate_benchmark` - MSD folders;
+* :class:`LesionDataset` - one interface over synthetic, MSD and KiTS23 data (image, instance
+  labels, per-lesion attributes and report).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "synthesize_case": ".synthesize", "SynthCase": ".synthesize", "SynthLesion": ".synthesize",
+    "make_host": ".hosts", "Host": ".hosts", "HOST_NAMES": ".hosts",
+    "LESION_TYPES": ".catalog", "sample_attributes": ".catalog",
+    "make_report": ".report",
+    "generate_dataset": ".generate", "generate_split": ".generate", "generate_benchmark": ".generate",
+    "LesionDataset": ".dataset", "LesionCase": ".dataset",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

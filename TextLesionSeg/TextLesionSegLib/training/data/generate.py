@@ -1,0 +1,132 @@
+"""Generate synthetic datasets: plan cases, synthesise them, write MSD folders.
+
+Each case's random generator is derived from ``(seed, index)`` only, so a dataset is the same
+bytes on every run and machine (same package versions), whatever the order of generation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import benchmark as bench
+from .catalog import LESION_TYPES
+from .hosts import HOST_NAMES, HOST_ORGANS, make_host
+from .msd import MSDWriter, abandon_output, commit_output, prepare_output
+from .synthesize import SynthCase, synthesize_case
+
+DEFAULT_HOSTS: tuple[str, ...] = ("ctchest4", "chest", "abdomen")
+
+
+def check_choices(hosts: Sequence[str], lesion_types: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """Validate host and lesion-type names; keep only hosts that offer one of the lesion types.
+
+    Raises:
+        ValueError: an unknown name, or no host offers any of the lesion types.
+    """
+    bad = [h for h in hosts if h not in HOST_NAMES]
+    if bad:
+        raise ValueError(f"unknown host(s) {', '.join(bad)} (choose from {', '.join(HOST_NAMES)})")
+    types = list(lesion_types) if lesion_types else list(LESION_TYPES)
+    bad = [t for t in types if t not in LESION_TYPES]
+    if bad:
+        raise ValueError(f"unknown lesion type(s) {', '.join(bad)} (choose from {', '.join(LESION_TYPES)})")
+    usable = [h for h in hosts if any(LESION_TYPES[t].organ in HOST_ORGANS[h] for t in types)]
+    if not usable:
+        raise ValueError(f"none of the hosts {', '.join(hosts)} has an organ for {', '.join(types)}")
+    return usable, types
+
+
+def plan_case(seed: int, index: int, hosts: Sequence[str], lesion_types: Sequence[str],
+              lesions_per_case: int, grid: str | None = None) -> dict[str, Any]:
+    """Host and lesion specs of case ``index``: lesion types drawn among those the host offers."""
+    rng = np.random.default_rng([int(seed), int(index)])
+    host = hosts[int(rng.integers(len(hosts)))]
+    types = [t for t in lesion_types if LESION_TYPES[t].organ in HOST_ORGANS[host]]
+    specs = [{"lesion_type": types[int(rng.integers(len(types)))], "described": True} for _ in range(lesions_per_case)]
+    return {"host": host, "grid": grid, "specs": specs, "rng": rng}
+
+
+def make_case(plan: dict[str, Any], case_id: str) -> SynthCase:
+    """Build the host and synthesise the planned lesions (a few attempts with fresh draws)."""
+    rng = plan["rng"]
+    last: Exception | None = None
+    for _ in range(3):
+        host = make_host(plan["host"], rng, grid=plan.get("grid"))
+        try:
+            return synthesize_case(host, plan["specs"], rng, case_id)
+        except RuntimeError as exc:  # no room in this anatomy: draw another host
+            last = exc
+    raise RuntimeError(f"case {case_id}: {last}")
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="case")
+
+
+def generate_dataset(out: Path, count: int, seed: int = 0, hosts: Sequence[str] = DEFAULT_HOSTS,
+                     lesion_types: Sequence[str] | None = None, lesions_per_case: int = 1,
+                     organ_masks: bool = False, progress: bool = True, grid: str | None = None) -> Path:
+    """Write ``count`` random cases (training layout) to ``out``; returns ``out``.
+
+    ``grid`` fixes the phantoms' grid preset (default: drawn per case among medium, large, thick).
+    """
+    hosts, types = check_choices(hosts, lesion_types)
+    out = Path(out)
+    staging = prepare_output(out)
+    try:
+        writer = MSDWriter(staging, "SynthLesionRandom", f"{count} synthetic cases, seed {seed}", organ_masks)
+        for i in _progress(range(count), count, "synth", progress):
+            case = make_case(plan_case(seed, i, hosts, types, lesions_per_case, grid), f"synth_{i:04d}")
+            writer.add(case, "train")
+        writer.close({"seed": seed, "hosts": list(hosts), "lesion_types": types, "grid": grid or "random"})
+        commit_output(staging, out)
+    except BaseException:
+        abandon_output(staging)
+        raise
+    return out
+
+
+def generate_split(out: Path, split: str, count: int | None = None, definition: dict[str, Any] | None = None,
+                   organ_masks: bool = False, progress: bool = True) -> Path:
+    """Write one SynthLesion split (train and/or test parts) to ``out``.
+
+    ``count`` overrides the number of cases of each part (small runs, tests).
+    """
+    definition = definition or bench.load_definition()
+    out = Path(out)
+    staging = prepare_output(out)
+    try:
+        writer = MSDWriter(staging, f"{definition['name']}-{split}", f"SynthLesion v{definition['version']} {split} split",
+                           organ_masks)
+        for part, n in bench.split_parts(definition, split):
+            n = n if count is None else count
+            for i in _progress(range(n), n, f"{split}/{part}", progress):
+                plan = bench.plan_split_case(definition, split, part, i)
+                writer.add(make_case(plan, f"{split}_{part}_{i:04d}"), part)
+        writer.close({"benchmark": definition["name"], "version": definition["version"], "split": split,
+                      "seed": definition["seed"]})
+        commit_output(staging, out)
+    except BaseException:
+        abandon_output(staging)
+        raise
+    return out
+
+
+def generate_benchmark(out: Path, count: int | None = None, organ_masks: bool = False, progress: bool = True) -> Path:
+    """Write every split of SynthLesion under ``out/<split>/``."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        from ...errors import InputError
+
+        raise InputError(f"output '{out}' exists and is not empty; choose a new --out folder")
+    definition = bench.load_definition()
+    for split in bench.SPLITS:
+        generate_split(out / split, split, count, definition, organ_masks, progress)
+    return out
