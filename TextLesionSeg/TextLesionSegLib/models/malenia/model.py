@@ -1,0 +1,206 @@
+"""The Malenia network: backbone → mask tokens → alignment → CMKI, with its training loss.
+
+Save/load follows the ``transformers`` pattern: ``model.safetensors`` + ``config.json``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import ModelError
+from ...training.losses import bce_loss, dice_bce_loss, dice_loss, mp_nce_loss
+from ...training.matching import bce_cost, dice_cost, hungarian_match
+from .backbone import build_backbone
+from .cmki import CMKI
+from .config import MaleniaConfig
+from .decoder import MaskTokenDecoder
+
+
+class MaleniaModel(nn.Module):
+    """Malenia (ICLR 2025) from its paper; see ``docs/models/malenia.md`` for [paper]/[chosen].
+
+    ``forward(image)`` gives tokens, intermediate masks, objectness and alignment embeddings;
+    ``training_loss(batch)`` is the trainer's entry point; ``segment_with_text`` and ``find_tokens``
+    are the two inference modes on one window.
+    """
+
+    def __init__(self, config: MaleniaConfig):
+        super().__init__()
+        self.config = cfg = config
+        self.backbone = build_backbone(cfg)
+        c1, c2, c3, c4 = self.backbone.out_channels
+        self.feature_proj = nn.ModuleList(nn.Conv3d(c, cfg.hidden_dim, 1) for c in (c1, c2, c3))
+        self.mask_features = nn.Conv3d(c4, cfg.mask_dim, 1)  # F4 → features of the intermediate masks
+        self.key_proj = nn.Conv3d(c4, cfg.mask_dim, 1)  # K = Linear(F4) of CMKI [paper]
+        self.decoder = MaskTokenDecoder(cfg.hidden_dim, cfg.num_tokens, cfg.num_blocks, cfg.num_heads,
+                                        cfg.ffn_dim, cfg.mask_dim, cfg.dropout)
+        # multi-scale alignment: one projection per block into the shared token/attribute space
+        self.token_align = nn.ModuleList(nn.Linear(cfg.hidden_dim, cfg.hidden_dim) for _ in range(cfg.num_blocks))
+        self.attr_align = nn.Linear(cfg.text_dim, cfg.hidden_dim)
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(cfg.temperature_init)))
+        self.object_head = nn.Linear(cfg.hidden_dim, 1)
+        self.cmki = CMKI(cfg.hidden_dim, cfg.text_dim, cfg.num_attributes, cfg.mask_dim, cfg.num_heads,
+                         cfg.fusion_rounds, cfg.dropout)
+        self._text_cache = None  # PhraseEmbeddingCache, created on first need (not a parameter)
+        # embeddings of the phrases known at training time ship inside model.safetensors, so
+        # inference runs no text encoder for them [paper: stored attribute embeddings]
+        known = cfg.extra.get("known_phrases") or []
+        self.register_buffer("known_embeddings", torch.zeros(len(known), cfg.text_dim))
+
+    # ------------------------------------------------------------------ core
+    @property
+    def temperature(self) -> torch.Tensor:
+        """Learnable MP-NCE temperature τ, kept within [0.01, 1] for stability."""
+        return self.log_temperature.exp().clamp(0.01, 1.0)
+
+    def forward(self, image: torch.Tensor) -> dict[str, Any]:
+        """image ``(B, 1, K, J, I)`` → dict with ``tokens`` (per block), ``masks`` (per block, logits
+        at input size), ``align`` (per block, token embeddings), ``object_logits`` ``(B, N)``, ``keys``."""
+        feats = self.backbone(image)
+        pyramid = [proj(f) for proj, f in zip(self.feature_proj, feats[:3])]
+        mask_feats = self.mask_features(feats[3])
+        tokens, masks = self.decoder(pyramid, mask_feats)
+        return {
+            "tokens": tokens,
+            "masks": masks,
+            "align": [proj(t) for proj, t in zip(self.token_align, tokens)],
+            "object_logits": self.object_head(tokens[-1]).squeeze(-1),
+            "keys": self.key_proj(feats[3]),
+        }
+
+    def inject(self, tokens: torch.Tensor, attr_embeddings: torch.Tensor, keys: torch.Tensor) -> dict[str, torch.Tensor]:
+        """CMKI on M (token, 8 attribute embeddings) pairs of one image: ``(M, C)``, ``(M, 8, D)``, ``(1, Cm, K, J, I)``."""
+        return self.cmki(tokens.unsqueeze(0), attr_embeddings.unsqueeze(0), keys)
+
+    # ------------------------------------------------------------------ text
+    @property
+    def text_cache(self):
+        """Phrase → embedding cache of this model's text encoder (shipped phrases + disk + memory)."""
+        if self._text_cache is None:
+            from ..text_encoders import PhraseEmbeddingCache
+
+            cache = PhraseEmbeddingCache(self.config.text_model, cache_dir=self.config.extra.get("text_cache_dir"))
+            known = self.config.extra.get("known_phrases") or []
+            if known:
+                cache.add(known, self.known_embeddings.detach().cpu())
+            self._text_cache = cache
+        return self._text_cache
+
+    def set_known_phrases(self, phrases: Sequence[str]) -> None:
+        """Store the embeddings of ``phrases`` in the model (saved with the weights)."""
+        phrases = sorted(set(phrases))
+        emb = self.embed_phrases(phrases).detach().float()
+        self.config.extra["known_phrases"] = phrases
+        self.known_embeddings = emb.to(self.log_temperature.device)
+
+    def embed_phrases(self, phrases: Sequence[str]) -> torch.Tensor:
+        """Frozen text embeddings ``(P, text_dim)`` on the model's device."""
+        emb = self.text_cache.embed(list(phrases))
+        if emb.shape[-1] != self.config.text_dim:
+            raise ModelError(f"text model gives {emb.shape[-1]}-wide embeddings, config says text_dim={self.config.text_dim}")
+        return emb.to(self.log_temperature.device)
+
+    def align_text(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Attribute embeddings → the alignment space."""
+        return self.attr_align(embeddings)
+
+    # ------------------------------------------------------------------ training
+    def training_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Total loss and its parts for a batch from :func:`..training.collate`.
+
+        batch: ``image`` ``(B,1,K,J,I)``; ``masks`` list of ``(L_b,K,J,I)``; ``phrases`` list of
+        L_b lists of 8 phrases; optional ``bank`` list of extra negative phrases (attribute values).
+        """
+        cfg = self.config
+        image = batch["image"]
+        out = self(image)
+        lesion_phrases = [p for sample in batch["phrases"] for lesion in sample for p in lesion]
+        cand_phrases = list(dict.fromkeys(lesion_phrases + list(batch.get("bank", []))))
+        index = {p: i for i, p in enumerate(cand_phrases)}
+        cand_emb = self.embed_phrases(cand_phrases) if cand_phrases else image.new_zeros(0, cfg.text_dim)
+        cand_align = self.align_text(cand_emb)
+        zero = image.sum() * 0.0
+        parts = {"seg": zero, "deep": zero, "sim": zero, "obj": zero}
+        n_seg = 0
+        for b in range(image.shape[0]):
+            gt = batch["masks"][b].to(image.device).float()
+            obj_target = torch.zeros_like(out["object_logits"][b])
+            if gt.shape[0] > 0:
+                pos = torch.zeros(gt.shape[0], len(cand_phrases), dtype=torch.bool, device=image.device)
+                for l, phrases in enumerate(batch["phrases"][b]):
+                    pos[l, [index[p] for p in phrases]] = True
+                rows, cols = self._match(out, b, gt, pos, cand_align)
+                obj_target[rows] = 1.0
+                for k in range(cfg.num_blocks):
+                    parts["deep"] = parts["deep"] + dice_loss(out["masks"][k][b, rows], gt[cols]) / cfg.num_blocks
+                    parts["sim"] = parts["sim"] + mp_nce_loss(out["align"][k][b, rows], cand_align, pos[cols],
+                                                              self.temperature) / cfg.num_blocks
+                # CMKI's text tokens: the matched lesion's 8 embeddings, in attribute order
+                attr = torch.stack([cand_emb[[index[p] for p in batch["phrases"][b][l]]] for l in cols.tolist()])
+                fused = self.inject(out["tokens"][-1][b, rows], attr, out["keys"][b : b + 1])
+                parts["seg"] = parts["seg"] + dice_bce_loss(fused["prob"][0], gt[cols], logits=False)
+                n_seg += 1
+            parts["obj"] = parts["obj"] + bce_loss(out["object_logits"][b], obj_target)
+        bsz = image.shape[0]
+        parts = {"seg": parts["seg"] / max(n_seg, 1), "deep": parts["deep"] / max(n_seg, 1),
+                 "sim": parts["sim"] / max(n_seg, 1), "obj": parts["obj"] / bsz}
+        total = cfg.w_seg * parts["seg"] + cfg.w_deep * parts["deep"] + cfg.w_sim * parts["sim"] + cfg.w_obj * parts["obj"]
+        return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
+
+    @torch.no_grad()
+    def _match(self, out: dict, b: int, gt: torch.Tensor, pos: torch.Tensor, cand_align: torch.Tensor):
+        """Hungarian matching of the last block's tokens to the lesions of sample ``b``."""
+        cfg = self.config
+        size = [min(cfg.match_size, s) for s in gt.shape[1:]]
+        pred = F.adaptive_avg_pool3d(out["masks"][-1][b].float(), size).flatten(1)
+        # masks are compared at a coarse size (Mask2Former samples points) [chosen]
+        target = (F.adaptive_avg_pool3d(gt.float(), size) > 0.25).float().flatten(1)
+        cost = cfg.cost_dice * dice_cost(pred, target) + cfg.cost_bce * bce_cost(pred, target)
+        sim = F.normalize(out["align"][-1][b].float(), dim=-1) @ F.normalize(cand_align.float(), dim=-1).t()
+        align = (sim @ pos.float().t()) / pos.float().sum(1).clamp_min(1)  # mean cosine to the lesion's phrases
+        cost = cost - cfg.cost_align * align - cfg.cost_obj * out["object_logits"][b].float().sigmoid().unsqueeze(1)
+        rows, cols = hungarian_match(cost)
+        return torch.as_tensor(rows, device=gt.device), torch.as_tensor(cols, device=gt.device)
+
+    # ------------------------------------------------------------------ save / load
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write ``model.safetensors`` + ``config.json`` into ``folder``."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt", "model_type": "malenia"})
+        self.config.save(folder)
+        return folder
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str = "cpu") -> "MaleniaModel":
+        """Load from ``folder``; ModelError naming the problem if the files are missing or mismatched."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        cfg = MaleniaConfig.load(folder)
+        model = cls(cfg)
+        weights = folder / "model.safetensors"
+        try:
+            state = load_file(str(weights), device="cpu")
+        except (OSError, Exception) as exc:  # safetensors raises its own error types
+            raise ModelError(f"cannot read Malenia weights {weights}: {exc}") from exc
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ModelError(f"weights {weights} do not match config.json (missing {list(missing)[:3]}, "
+                             f"unexpected {list(unexpected)[:3]})")
+        return model.to(device).eval()
+
+
+def build_model(config: dict[str, Any] | MaleniaConfig) -> MaleniaModel:
+    """The trainer's constructor: a dict (the YAML's ``model`` section) or a config object."""
+    cfg = config if isinstance(config, MaleniaConfig) else MaleniaConfig.from_dict(dict(config))
+    return MaleniaModel(cfg)

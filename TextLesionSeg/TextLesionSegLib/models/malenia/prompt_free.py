@@ -1,0 +1,79 @@
+"""Prompt-free read-out: connected lesions → their token, attributes and lesion type (steps II-IV)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ...query.types import ATTRIBUTE_NAMES
+from ..base import InferenceSettings
+from .inference import predict_attributes
+
+if TYPE_CHECKING:
+    from .segmenter import MaleniaSegmenter
+
+#: components smaller than this (voxels on the working grid) are noise, not lesions [chosen]
+MIN_VOXELS = 8
+MAX_LESIONS = 20
+
+
+def _window_slices(center: np.ndarray, roi: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+    """A window of size ``roi`` around ``center`` kept inside ``shape`` where possible."""
+    out = []
+    for c, r, s in zip(center, roi, shape):
+        start = int(np.clip(round(c) - r // 2, 0, max(s - r, 0)))
+        out.append(slice(start, start + r))
+    return tuple(out)
+
+
+def _organ_of(location: str) -> str | None:
+    """'left lung' → 'lung' (the knowledge table is keyed by organ, not side)."""
+    words = [w for w in location.replace("-", " ").split() if w not in {"left", "right", "in", "the", "of", "unspecified"}]
+    return words[-1] if words else None
+
+
+@torch.no_grad()
+def describe_components(seg: "MaleniaSegmenter", volume: torch.Tensor, prob: torch.Tensor,
+                        settings: InferenceSettings) -> list[dict[str, Any]]:
+    """Split ``prob`` (K, J, I) into lesions and describe each from the token that explains it best."""
+    from scipy import ndimage
+
+    model, bank = seg.model, seg.bank
+    device = next(model.parameters()).device
+    labels, n = ndimage.label((prob >= settings.threshold).numpy())
+    if n == 0:
+        return []
+    sizes = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
+    order = [i + 1 for i in np.argsort(-sizes) if sizes[i] >= MIN_VOXELS][:MAX_LESIONS]
+    roi = tuple(seg.preprocessing.roi_size)
+    lesions = []
+    for lab in order:
+        comp = labels == lab
+        center = np.array(ndimage.center_of_mass(comp))
+        sl = _window_slices(center, roi, comp.shape)
+        patch = volume[(0, 0) + sl]
+        pad = [p for r, s in zip(reversed(roi), reversed(patch.shape)) for p in (0, r - s)]
+        patch = torch.nn.functional.pad(patch, pad)[None, None].to(device)
+        out = model(patch)
+        target = torch.nn.functional.pad(torch.from_numpy(comp[sl]).float(), pad).to(device).flatten()
+        masks = (out["masks"][-1][0].sigmoid() > 0.5).float().flatten(1)
+        dice = 2 * (masks @ target) / (masks.sum(1) + target.sum() + 1e-6)
+        obj = out["object_logits"][0].sigmoid()
+        token = int((dice * obj).argmax())
+        attrs = predict_attributes(model, out["align"][-1][0, token : token + 1], bank)[0]
+        attributes = {name: (bank.values[a][i], round(sim, 4)) for a, (name, (i, sim)) in enumerate(zip(ATTRIBUTE_NAMES, attrs))}
+        lesion_type = _lesion_type({k: v for k, (v, _) in attributes.items()})
+        p = prob * torch.from_numpy(comp)
+        lesions.append({"probability": p, "attributes": attributes, "lesion_type": lesion_type,
+                        "score": float(prob[torch.from_numpy(comp)].mean()) * float(obj[token])})
+    return lesions
+
+
+def _lesion_type(attributes: dict[str, str]) -> str:
+    """Most likely lesion type from the clinical knowledge table [paper step IV]."""
+    from ...query import rank_lesion_types
+
+    ranked = rank_lesion_types(attributes, _organ_of(attributes.get("location", "")))
+    return ranked[0][0] if ranked else "lesion"

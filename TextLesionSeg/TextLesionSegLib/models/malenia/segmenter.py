@@ -1,0 +1,137 @@
+"""Malenia behind the pipeline's :class:`LesionSegmenter` interface (text-guided and prompt-free)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ...query.types import ATTRIBUTE_NAMES
+from ..base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
+
+if TYPE_CHECKING:
+    import torch
+
+    from ...query.types import LesionQuery
+    from .inference import AttributeBank
+    from .model import MaleniaModel
+
+# LesionQuery field(s) that assert each attribute; location is asserted by organ or side
+_ASSERTING_FIELDS = {
+    "location": ("organ", "side", "sub_location"),
+    "shape": ("shape",),
+    "density": ("density",),
+    "density_variation": ("density_variation",),
+    "enhancement": ("enhancement",),
+    "surface": ("surface",),
+    "relation": ("relation", "related_organ"),
+    "specific_features": ("specific_features",),
+}
+
+
+def asserted_attributes(query: "LesionQuery") -> list[bool]:
+    """Which of the 8 attributes the user's words (not defaults) fixed, in ATTRIBUTE_NAMES order."""
+    return [any(getattr(query, f, None) for f in _ASSERTING_FIELDS[name]) for name in ATTRIBUTE_NAMES]
+
+
+def value_bank_entries() -> list[tuple[str, str, str]]:
+    """(attribute, value, phrase) of every stored attribute value, from the query package."""
+    from ...query import attribute_value_phrases
+
+    table = attribute_value_phrases()
+    entries = []
+    for name in ATTRIBUTE_NAMES:
+        values = table.get(name, {})
+        items = values.items() if isinstance(values, dict) else ((v, v) for v in values)
+        entries += [(name, str(value), str(phrase)) for value, phrase in items]
+    return entries
+
+
+class MaleniaSegmenter(LesionSegmenter):
+    """A loaded Malenia model: ``predict`` for descriptions, ``find_lesions`` for prompt-free use."""
+
+    def __init__(self, model: "MaleniaModel", name: str = "malenia", device: str = "cpu"):
+        cfg = model.config
+        self.model = model.eval()
+        self.name = name
+        self.version = str(cfg.extra.get("version", "1"))
+        self.device = device
+        self.preprocessing = PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window),
+                                                 roi_size=tuple(cfg.roi_size))
+        self._bank: "AttributeBank | None" = None
+
+    @classmethod
+    def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "MaleniaSegmenter":
+        """Load ``model.safetensors`` + ``config.json`` from ``weights_dir``."""
+        from .model import MaleniaModel
+
+        model = MaleniaModel.from_pretrained(weights_dir, device="cpu")
+        return cls(model, name=Path(weights_dir).name, device=device)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def bank(self) -> "AttributeBank":
+        """Stored attribute-value embeddings: the model's own list if it has one, else the query package's."""
+        if self._bank is None:
+            from .inference import AttributeBank
+
+            entries = [tuple(e) for e in self.model.config.extra.get("bank", [])] or value_bank_entries()
+            phrases, values, emb = [], [], []
+            for name in ATTRIBUTE_NAMES:
+                rows = [e for e in entries if e[0] == name] or [(name, "unspecified", f"unspecified {name.replace('_', ' ')}")]
+                phrases.append([r[2] for r in rows])
+                values.append([r[1] for r in rows])
+                emb.append(self.model.embed_phrases(phrases[-1]).cpu())
+            self._bank = AttributeBank(phrases=phrases, values=values, embeddings=emb)
+        return self._bank
+
+    def _move(self, device: "torch.device") -> None:
+        self.model.to(device)
+        self._bank = None if self._bank is None else type(self._bank)(
+            self._bank.phrases, self._bank.values, [e.to(device) for e in self._bank.embeddings])
+
+    # ------------------------------------------------------------------ text-guided
+    def predict(self, volume: "torch.Tensor", queries: Sequence["LesionQuery"], settings: InferenceSettings,
+                progress: ProgressCallback | None = None) -> "torch.Tensor":
+        """One probability map per description ``(Q, K, J, I)`` on the working grid."""
+        import torch
+
+        from ...pipeline.inference import resolve_device, sliding_window_predict
+        from ...query import attribute_phrases
+        from .inference import text_guided_window
+
+        if not queries:
+            return torch.zeros((0,) + tuple(volume.shape[2:]))
+        phrases = [list(attribute_phrases(q)) for q in queries]
+        asserted = [asserted_attributes(q) for q in queries]
+        emb = torch.stack([self.model.embed_phrases(p) for p in phrases]).cpu()
+        bank = self.bank
+        state = {"emb": emb}
+
+        def to_device(device: "torch.device") -> None:
+            self._move(device)
+            state["emb"] = emb.to(device)
+
+        def window(patch: "torch.Tensor") -> "torch.Tensor":
+            return text_guided_window(self.model, patch, state["emb"], phrases, asserted, self.bank)
+
+        del bank
+        to_device(resolve_device(settings.device))
+        out = sliding_window_predict(window, volume, self.preprocessing.roi_size, settings, progress,
+                                     stage="Malenia: text-guided segmentation", fn_to_device=to_device)
+        return out[0].clamp(0, 1).cpu()
+
+    # ------------------------------------------------------------------ prompt-free
+    def find_lesions(self, volume: "torch.Tensor", settings: InferenceSettings,
+                     progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
+        """Every lesion found with its predicted attributes and lesion type (Malenia steps I-IV)."""
+        from ...pipeline.inference import resolve_device, sliding_window_predict
+        from .prompt_free import describe_components
+        from .inference import prompt_free_window
+
+        def window(patch: "torch.Tensor") -> "torch.Tensor":
+            return prompt_free_window(self.model, patch, self.bank)
+
+        self._move(resolve_device(settings.device))
+        prob = sliding_window_predict(window, volume, self.preprocessing.roi_size, settings, progress,
+                                      stage="Malenia: finding lesions", fn_to_device=self._move)[0, 0].cpu()
+        return describe_components(self, volume, prob, settings)

@@ -1,0 +1,152 @@
+"""Malenia's model module for the generic trainer: ``build_model``, ``build_datasets``,
+``collate_fn``, ``evaluate_batch`` (see ``TextLesionSegLib.training.trainer``).
+
+Training windows are cut from volumes already on the working grid (the same preprocessing as
+inference, ``pipeline.preprocess.to_working_grid``), so train and test see the same intensities.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import MaleniaConfig
+from .model import MaleniaModel
+
+#: voxels of a lesion a window must hold for the lesion to count as present in it [chosen]
+MIN_LESION_VOXELS = 8
+
+
+def build_model(config: dict[str, Any]) -> MaleniaModel:
+    """A Malenia model from the config's ``model`` section (or a flat dict of MaleniaConfig fields)."""
+    section = dict(config.get("model", config))
+    return MaleniaModel(MaleniaConfig.from_dict(section))
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Random (training) or lesion-centred (validation) windows from in-memory cases.
+
+    A case is ``{"image": (K,J,I) float 0..1, "instances": (K,J,I) int, "lesions": [{"label": int,
+    "phrases": [8 str]}]}``. Training: with probability ``pos_fraction`` the window is centred on a
+    random voxel of a random lesion, else anywhere. Left-right flips are never used: they would
+    contradict the location attribute.
+    """
+
+    def __init__(self, cases: Sequence[dict[str, Any]], roi_size: Sequence[int], samples: int | None = None,
+                 pos_fraction: float = 0.8, train: bool = True, seed: int = 0, intensity_jitter: float = 0.05):
+        self.cases = list(cases)
+        self.roi = tuple(int(r) for r in roi_size)
+        self.train = train
+        self.pos_fraction = pos_fraction
+        self.jitter = intensity_jitter
+        self.rng = np.random.default_rng(seed)
+        self._coords = [{les["label"]: np.argwhere(c["instances"] == les["label"]) for les in c["lesions"]} for c in self.cases]
+        if train:
+            self.length = samples or len(self.cases)
+            self.items = None
+        else:  # one window per lesion, centred on it: deterministic validation
+            self.items = [(ci, les["label"]) for ci, c in enumerate(self.cases) for les in c["lesions"]] or \
+                         [(ci, None) for ci in range(len(self.cases))]
+            self.length = len(self.items)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _center(self, ci: int, label: int | None, random_voxel: bool) -> np.ndarray:
+        case = self.cases[ci]
+        if label is not None and len(self._coords[ci][label]):
+            pts = self._coords[ci][label]
+            return pts[self.rng.integers(len(pts))] if random_voxel else pts.mean(0).round().astype(int)
+        return np.array([self.rng.integers(s) for s in case["image"].shape])
+
+    def __getitem__(self, idx: int) -> dict[str, Any]:
+        if self.train:
+            ci = int(self.rng.integers(len(self.cases)))
+            lesions = self.cases[ci]["lesions"]
+            label = None
+            if lesions and self.rng.random() < self.pos_fraction:
+                label = lesions[int(self.rng.integers(len(lesions)))]["label"]
+            center = self._center(ci, label, random_voxel=True)
+        else:
+            ci, label = self.items[idx]
+            center = self._center(ci, label, random_voxel=False)
+        return self.crop(ci, center)
+
+    def crop(self, ci: int, center: np.ndarray) -> dict[str, Any]:
+        """The window of ``roi`` around ``center`` (zero-padded at the borders) with its lesions."""
+        case = self.cases[ci]
+        shape = case["image"].shape
+        start = [int(np.clip(c - r // 2, 0, max(s - r, 0))) for c, r, s in zip(center, self.roi, shape)]
+        sl = tuple(slice(b, b + r) for b, r in zip(start, self.roi))
+        img = torch.from_numpy(np.ascontiguousarray(case["image"][sl], dtype=np.float32))
+        inst = torch.from_numpy(np.ascontiguousarray(case["instances"][sl]).astype(np.int64))
+        pad = [p for r, s in zip(reversed(self.roi), reversed(img.shape)) for p in (0, r - s)]
+        img, inst = F.pad(img, pad), F.pad(inst, pad)
+        if self.train and self.jitter:
+            img = img * (1 + self.jitter * float(self.rng.standard_normal())) + self.jitter * float(self.rng.standard_normal())
+        masks, phrases = [], []
+        for les in case["lesions"]:
+            m = inst == les["label"]
+            if int(m.sum()) >= MIN_LESION_VOXELS:
+                masks.append(m)
+                phrases.append(list(les["phrases"]))
+        masks_t = torch.stack(masks).float() if masks else torch.zeros((0,) + self.roi)
+        return {"image": img[None], "masks": masks_t, "phrases": phrases}
+
+
+def bank_phrases() -> list[str]:
+    """All stored attribute-value phrases (extra negatives of MP-NCE); empty if the query package lacks them."""
+    try:
+        from .segmenter import value_bank_entries
+
+        return [e[2] for e in value_bank_entries()]
+    except ImportError:
+        return []
+
+
+def collate_fn(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack images; keep per-sample lesion masks and phrases as lists (their counts differ)."""
+    return {"image": torch.stack([it["image"] for it in items]), "masks": [it["masks"] for it in items],
+            "phrases": [it["phrases"] for it in items], "bank": bank_phrases()}
+
+
+@torch.no_grad()
+def evaluate_batch(model: MaleniaModel, batch: dict[str, Any]) -> dict[str, float]:
+    """Text-guided Dice of each lesion in the window, asked for by its own 8 phrases."""
+    from .inference import text_guided_window
+    from .segmenter import MaleniaSegmenter
+
+    bank = getattr(model, "_eval_bank", None)
+    if bank is None:
+        bank = MaleniaSegmenter(model).bank
+        model._eval_bank = bank
+    model.eval()
+    dices = []
+    for b in range(batch["image"].shape[0]):
+        for mask, phrases in zip(batch["masks"][b], batch["phrases"][b]):
+            emb = model.embed_phrases(phrases)[None]
+            prob = text_guided_window(model, batch["image"][b : b + 1], emb, [phrases], [[True] * len(phrases)], bank)
+            pred = (prob[0, 0] >= 0.5).float()
+            dices.append(float(2 * (pred * mask).sum() / (pred.sum() + mask.sum()).clamp_min(1e-6)))
+    return {"dice": float(np.mean(dices))} if dices else {}
+
+
+def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDataset, WindowDataset]:
+    """Training and validation windows from an MSD-layout folder with a reports CSV."""
+    from .data import load_cases
+
+    data = dict(config.get("data") or {})
+    model_cfg = MaleniaConfig.from_dict(dict(config.get("model", {})))
+    roi = tuple(data.get("roi_size", model_cfg.roi_size))
+    cases = load_cases(Path(data_dir), model_cfg, max_cases=data.get("max_cases"))
+    n_val = max(1, int(round(len(cases) * float(data.get("val_fraction", 0.1))))) if len(cases) > 1 else 0
+    train_cases, val_cases = cases[n_val:], cases[:n_val]
+    seed = int((config.get("train") or {}).get("seed", 0))
+    train_ds = WindowDataset(train_cases, roi, samples=int(data.get("samples_per_epoch", 200)),
+                             pos_fraction=float(data.get("pos_fraction", 0.8)), train=True, seed=seed)
+    val_ds = WindowDataset(val_cases, roi, train=False, seed=seed + 1)
+    return train_ds, val_ds
