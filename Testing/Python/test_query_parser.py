@@ -264,3 +264,18 @@ def test_negation_after_the_term(text: str, features: list[str]) -> None:
 def test_negated_organ_is_not_the_lesion_organ() -> None:
     assert one("No liver lesion, but a cyst in the left kidney.").organ == "kidney"
     assert parse_text("Liver lesion is not seen.").queries == []
+
+
+@pytest.mark.parametrize(
+    "text, organ, relation, related",
+    [
+        ("The mass in the pancreatic head abuts the portal vein", "pancreas", "closely related", "portal vein"),
+        ("hypodense lesion in the left kidney, separate from the adjacent bowel", "kidney", "not closely related", None),
+        ("mass in the pancreatic body without invasion of the splenic vein", "pancreas", "not closely related", None),
+        ("lesion separated from the spleen", None, "not closely related", None),
+        ("renal mass invading the psoas muscle", "kidney", "closely related", "psoas muscle"),
+    ],
+)
+def test_relation_phrasings_and_masked_neighbours(text: str, organ, relation: str, related) -> None:
+    q = one(text)
+    assert (q.organ, q.relation, q.related_organ) == (organ, relation, related)

@@ -48,13 +48,18 @@ UNCERTAINTY = (
 
 # --- Malenia's attributes -----------------------------------------------------------------
 
+_OBJECT = r"(?: (?:of |into |with |to )?(?:the )?[^.;,]{1,40}?(?=[.;,]|$| with\b| and\b| but\b))?"
+
 #: relation; negated phrasings are listed as *positive* patterns for "not closely related"
 RELATION_NOT = [
     r"\bno (?:obvious |definite |clear |close )?(?:relation(?:ship)?|contact|invasion|infiltration)"
     r"(?: (?:with|to|of|into) (?:the )?(?:adjacent|surrounding|neighbou?ring|nearby)? ?(?:organs?|structures?))?",
     r"\bnot (?:closely )?(?:related|attached|adherent|invading)\b(?: (?:to|with) [a-z ]{0,40}?(?=[,.;]|$))?",
     r"\b(?:preserved|intact|clear) fat planes?\b|\bfat planes? (?:is |are )?(?:preserved|intact|clear)\b",
-    r"\bwell separated from\b|\bseparate from (?:the )?(?:adjacent|surrounding) (?:organs?|structures?)\b",
+    # the neighbour named after these is masked too, so it is never taken for the lesion's organ
+    r"\b(?:well |clearly )?separated? from" + _OBJECT,
+    r"\bwithout (?:evidence of |signs? of )?(?:local )?(?:invasion|infiltration|extension)" + _OBJECT,
+    r"\bclear fat planes? (?:with|to)" + _OBJECT,
     r"\bconfined to the\b|\bnot closely related\b",
 ]
 #: "closely related to X (with indistinct borders)": the whole span is relation, never surface
