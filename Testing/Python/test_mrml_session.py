@@ -44,7 +44,9 @@ def test_texts_and_inputs_are_checked(scene, tmp_path):
         prepare_run(volume, " \n ", "tiny-demo", work_dir=tmp_path)
     with pytest.raises(InputError, match="volume"):
         prepare_run(None, "mass", "tiny-demo", work_dir=tmp_path)
-    assert progress_state({"stage": "Segmenting 1/2", "fraction": 0.5}) == ("Segmenting 1/2", 50)
+    assert progress_state({"stage": "inference", "fraction": 0.5}) == ("Segmenting", 50)
+    assert progress_state({"stage": "inference 1/2", "fraction": 1.0}) == ("Segmenting 1/2", 100)
+    assert progress_state({"stage": "preprocessing", "fraction": None}) == ("Preprocessing", None)
     assert progress_state({"stage": "Loading model", "fraction": None}) == ("Loading model", None)
 
 

@@ -23,8 +23,13 @@ from .segmentation import ImportedResult, import_result
 from .table import lesion_rows
 from .volumes import volume_to_image
 
-#: Worker stages shown to the user as they are; anything else is shown verbatim too.
-STATES = ("Installing", "Loading model", "Preprocessing", "Segmenting", "Importing")
+#: Engine stage names (``pipeline.run``) -> the words the panel shows; others are shown capitalised.
+STAGE_WORDS = {
+    "parsing": "Reading the descriptions",
+    "validating": "Checking the image",
+    "inference": "Segmenting",
+    "back to input grid": "Postprocessing",
+}
 
 
 @dataclass
@@ -115,7 +120,11 @@ def discard_run(context: RunContext | None) -> None:
 
 def progress_state(message: dict[str, Any]) -> tuple[str, int | None]:
     """(state text, percent or ``None`` for a busy bar) of a worker progress message."""
-    stage = str(message.get("stage") or "Working")
+    raw = str(message.get("stage") or "working")
+    head, _, tail = raw.partition(" ")
+    # "inference 2/3" -> "Segmenting 2/3": keep any counter the engine appends
+    stage = STAGE_WORDS.get(raw) or (f"{STAGE_WORDS[head]} {tail}" if head in STAGE_WORDS and tail else None)
+    stage = stage or raw[:1].upper() + raw[1:]
     fraction = message.get("fraction")
     percent = None if fraction is None else max(0, min(100, int(round(float(fraction) * 100))))
     return stage, percent
