@@ -80,6 +80,17 @@ def test_second_request_reuses_the_loaded_model(client, site):
     assert time.perf_counter() - started < 60
 
 
+def test_soak_runner_on_the_shared_worker(client, site):
+    """The soak benchmark's loop (docs/BENCHMARKS.md runs it with 20 requests) on 3 requests."""
+    from TextLesionSegLib.worker.soak import soak
+
+    summary = soak(client, _request(site), 3)
+    assert [r["request"] for r in summary["rows"]] == [1, 2, 3]
+    assert all(r["rss_bytes"] > 50e6 for r in summary["rows"])
+    assert summary["model_loads"] == 1  # one load for all three requests
+    assert abs(summary["growth_percent"]) < 50
+
+
 def test_sync_entry_point_gives_the_same_result(client, site, monkeypatch):
     from TextLesionSegLib.worker.client import run_request_sync
 
@@ -144,3 +155,4 @@ def test_stop_ends_the_process(site):
     assert not worker.running
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
