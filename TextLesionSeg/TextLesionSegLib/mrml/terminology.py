@@ -35,12 +35,9 @@ def _code_triplet(code: Any) -> list[str]:
     if code is None:
         return ["", "", ""]
     if isinstance(code, Mapping):
-        return [
-            str(code.get("CodingSchemeDesignator", "")),
-            str(code.get("CodeValue", "")),
-            str(code.get("CodeMeaning", "")),
-        ]
-    items = [str(x) for x in code]
+        items = [str(code.get(key, "")) for key in ("CodingSchemeDesignator", "CodeValue", "CodeMeaning")]
+    else:
+        items = [str(x) for x in code]
     if len(items) != 3:
         raise ValueError(f"a terminology code needs 3 parts (scheme, value, meaning), got {code!r}")
     # '~' and '^' are the separators of the string form; they cannot appear inside a field.
