@@ -279,3 +279,11 @@ def test_negated_organ_is_not_the_lesion_organ() -> None:
 def test_relation_phrasings_and_masked_neighbours(text: str, organ, relation: str, related) -> None:
     q = one(text)
     assert (q.organ, q.relation, q.related_organ) == (organ, relation, related)
+
+
+def test_heading_lines_give_context_to_their_items() -> None:
+    text = "Contrast-enhanced CT.\nKidneys:\n- 2 cm cyst on the left\n- 1 cm hyperdense nodule on the right\nLiver:\n- lesion in segment VI"
+    queries = parse_text(text).queries
+    assert [(q.organ, q.side, q.sub_location) for q in queries] == [
+        ("kidney", "left", None), ("kidney", "right", None), ("liver", None, "segment VI")]
+    assert {q.enhancement for q in queries} == {"contrast-enhanced"}  # the scan phase, said once

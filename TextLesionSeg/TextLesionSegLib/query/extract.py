@@ -111,6 +111,10 @@ def _location(text: str, blocked: list[Span], ex: Extraction) -> None:
     sides = [h[4] for h in sorted(same) if h[4]]
     if sides:
         ex.values["side"] = sides[0]
+    elif organ in V.PAIRED_ORGANS:  # "Kidneys: 2 cm cyst on the left": one side word, unambiguous
+        words = {m.group(1) for m in _find(r"\b(left|right)\b", text, blocked)}
+        if len(words) == 1:
+            ex.values["side"] = words.pop()
     ex.covered += [h[5] for h in hits]
 
 

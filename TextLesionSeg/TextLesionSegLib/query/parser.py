@@ -1,6 +1,7 @@
 """Free text → one :class:`LesionQuery` per described lesion (:func:`parse_text`).
 
-Splitting: newlines, numbered or bulleted lists and "another …/a second …" always start a
+Splitting: newlines, numbered or bulleted lists (a heading line such as "Kidneys:" is kept as
+context for the items below it) and "another …/a second …" always start a
 new description; a new sentence or ``;`` clause starts one only when it introduces a lesion of
 its own (an indefinite lesion noun: "…; small nodule in segment VII") — "The lesion abuts the duodenum." or
 "The pancreatic duct is dilated." continue the current one, because radiologists describe one
@@ -24,6 +25,7 @@ MAX_CHARS = 20_000
 _HARD_SPLIT = re.compile(
     r"\n+|(?m:^\s*(?:\(?\d{1,2}[.)]|[-\u2022*\u00b7\u25aa\u2013])\s+)|(?<=\s)\(?\d{1,2}\)\s+(?=[^\W\d])"
 )
+_HEADING = re.compile(r"^\s*[^\W\d][^:\n]{0,40}:\s*$")
 _LIST_START = re.compile(r"\s*\(?1[.)]\s")
 _INLINE_NUMBER = re.compile(r"(?<=\s)\(?\d{1,2}[.)]\s+(?=[^\W\d])")
 _ANOTHER = re.compile(
@@ -44,7 +46,13 @@ def split_descriptions(text: str) -> list[str]:
     chunks = _HARD_SPLIT.split(text)
     if _LIST_START.match(text):  # "1. … 2. …" on one line: a numbered list, not decimals
         chunks = [c for chunk in chunks for c in _INLINE_NUMBER.split(chunk)]
+    heading = ""
     for chunk in chunks:
+        if _HEADING.match(chunk):  # "Kidneys:" on its own line: context for the items below it
+            heading = chunk.strip()
+            continue
+        if heading:
+            chunk = f"{heading} {chunk.strip()}"
         for part in _ANOTHER.split(chunk):
             part = part.strip(" \t,.")
             if part:
