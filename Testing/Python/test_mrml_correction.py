@@ -67,6 +67,23 @@ def test_lesion_under_click_with_undo(two_lesions, mode):
     assert restored.sum() == before.sum()
 
 
+def test_keep_on_a_weak_lesion_recovers_it_from_the_probability_map(two_lesions):
+    volume, image, imported = two_lesions
+    node, segment_id = imported.segmentation_node, imported.segment_ids[0]
+    rethreshold_segment(node, segment_id, 1.01)  # above every probability: the segment is empty
+    assert segment_mask(node, segment_id)[0].sum() == 0
+    assert lesion_under_point(node, segment_id, _world(image, CENTRE_B), "keep")
+    kept, _ = segment_mask(node, segment_id)
+    from TextLesionSegLib.mrml.volumes import find_probability_volume, volume_array
+    from scipy import ndimage
+
+    probability = volume_array(find_probability_volume(node, segment_id))
+    components, _ = ndimage.label(probability >= 0.25, structure=np.ones((3, 3, 3)))
+    expected = components == components[CENTRE_B]
+    assert kept.sum() == expected.sum() > 0
+    assert not lesion_under_point(node, segment_id, _world(image, (0, 21, 0)), "remove")
+
+
 def test_click_outside_any_lesion_changes_nothing(two_lesions):
     volume, image, imported = two_lesions
     node, segment_id = imported.segmentation_node, imported.segment_ids[0]

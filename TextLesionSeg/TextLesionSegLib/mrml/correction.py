@@ -63,11 +63,14 @@ def write_segment_mask(
         raise RuntimeError(f"could not update segment '{segment_id}'")
 
 
-def world_to_kji(labelmap: Any, segmentation_node: Any, ras: tuple[float, float, float]) -> np.ndarray:
-    """Continuous KJI array index (relative to the labelmap's extent) of a world RAS point."""
+def world_to_kji(labelmap: Any, node: Any, ras: tuple[float, float, float]) -> np.ndarray:
+    """Continuous KJI array index (relative to the labelmap's extent) of a world RAS point.
+
+    ``node`` is the transformable node whose local frame the labelmap is in.
+    """
     import vtk
 
-    world_to_node = np.linalg.inv(transform_to_world(segmentation_node))
+    world_to_node = np.linalg.inv(transform_to_world(node))
     local = world_to_node @ np.array([*ras, 1.0])
     image_to_world = vtk.vtkMatrix4x4()
     labelmap.GetImageToWorldMatrix(image_to_world)
@@ -84,24 +87,30 @@ def lesion_under_point(
     ras: tuple[float, float, float],
     mode: Literal["keep", "remove"],
     history: Any = None,
+    weak_floor: float = 0.25,
 ) -> bool:
     """Keep only, or remove, the connected lesion of a segment under a world RAS point.
 
-    Returns ``False`` (and changes nothing) when no lesion of the segment is under the point.
+    When the click misses the segment but the segment has a kept probability map, "keep"
+    takes the connected region of ``probability >= weak_floor`` under the click instead: a
+    lesion the model saw only weakly (below the threshold) is recovered with one click.
+
+    Returns ``False`` (and changes nothing) when no lesion is under the point.
     """
     from scipy import ndimage
 
     if mode not in ("keep", "remove"):
         raise ValueError(f"mode must be 'keep' or 'remove', not {mode!r}")
     mask, labelmap = segment_mask(segmentation_node, segment_id)
-    if mask.size == 0:
-        return False
-    index = np.round(world_to_kji(labelmap, segmentation_node, ras)).astype(int)
-    if np.any(index < 0) or np.any(index >= mask.shape):
-        return False
-    components, _ = ndimage.label(mask, structure=_STRUCTURE)
-    picked = components[tuple(index)]
+    picked = 0
+    if mask.size:
+        index = np.round(world_to_kji(labelmap, segmentation_node, ras)).astype(int)
+        if np.all(index >= 0) and np.all(index < mask.shape):
+            components, _ = ndimage.label(mask, structure=_STRUCTURE)
+            picked = components[tuple(index)]
     if picked == 0:
+        if mode == "keep":
+            return _keep_weak_lesion(segmentation_node, segment_id, ras, weak_floor, history)
         return False
     lesion = components == picked
     new_mask = lesion if mode == "keep" else (mask > 0) & ~lesion
@@ -127,20 +136,46 @@ def rethreshold_segment(
     probability_node = probability_node or find_probability_volume(segmentation_node, segment_id)
     if probability_node is None:
         raise ValueError(f"segment '{segment_id}' has no probability volume (run with 'keep probability')")
+    mask = volume_array(probability_node) >= float(threshold)
+    write_segment_mask(segmentation_node, segment_id, mask, _labelmap_like(probability_node), history)
+    return int(mask.sum())
+
+
+def _labelmap_like(volume_node: Any) -> Any:
+    """An empty uint8 ``vtkOrientedImageData`` on a volume's grid (its local frame)."""
     import vtk
 
     import slicer
 
-    mask = volume_array(probability_node) >= float(threshold)
     labelmap = slicer.vtkOrientedImageData()
-    dims = probability_node.GetImageData().GetDimensions()
-    labelmap.SetDimensions(dims)
+    labelmap.SetDimensions(volume_node.GetImageData().GetDimensions())
     matrix = vtk.vtkMatrix4x4()
-    probability_node.GetIJKToRASMatrix(matrix)
+    volume_node.GetIJKToRASMatrix(matrix)
     labelmap.SetImageToWorldMatrix(matrix)
     labelmap.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
-    write_segment_mask(segmentation_node, segment_id, mask, labelmap, history)
-    return int(mask.sum())
+    return labelmap
+
+
+def _keep_weak_lesion(
+    segmentation_node: Any, segment_id: str, ras: tuple[float, float, float], floor: float, history: Any
+) -> bool:
+    """"Keep" on a click outside the segment: the weak lesion of the probability map there."""
+    from scipy import ndimage
+
+    probability_node = find_probability_volume(segmentation_node, segment_id)
+    if probability_node is None:
+        return False
+    labelmap = _labelmap_like(probability_node)
+    index = np.round(world_to_kji(labelmap, probability_node, ras)).astype(int)
+    probability = volume_array(probability_node)
+    if np.any(index < 0) or np.any(index >= probability.shape):
+        return False
+    components, _ = ndimage.label(probability >= floor, structure=_STRUCTURE)
+    picked = components[tuple(index)]
+    if picked == 0:
+        return False
+    write_segment_mask(segmentation_node, segment_id, components == picked, labelmap, history)
+    return True
 
 
 def rethreshold_all(segmentation_node: Any, threshold: float, history: Any = None) -> int:
