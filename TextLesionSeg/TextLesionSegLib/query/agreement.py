@@ -71,6 +71,7 @@ class AttributeAgreement:
     misses: list[tuple[str, str, str | None]] = field(default_factory=list)
 
     def as_row(self, name: str) -> dict[str, object]:
+        """Percentages of this attribute as one table row."""
         pct = lambda k: round(100.0 * k / self.rows, 1) if self.rows else float("nan")  # noqa: E731
         return {
             "attribute": name,

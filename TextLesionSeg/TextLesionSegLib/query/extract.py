@@ -98,6 +98,7 @@ def _location(text: str, blocked: list[Span], ex: Extraction) -> None:
         return
     # The lesion's own organ is the earliest mention after a place preposition, else the earliest.
     def placed(h: tuple) -> bool:
+        """Is this mention introduced by a place preposition ("in the …", "of the …")?"""
         before = text[max(0, h[0] - 40) : h[0]]
         return bool(_rx(r"\b(?:in|within|of|at|involving|from|on|arising|along|near|adjacent to)"
                         r"(?: the| an?)?(?: [a-z-]+){0,3} ?$").search(before))

@@ -66,9 +66,12 @@ def rank_lesion_types(attributes: dict[str, Any], organ: str | None) -> list[tup
     ``attributes`` maps attribute names (``shape``, ``density``, ``density_variation``,
     ``surface``, ``relation``, ``specific_features``) to canonical values; ``None`` values are
     ignored. ``organ`` is a canonical organ ("liver"); when it is ``None`` or not one, the organ
-    is read from ``attributes["location"]`` (a location phrase such as "right hepatic lobe"). The score is a naive-Bayes posterior: the type's relative prevalence (``prior``)
-    times each attribute's typical frequency (floor 0.02), times 2 per typical specific feature,
-    times 0.01 when the type belongs to another organ than the one named. Returns ``(name, probability)`` pairs, best first, probabilities summing to 1;
+    is read from ``attributes["location"]`` (a location phrase such as "right hepatic lobe").
+
+    The score is a naive-Bayes posterior: the type's relative prevalence (``prior``) times each
+    attribute's typical frequency (floor 0.02), times 2 per typical specific feature, times 0.01
+    when the type belongs to another organ than the one named. Returns ``(name, probability)``
+    pairs, best first, probabilities summing to 1;
     ties are broken by name so the order is deterministic.
     """
     known_organs = {e["organ"] for e in lesion_types()}
