@@ -4,7 +4,9 @@ It is a true ``torch.nn.Module`` saved as safetensors + config.json like every m
 but it is not a lesion model: a 3x3x3 mean filter followed by a steep sigmoid around an
 intensity ``level`` (so bright blobs on the working grid come out as "lesions"). Its config can
 make it slow (``sleep_per_window`` seconds per window, to test cancel) or make it crash
-(``crash_after_windows``: the process exits hard, to test crash reporting).
+(``crash_after_windows``: the process exits hard, to test crash reporting) or behave like a
+model with a programming error (``bug_in_predict``: raises ``ZeroDivisionError``, to test that
+internal errors reach the user as one line plus a log file).
 
 It is *not* in the registry's architecture table: tests add it with an extra registry file
 (``$TEXTLESIONSEG_EXTRA_REGISTRY``) holding ``{"architectures": {"tiny-test": "...:TinySegmenter"}}``,
@@ -30,6 +32,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "roi_size": [16, 16, 16],
     "sleep_per_window": 0.0,
     "crash_after_windows": None,
+    "bug_in_predict": False,
 }
 
 
@@ -90,6 +93,8 @@ class TinySegmenter(LesionSegmenter):
 
         from ..pipeline.inference import sliding_window_predict
 
+        if self.config.get("bug_in_predict"):
+            raise ZeroDivisionError("simulated programming error in a model")
         calls = [0]
         crash_after = self.config.get("crash_after_windows")
 
