@@ -195,6 +195,8 @@ def test_uncertainty(text: str) -> None:
         ("right renal mass", "kidney", "right", None),
         ("lesion in hepatic segment VIII", "liver", None, "segment VIII"),
         ("lesion in segment 4 of the liver", "liver", None, "segment IV"),
+        ("lesion in segment 4a", "liver", None, "segment IV"),
+        ("lesion in S7", "liver", None, "segment VII"),
         ("lesion in the caudate lobe", "liver", None, "caudate lobe"),
         ("lesion in the right lobe of the liver", "liver", None, "right lobe"),
         ("mass in the uncinate process", "pancreas", None, "uncinate process"),

@@ -122,7 +122,7 @@ def _location(text: str, blocked: list[Span], ex: Extraction) -> None:
 def _sub_location(kind: str, m: re.Match[str], side: str | None) -> tuple[str | None, str | None]:
     g = {k: v for k, v in m.groupdict().items() if v}
     if kind == "segment":
-        seg = g["seg"].lower()
+        seg = g["seg"].lower().rstrip("ab") or g["seg"].lower()  # 4a/IVb: segment IV
         number = int(seg) if seg.isdigit() else V.ROMAN.get(seg)
         return (f"segment {V.ROMAN_OUT[number]}", None) if number else (None, None)
     if kind == "lobe":

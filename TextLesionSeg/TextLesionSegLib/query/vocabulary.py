@@ -186,7 +186,7 @@ ROMAN_OUT = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "
 
 #: sub-locations that also name their organ; (pattern, organ, sub_location or None, side or None)
 SUB_LOCATIONS = [
-    (r"\b(?:liver |hepatic |couinaud )?segments? (?P<seg>viii|vii|vi|iva|ivb|iv|v|iii|ii|i|[1-8])\b"
+    (r"\b(?:liver |hepatic |couinaud )?segments? (?P<seg>viii|vii|vi|iva|ivb|iv|v|iii|ii|i|[1-8][ab]?)\b"
      r"(?! ?(?:cm|mm))(?:(?: ?[,/-] ?| and | or | to )(?:viii|vii|vi|iva|ivb|iv|v|iii|ii|i|[1-8])\b(?! ?(?:cm|mm)))*",
      "liver", "segment", None),
     (r"\bs(?P<seg>[1-8])\b", "liver", "segment", None),
