@@ -1,10 +1,11 @@
-"""Regenerate the file lists of ``TextLesionSeg/CMakeLists.txt`` from the files on disk.
+"""Regenerate the file lists of ``TextLesionSeg/CMakeLists.txt`` from the committed files.
 
 Slicer's ``slicerMacroBuildScriptedModule`` installs only the files it is given, so every
 ``.py`` of the module and every data file the engine reads must be listed. The lists are
 explicit (reviewable, and what the Extensions Index build sees); this script rewrites them
 between the ``# BEGIN GENERATED`` / ``# END GENERATED`` markers, and the test
-``test_slicer_cmake.py`` fails when they drift from the disk.
+``test_slicer_cmake.py`` fails when they drift from the disk. In a git checkout only tracked
+files count (run it after ``git add``/commit of new files); elsewhere every file on disk does.
 
 Usage (from the repository root)::
 
@@ -43,12 +44,29 @@ def data_patterns(root: Path = ROOT) -> tuple[str, ...]:
     return tuple(patterns) if patterns else DEFAULT_DATA_PATTERNS
 
 
-def _files(base: Path, patterns: tuple[str, ...]) -> list[Path]:
+def _tracked(root: Path) -> set[Path] | None:
+    """Files git tracks under ``root`` (what a clean clone has), or None outside a git checkout."""
+    import subprocess
+
+    if not (root / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "TextLesionSeg"],
+                              capture_output=True, check=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {root / name for name in done.stdout.decode().split("\0") if name}
+
+
+def _files(base: Path, patterns: tuple[str, ...], tracked: set[Path] | None = None) -> list[Path]:
+    """Files under ``base`` matching ``patterns``; only git-tracked ones when ``tracked`` is given,
+    so a file someone has not committed yet never gets listed (a clean clone would lack it)."""
     found = set()
     for pattern in patterns:
         for path in base.rglob(pattern):
             if path.is_file() and not (_SKIP_PARTS & set(path.parts)):
-                found.add(path)
+                if tracked is None or path in tracked:
+                    found.add(path)
     return sorted(found)
 
 
@@ -56,9 +74,10 @@ def expected_sources(root: Path = ROOT) -> tuple[list[str], list[str]]:
     """(scripts, resources) relative to the module folder, sorted, POSIX separators."""
     module = root / "TextLesionSeg"
     lib = module / "TextLesionSegLib"
-    scripts = ["TextLesionSeg.py"] + [p.relative_to(module).as_posix() for p in _files(lib, ("*.py",))]
-    resources = [p.relative_to(module).as_posix() for p in _files(module / "Resources", ("*",))]
-    resources += [p.relative_to(module).as_posix() for p in _files(lib, data_patterns(root))]
+    tracked = _tracked(root)
+    scripts = ["TextLesionSeg.py"] + [p.relative_to(module).as_posix() for p in _files(lib, ("*.py",), tracked)]
+    resources = [p.relative_to(module).as_posix() for p in _files(module / "Resources", ("*",), tracked)]
+    resources += [p.relative_to(module).as_posix() for p in _files(lib, data_patterns(root), tracked)]
     return scripts, resources
 
 
