@@ -266,8 +266,9 @@ class TextLesionSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     imported, rows = self.logic.finish(message)
                     self._parameterNode.outputSegmentation = imported.segmentation_node
                     self.showResults(imported, rows)
-                    self.showState(_("Done: {count} segment(s) added.").format(count=len(imported.segment_ids)),
-                                   100, done=True)
+                    warnings = " ".join(message.get("warnings") or [])
+                    self.showState(_("Done: {count} segment(s) added. {warnings}").format(
+                        count=len(imported.segment_ids), warnings=warnings).strip(), 100, done=True)
             elif kind == "error":
                 self.pollTimer.stop()
                 self.logic.discard()

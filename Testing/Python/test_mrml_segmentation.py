@@ -149,8 +149,10 @@ def test_subject_hierarchy_places_the_segmentation_under_the_study(scene, volume
     patient = shnode.CreateSubjectItem(shnode.GetSceneItemID(), "Patient 1")
     study = shnode.CreateStudyItem(patient, "CT chest")
     shnode.CreateItem(study, volume)
-    node = import_result(make_result(volume), volume).segmentation_node
-    assert shnode.GetItemParent(shnode.GetItemByDataNode(node)) == study
+    imported = import_result(make_result(volume, probability=True), volume)
+    assert shnode.GetItemParent(shnode.GetItemByDataNode(imported.segmentation_node)) == study
+    for probability_node in imported.probability_nodes.values():
+        assert shnode.GetItemParent(shnode.GetItemByDataNode(probability_node)) == study
 
 
 def test_probability_volumes_are_kept_per_segment(volume):
@@ -223,5 +225,5 @@ def test_engine_seg_nrrd_opens_in_the_storage_node(scene, volume, tmp_path):
         term = terminology_dict(segment.GetTerminology())
         assert term["type"] == terminology_dict(terminology_string(segment_result.terminology))["type"]
         # the engine's file sits on the input's world grid: voxels match the volume's
-        assert np.array_equal(segment_array(loaded, segment.GetName() and segmentation.GetNthSegmentID(index), volume) > 0,
-                              segment_result.mask > 0)
+        exported = segment_array(loaded, segmentation.GetNthSegmentID(index), volume)
+        assert np.array_equal(exported > 0, segment_result.mask > 0)

@@ -152,7 +152,9 @@ def add_probability_volume(
     node = add_volume_like(reference_node, probability.astype(np.float32), name)
     node.SetAttribute(PROBABILITY_SEGMENT_ATTRIBUTE, segment_id)
     node.SetNodeReferenceID(PROBABILITY_SEGMENTATION_ROLE, segmentation_node.GetID())
-    node.SetHideFromEditors(False)
+    from .segmentation import place_in_subject_hierarchy  # late: segmentation imports this module
+
+    place_in_subject_hierarchy(node, reference_node)
     return node
 
 
