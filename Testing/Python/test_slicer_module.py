@@ -180,3 +180,23 @@ def test_panel_picture_and_icons_exist_and_match_the_ui(tmp_path):
     with Image.open(drawn) as fresh, Image.open(ROOT / "Resources" / "Screenshots" / "panel.png") as committed:
         assert fresh.size == committed.size  # the committed picture is the current .ui's layout
         assert fresh.size[0] > 300 and fresh.size[1] > 600
+
+
+def test_what_the_panel_does_before_install_needs_no_torch():
+    """Opening the panel, typing (live preview) and listing models must work before torch exists."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import TextLesionSegLib.mrml.volumes, TextLesionSegLib.mrml.segmentation, TextLesionSegLib.mrml.session\n"
+        "import TextLesionSegLib.mrml.correction, TextLesionSegLib.mrml.environment, TextLesionSegLib.worker.client\n"
+        "from TextLesionSegLib.mrml.preview import preview_html\n"
+        "from TextLesionSegLib.models.registry import list_models\n"
+        "assert 'liver' in preview_html('hypodense mass in the liver')\n"
+        "list_models()\n"
+        "heavy = sorted(m for m in ('torch', 'monai', 'transformers') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
