@@ -133,3 +133,29 @@ def test_device_resolution():
             resolve_device("cuda:0")
     with pytest.raises(InputError, match="unknown device"):
         resolve_device("tpu")
+
+
+def test_real_ct_ctchest(ctchest_path, tmp_path):
+    """Real chest CT (3 x 3 x 10 mm, 34 slices): a -300 HU threshold (the body without the lungs)
+    through the whole pipeline agrees with the same threshold applied on the input grid."""
+    import slicerio
+
+    from TextLesionSegLib.pipeline.io import read_image
+    from TextLesionSegLib.pipeline.outputs import write_seg_nrrd
+    from TextLesionSegLib.pipeline.postprocess import postprocess
+
+    img = read_image(ctchest_path)
+    model = ThresholdSegmenter(level=(-300 + 1000) / 1400, roi=(64, 64, 64))
+    model.preprocessing.hu_window = (-1000, 400)
+    model.preprocessing.spacing = (3.0, 3.0, 3.0)  # about the CT's in-plane spacing: keeps the test fast
+    result = segment(img, ["hyperdense lesion in the spine"], model, InferenceSettings(device="cpu", overlap=0.25))
+    mask = result.segments[0].mask > 0
+    direct = postprocess((img.array > -300).astype(np.float32), img.spacing) > 0
+    dice = 2 * np.sum(mask & direct) / (mask.sum() + direct.sum())
+    assert dice > 0.95, dice
+    shift = mask_centroid_lps(img, mask) - mask_centroid_lps(img, direct)
+    assert np.linalg.norm(shift) < 0.5 * min(img.spacing), shift
+    out = write_seg_nrrd(result, tmp_path / "body.seg.nrrd")
+    seg = slicerio.read_segmentation(str(out))
+    np.testing.assert_allclose(np.asarray(seg["ijkToLPS"]), img.ijk_to_lps(), atol=1e-4)
+    assert seg["voxels"].shape == img.size_ijk
