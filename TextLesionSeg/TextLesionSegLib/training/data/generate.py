@@ -83,7 +83,7 @@ def generate_dataset(out: Path, count: int, seed: int = 0, hosts: Sequence[str] 
     try:
         writer = MSDWriter(staging, "SynthLesionRandom", f"{count} synthetic cases, seed {seed}", organ_masks)
         for i in _progress(range(count), count, "synth", progress):
-            case = make_case(plan_case(seed, i, hosts, types, lesions_per_case, grid), f"synth_{i:04d}")
+            case = make_case(plan_case(seed, i, hosts, types, lesions_per_case, grid), f"synth_{i:05d}")
             writer.add(case, "train")
         writer.close({"seed": seed, "hosts": list(hosts), "lesion_types": types, "grid": grid or "random"})
         commit_output(staging, out)
@@ -104,12 +104,12 @@ def generate_split(out: Path, split: str, count: int | None = None, definition: 
     staging = prepare_output(out)
     try:
         writer = MSDWriter(staging, f"{definition['name']}-{split}", f"SynthLesion v{definition['version']} {split} split",
-                           organ_masks)
+                           organ_masks, split=split)
         for part, n in bench.split_parts(definition, split):
             n = n if count is None else count
             for i in _progress(range(n), n, f"{split}/{part}", progress):
                 plan = bench.plan_split_case(definition, split, part, i)
-                writer.add(make_case(plan, f"{split}_{part}_{i:04d}"), part)
+                writer.add(make_case(plan, f"{split}_{part}_{i:05d}"), part)
         writer.close({"benchmark": definition["name"], "version": definition["version"], "split": split,
                       "seed": definition["seed"]})
         commit_output(staging, out)

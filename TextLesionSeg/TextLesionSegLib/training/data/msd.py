@@ -6,7 +6,8 @@ Layout (one folder per dataset)::
     imagesTs/<case>.nii.gz   (test cases, if any)       labelsTs/<case>.nii.gz
     organsTr|organsTs/<case>.nii.gz  host part labels (optional; names in dataset.json "organ_labels")
     dataset.json             MSD fields + "label_semantics": "instance"
-    reports.csv              one row per lesion: case_id, lesion_id (= label value), attributes, report
+    reports.csv              one row per lesion: case_id, lesion_id (= label value), split
+                             (seen/unseen/referring/random), part (train/test), attributes, report
 
 The folder is written next to its final place and renamed into it at the end, so an interrupted
 run leaves no half-written dataset, and an existing non-empty folder is never overwritten.
@@ -29,7 +30,7 @@ from .synthesize import SynthCase
 
 #: reports.csv columns, in order; ``measured_*`` columns follow
 REPORT_COLUMNS: tuple[str, ...] = (
-    "case_id", "lesion_id", "split", "described", "host", "lesion_type", "organ", "side", "sub_location",
+    "case_id", "lesion_id", "split", "part", "described", "host", "lesion_type", "organ", "side", "sub_location",
     "shape", "density", "density_variation", "surface", "enhancement", "relation", "related_organ",
     "specific_features", "size_mm", "report",
 )
@@ -72,11 +73,13 @@ def write_volume(array: np.ndarray, case: SynthCase, path: Path) -> None:
     sitk.WriteImage(case.image.to_sitk(array), str(path), True)
 
 
-def report_row(case: SynthCase, lesion, split: str) -> dict[str, Any]:
-    """One ``reports.csv`` row."""
+def report_row(case: SynthCase, lesion, split: str, part: str) -> dict[str, Any]:
+    """One ``reports.csv`` row: ``split`` is the benchmark split (seen/unseen/referring, or
+    "random"), ``part`` is train or test."""
     a = lesion.attributes
     row = {
-        "case_id": case.case_id, "lesion_id": lesion.lesion_id, "split": split, "described": int(lesion.described),
+        "case_id": case.case_id, "lesion_id": lesion.lesion_id, "split": split, "part": part,
+        "described": int(lesion.described),
         "host": case.host.name, "lesion_type": a["lesion_type"], "organ": a["organ"], "side": a.get("side") or "",
         "sub_location": a.get("sub_location") or "", "shape": a["shape"], "density": a["density"],
         "density_variation": a["density_variation"], "surface": a["surface"], "enhancement": a["enhancement"],
@@ -92,8 +95,10 @@ def report_row(case: SynthCase, lesion, split: str) -> dict[str, Any]:
 class MSDWriter:
     """Accumulates cases into a staging folder; :meth:`close` writes dataset.json and reports.csv."""
 
-    def __init__(self, staging: Path, name: str, description: str, organ_masks: bool = False) -> None:
+    def __init__(self, staging: Path, name: str, description: str, organ_masks: bool = False,
+                 split: str = "random") -> None:
         self.root = Path(staging)
+        self.split = split
         self.name = name
         self.description = description
         self.organ_masks = organ_masks
@@ -101,9 +106,9 @@ class MSDWriter:
         self.rows: list[dict[str, Any]] = []
         self.organ_labels: dict[str, str] = {}
 
-    def add(self, case: SynthCase, split: str = "train") -> None:
+    def add(self, case: SynthCase, part: str = "train") -> None:
         """Write one case: image (int16 HU), instance labels, optional organ parts, report rows."""
-        tag = "Tr" if split == "train" else "Ts"
+        tag = "Tr" if part == "train" else "Ts"
         for sub in (f"images{tag}", f"labels{tag}") + ((f"organs{tag}",) if self.organ_masks else ()):
             (self.root / sub).mkdir(exist_ok=True)
         name = f"{case.case_id}.nii.gz"
@@ -116,8 +121,8 @@ class MSDWriter:
             entry["organs"] = f"./organs{tag}/{name}"
             for v, p in case.host.part_table.items():
                 self.organ_labels.setdefault(f"{case.host.name}:{v}", p.name)
-        self.entries["training" if split == "train" else "test"].append(entry)
-        self.rows.extend(report_row(case, lesion, split) for lesion in case.lesions)
+        self.entries["training" if part == "train" else "test"].append(entry)
+        self.rows.extend(report_row(case, lesion, self.split, part) for lesion in case.lesions)
 
     def close(self, extra: dict[str, Any] | None = None) -> None:
         """Write ``dataset.json`` and ``reports.csv``."""

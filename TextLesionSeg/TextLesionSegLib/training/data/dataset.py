@@ -1,0 +1,203 @@
+"""One dataset interface over synthetic, MSD and KiTS23 folders: image, instances, attributes.
+
+    ds = LesionDataset("data/SynthLesion/seen")            # or an MSD Task folder, or KiTS23
+    case = ds[0]
+    case.image        # pipeline.geometry.Image (HU, KJI array + LPS geometry)
+    case.label        # (K, J, I) int32 instance map: 0 background, lesion_id elsewhere
+    case.lesions      # [LesionRecord(lesion_id, attributes, report, described)]
+    case.lesions[0].query()   # the same lesion as a query.types.LesionQuery
+
+Real datasets label lesion classes; connected components become instances (largest first).
+Attributes of real lesions come from an attribute table (``attributes=`` a Malenia CSV/XLSX,
+joined by case id: a case's rows go to its lesions in decreasing size); otherwise from what the
+label says (organ, lesion type, side from the patient's LPS x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ...errors import InputError
+from ...pipeline.geometry import Image
+from .adapters import CaseSource, list_cases, read_attribute_table, read_reports
+from .report import location_phrase
+
+#: components smaller than this (voxels) are label noise, not lesions [chosen]
+MIN_LESION_VOXELS = 10
+#: organs that come in pairs: a lesion's side is read from its position
+PAIRED = ("kidney", "lung")
+
+
+@dataclass
+class LesionRecord:
+    """One lesion of a case.
+
+    Attributes:
+        lesion_id: its value in the instance label map.
+        attributes: canonical attribute dict (keys of ``query.types.LesionQuery``; None = unknown).
+        report: a sentence describing it ("" if none is known).
+        described: False for the distractors of a referring case (their report is not the text).
+        voxels: voxel count in the label map.
+    """
+
+    lesion_id: int
+    attributes: dict[str, Any]
+    report: str
+    described: bool = True
+    voxels: int = 0
+
+    def query(self):
+        """This lesion as a :class:`~TextLesionSegLib.query.types.LesionQuery` (text = report)."""
+        from ...query.types import LesionQuery
+
+        data = {k: v for k, v in self.attributes.items() if v not in (None, "")}
+        data["specific_features"] = list(self.attributes.get("specific_features") or [])
+        return LesionQuery.from_dict({**data, "text": self.report})
+
+
+@dataclass
+class LesionCase:
+    """One case: image, instance label map, lesions (and host organs for synthetic data)."""
+
+    case_id: str
+    image: Image
+    label: np.ndarray
+    lesions: list[LesionRecord]
+    part: str = "train"
+    organs: np.ndarray | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _read(path: Path) -> Image:
+    from ...pipeline.io import read_image
+
+    return read_image(path)
+
+
+def instances_from_classes(label: np.ndarray, classes: dict[int, str], min_voxels: int = MIN_LESION_VOXELS
+                           ) -> tuple[np.ndarray, list[tuple[int, str, int]]]:
+    """Instance map from a class label map: each connected component (26-neighbourhood) of a
+    lesion class is one lesion, numbered 1..K by decreasing size. Returns (map, [(id, type, voxels)])."""
+    from scipy import ndimage
+
+    comps: list[tuple[int, str, np.ndarray]] = []
+    for value, ltype in classes.items():
+        lab, n = ndimage.label(label == value, structure=np.ones((3, 3, 3), bool))
+        if n == 0:
+            continue
+        sizes = np.bincount(lab.ravel())[1:]
+        for i in np.flatnonzero(sizes >= min_voxels):
+            comps.append((int(sizes[i]), ltype, lab == (i + 1)))
+    comps.sort(key=lambda c: -c[0])
+    out = np.zeros(label.shape, np.int32)
+    info = []
+    for k, (size, ltype, mask) in enumerate(comps, start=1):
+        out[mask] = k
+        info.append((k, ltype, size))
+    return out, info
+
+
+def side_of(image: Image, mask: np.ndarray) -> str:
+    """"left" or "right" (the patient's) from the mask centroid's LPS x against the body midline."""
+    body = np.argwhere(image.array > -500)
+    mid_x = float(np.median(image.kji_to_lps(body[:: max(1, len(body) // 100000)])[:, 0])) if len(body) else 0.0
+    x = float(image.kji_to_lps(np.argwhere(mask).mean(0))[0])
+    return "left" if x > mid_x else "right"
+
+
+class LesionDataset(Sequence[LesionCase]):
+    """Cases of a dataset folder, loaded on access (see the module docstring).
+
+    Args:
+        data_dir: synthetic (``textlesionseg synth``), MSD task or KiTS23 folder.
+        part: "train", "test" or "all".
+        layout: force "synthetic", "msd" or "kits23" (default: detected).
+        attributes: optional Malenia-format attribute table (CSV/XLSX) joined by case id.
+        described_only: drop lesions not described (referring distractors stay in ``label``
+            but not in ``lesions``) when True.
+        min_voxels: smallest component kept as a lesion for real datasets.
+    """
+
+    def __init__(self, data_dir: str | Path, part: str = "train", layout: str | None = None,
+                 attributes: str | Path | None = None, described_only: bool = False,
+                 min_voxels: int = MIN_LESION_VOXELS) -> None:
+        if part not in ("train", "test", "all"):
+            raise InputError(f"part must be train, test or all, not '{part}'")
+        self.root = Path(data_dir)
+        self.layout, cases = list_cases(self.root, layout)
+        self.sources: list[CaseSource] = [c for c in cases if part == "all" or c.part == part]
+        self.sources = [c for c in self.sources if c.label is not None and c.label.exists()]
+        if not self.sources:
+            raise InputError(f"{self.root}: no labelled {part} cases")
+        self.reports = read_reports(self.root / "reports.csv") if self.layout == "synthetic" else {}
+        self.table = read_attribute_table(attributes) if attributes else {}
+        self.described_only = described_only
+        self.min_voxels = min_voxels
+
+    @property
+    def case_ids(self) -> list[str]:
+        """Case ids in order."""
+        return [c.case_id for c in self.sources]
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __iter__(self) -> Iterator[LesionCase]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __getitem__(self, index: int) -> LesionCase:  # type: ignore[override]
+        if isinstance(index, slice):
+            raise TypeError("LesionDataset does not slice; index one case at a time")
+        src = self.sources[index]
+        image = _read(src.image)
+        raw = _read(src.label).array
+        if raw.shape != image.array.shape:
+            raise InputError(f"{src.label}: label grid {raw.shape} differs from image grid {image.array.shape}")
+        organs = _read(src.organs).array if src.organs is not None and src.organs.exists() else None
+        if src.lesion_classes:
+            label, info = instances_from_classes(raw, src.lesion_classes, self.min_voxels)
+            lesions = self._real_lesions(src, image, label, info)
+        else:
+            label = raw.astype(np.int32)
+            lesions = self._synthetic_lesions(src, label)
+        if self.described_only:
+            lesions = [l for l in lesions if l.described]
+        return LesionCase(src.case_id, image, label, lesions, src.part, organs, {"layout": self.layout})
+
+    def _synthetic_lesions(self, src: CaseSource, label: np.ndarray) -> list[LesionRecord]:
+        rows = self.reports.get(src.case_id, {})
+        counts = np.bincount(label.ravel())
+        out = []
+        for lesion_id, row in sorted(rows.items()):
+            voxels = int(counts[lesion_id]) if lesion_id < len(counts) else 0
+            if voxels == 0:
+                continue
+            attrs = {k: (v if v != "" else None) for k, v in row.items()
+                     if k not in ("case_id", "lesion_id", "report", "described", "part", "split", "host")
+                     and not k.startswith("measured_")}
+            out.append(LesionRecord(lesion_id, attrs, row.get("report", ""), bool(row["described"]), voxels))
+        return out
+
+    def _real_lesions(self, src: CaseSource, image: Image, label: np.ndarray,
+                      info: list[tuple[int, str, int]]) -> list[LesionRecord]:
+        rows = list(self.table.get(src.case_id, []))
+        out = []
+        for k, ltype, voxels in info:
+            attrs: dict[str, Any] = {"lesion_type": ltype, "organ": src.organ, "side": None, "sub_location": None}
+            if src.organ in PAIRED:
+                attrs["side"] = side_of(image, label == k)
+            report = ""
+            if rows:  # the table describes the case's main lesions, largest first
+                row = rows.pop(0)
+                report = row.pop("report", "")
+                attrs.update({key: v for key, v in row.items() if v not in (None, "")})
+            if not report:
+                kind = ltype[0].upper() + ltype[1:]
+                report = f"{kind} in {location_phrase(attrs)}."
+            out.append(LesionRecord(k, attrs, report, True, voxels))
+        return out
