@@ -114,7 +114,16 @@ def test_errors_come_back_as_messages_and_the_worker_survives(client, site):
     assert unknown["exit_code"] == 3 and "known models" in unknown["message"]
     old = client.request({"type": "status", "protocol": 99}, TIMEOUT)
     assert old["exit_code"] == 2 and "protocol 99" in old["message"]
+    prompt_free = client.request({**_request(site), "type": "find_lesions"}, TIMEOUT)
+    assert prompt_free["exit_code"] == 3 and "no prompt-free mode" in prompt_free["message"]
     assert client.pid == pid
+
+
+def test_unload_drops_models_and_the_next_request_loads_again(client, site):
+    status = client.request({"type": "unload"}, TIMEOUT)
+    assert status["loaded_models"] == [] and status["load_counts"] == {"tiny@cpu": 1}
+    final = client.request(_request(site), TIMEOUT)
+    assert final["model_reused"] is False and final["model_load_count"] == 2
 
 
 def test_a_crash_is_reported_not_a_hang(client, site):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = soak(client, request, args.requests)
     finally:
         client.stop()
+    shutil.rmtree(folder, ignore_errors=True)  # phantom, test weights, log: all ours (kept on failure)
     summary.update(model=model, image=image, device=args.device, note=note, python=sys.version.split()[0],
                    cpu_count=os.cpu_count())
     for row in summary["rows"]:
