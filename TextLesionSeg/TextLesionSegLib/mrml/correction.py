@@ -42,24 +42,32 @@ def segment_mask(segmentation_node: Any, segment_id: str) -> tuple[np.ndarray, A
 def write_segment_mask(
     segmentation_node: Any, segment_id: str, mask: np.ndarray, like: Any, history: Any = None
 ) -> None:
-    """Replace a segment's voxels by ``mask`` (KJI) on the grid of ``like`` (oriented image)."""
+    """Replace a segment's voxels by ``mask`` (KJI) laid on the grid of ``like`` (oriented image).
+
+    Only the mask's bounding box is written (replace mode clears the rest of the segment), so
+    a live threshold on a large CT moves kilobytes, not the whole grid.
+    """
     from vtk.util import numpy_support
 
     import slicer
 
     if history is not None:
         history.SaveState()
+    present = [np.flatnonzero(np.any(mask, axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    low = [int(p[0]) for p in present] if present[0].size else [0, 0, 0]
+    high = [int(p[-1]) for p in present] if present[0].size else [0, 0, 0]
+    crop = mask[low[0]: high[0] + 1, low[1]: high[1] + 1, low[2]: high[2] + 1]
+    start = like.GetExtent()[0::2]  # I, J, K of the array's first voxel
     labelmap = slicer.vtkOrientedImageData()
-    labelmap.ShallowCopy(like)
+    labelmap.SetOrigin(like.GetOrigin())
+    labelmap.SetSpacing(like.GetSpacing())
     labelmap.CopyDirections(like)
-    new_scalars = numpy_support.numpy_to_vtk(
-        np.ascontiguousarray(mask > 0, dtype=np.uint8).ravel(), deep=True
-    )
-    labelmap.GetPointData().SetScalars(new_scalars)
+    labelmap.SetExtent(start[0] + low[2], start[0] + high[2], start[1] + low[1], start[1] + high[1],
+                       start[2] + low[0], start[2] + high[0])
+    scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(crop > 0, dtype=np.uint8).ravel(), deep=True)
+    labelmap.GetPointData().SetScalars(scalars)
     logic = slicer.vtkSlicerSegmentationsModuleLogic
-    if not logic.SetBinaryLabelmapToSegment(
-        labelmap, segmentation_node, segment_id, logic.MODE_REPLACE, labelmap.GetExtent()
-    ):
+    if not logic.SetBinaryLabelmapToSegment(labelmap, segmentation_node, segment_id, logic.MODE_REPLACE):
         raise RuntimeError(f"could not update segment '{segment_id}'")
 
 
@@ -136,13 +144,13 @@ def rethreshold_segment(
     probability_node = probability_node or find_probability_volume(segmentation_node, segment_id)
     if probability_node is None:
         raise ValueError(f"segment '{segment_id}' has no probability volume (run with 'keep probability')")
-    mask = volume_array(probability_node) >= float(threshold)
+    mask = volume_array(probability_node, copy=False) >= float(threshold)
     write_segment_mask(segmentation_node, segment_id, mask, _labelmap_like(probability_node), history)
     return int(mask.sum())
 
 
 def _labelmap_like(volume_node: Any) -> Any:
-    """An empty uint8 ``vtkOrientedImageData`` on a volume's grid (its local frame)."""
+    """A geometry-only ``vtkOrientedImageData`` of a volume's grid (its local frame, no voxels)."""
     import vtk
 
     import slicer
@@ -152,7 +160,6 @@ def _labelmap_like(volume_node: Any) -> Any:
     matrix = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(matrix)
     labelmap.SetImageToWorldMatrix(matrix)
-    labelmap.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
     return labelmap
 
 
@@ -167,7 +174,7 @@ def _keep_weak_lesion(
         return False
     labelmap = _labelmap_like(probability_node)
     index = np.round(world_to_kji(labelmap, probability_node, ras)).astype(int)
-    probability = volume_array(probability_node)
+    probability = volume_array(probability_node, copy=False)
     if np.any(index < 0) or np.any(index >= probability.shape):
         return False
     components, _ = ndimage.label(probability >= floor, structure=_STRUCTURE)

@@ -69,7 +69,9 @@ def unique_segment_name(segmentation: Any, name: str) -> str:
 def labelmap_from_mask(mask: np.ndarray, volume_node: Any) -> Any:
     """A ``vtkOrientedImageData`` of a KJI mask on ``volume_node``'s voxel grid (local frame).
 
-    The labelmap uses the volume's own ``IJKToRAS`` (without its parent transform): the
+    Only the mask's bounding box is stored (its extent on the volume's grid, as Slicer's own
+    effects store segments): a small lesion in a 500-slice CT costs kilobytes, not the
+    whole grid. The labelmap uses the volume's ``IJKToRAS`` without its parent transform: the
     segmentation node shares the volume's parent transform, so both move together.
     """
     import vtk
@@ -83,10 +85,19 @@ def labelmap_from_mask(mask: np.ndarray, volume_node: Any) -> Any:
             f"mask shape {mask.shape} does not match volume '{volume_node.GetName()}' "
             f"(KJI {dims[2]}x{dims[1]}x{dims[0]})"
         )
+    # bounding box from per-axis projections: far cheaper than np.nonzero on a whole CT grid
+    present = [np.flatnonzero(np.any(mask, axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    if present[0].size:
+        low = [int(p[0]) for p in present]
+        high = [int(p[-1]) for p in present]
+    else:
+        low = high = [0, 0, 0]  # an empty segment: one background voxel
+    crop = np.ascontiguousarray(
+        mask[low[0]: high[0] + 1, low[1]: high[1] + 1, low[2]: high[2] + 1] > 0, dtype=np.uint8
+    )
     labelmap = slicer.vtkOrientedImageData()
-    labelmap.SetDimensions(dims)
-    binary = np.ascontiguousarray(mask > 0, dtype=np.uint8)
-    labelmap.GetPointData().SetScalars(numpy_support.numpy_to_vtk(binary.ravel(), deep=True))
+    labelmap.SetExtent(low[2], high[2], low[1], high[1], low[0], high[0])  # I, J, K
+    labelmap.GetPointData().SetScalars(numpy_support.numpy_to_vtk(crop.ravel(), deep=True))
     ijk_to_ras = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(ijk_to_ras)
     labelmap.SetImageToWorldMatrix(ijk_to_ras)
@@ -132,10 +143,9 @@ def prepare_segmentation_node(
         segmentation_node.CreateDefaultDisplayNodes()
         segmentation_node.SetAndObserveTransformNodeID(volume_node.GetTransformNodeID())
     role = slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()
-    has_geometry = bool(
-        segmentation_node.GetSegmentation().GetConversionParameter(
-            slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName()
-        )
+    # A user's node with a reference volume or with segments already has its geometry.
+    has_geometry = bool(segmentation_node.GetNodeReferenceID(role)) or (
+        segmentation_node.GetSegmentation().GetNumberOfSegments() > 0
     )
     if created or not has_geometry:
         segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)

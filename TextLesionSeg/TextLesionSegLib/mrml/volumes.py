@@ -66,8 +66,11 @@ def ijk_to_world_matrix(volume_node: Any) -> np.ndarray:
     return transform_to_world(volume_node) @ _matrix_to_numpy(ijk_to_ras)
 
 
-def volume_array(volume_node: Any) -> np.ndarray:
-    """The voxels of a single-component scalar volume as a KJI numpy array (a copy)."""
+def volume_array(volume_node: Any, copy: bool = True) -> np.ndarray:
+    """The voxels of a single-component scalar volume as a KJI numpy array.
+
+    ``copy=False`` returns a read-only view of the node's memory (valid while the node lives).
+    """
     from vtk.util import numpy_support
 
     image_data = volume_node.GetImageData() if volume_node is not None else None
@@ -81,7 +84,11 @@ def volume_array(volume_node: Any) -> np.ndarray:
         )
     dims = image_data.GetDimensions()
     scalars = numpy_support.vtk_to_numpy(image_data.GetPointData().GetScalars())
-    return scalars.reshape(dims[2], dims[1], dims[0]).copy()
+    array = scalars.reshape(dims[2], dims[1], dims[0])
+    if copy:
+        return array.copy()
+    array.flags.writeable = False
+    return array
 
 
 def volume_to_image(volume_node: Any) -> Image:
@@ -136,8 +143,24 @@ def add_volume_like(
     image_data.GetPointData().SetScalars(vtk_array)
     node.SetAndObserveImageData(image_data)
     node.SetAndObserveTransformNodeID(reference_node.GetTransformNodeID())
-    node.CreateDefaultDisplayNodes()
     return node
+
+
+def add_fixed_range_display(node: Any, low: float, high: float) -> Any:
+    """A grey display node with a fixed window (no automatic window/level).
+
+    ``CreateDefaultDisplayNodes`` would compute a histogram of the whole volume for the
+    automatic window (about 2 s for a 50 M-voxel float map); a probability map's range is known.
+    """
+    scene = node.GetScene()
+    display = scene.AddNewNodeByClass("vtkMRMLScalarVolumeDisplayNode")
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(low, high)
+    grey = scene.GetNodeByID("vtkMRMLColorTableNodeGrey")
+    if grey is not None:
+        display.SetAndObserveColorNodeID(grey.GetID())
+    node.SetAndObserveDisplayNodeID(display.GetID())
+    return display
 
 
 def add_probability_volume(
@@ -149,7 +172,8 @@ def add_probability_volume(
     both saved with the scene, so the live threshold works after reloading a scene.
     """
     name = f"{segmentation_node.GetSegmentation().GetSegment(segment_id).GetName()} probability"
-    node = add_volume_like(reference_node, probability.astype(np.float32), name)
+    node = add_volume_like(reference_node, probability.astype(np.float32, copy=False), name)
+    add_fixed_range_display(node, 0.0, 1.0)
     node.SetAttribute(PROBABILITY_SEGMENT_ATTRIBUTE, segment_id)
     node.SetNodeReferenceID(PROBABILITY_SEGMENTATION_ROLE, segmentation_node.GetID())
     from .segmentation import place_in_subject_hierarchy  # late: segmentation imports this module
