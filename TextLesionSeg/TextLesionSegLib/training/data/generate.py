@@ -49,16 +49,23 @@ def plan_case(seed: int, index: int, hosts: Sequence[str], lesion_types: Sequenc
     return {"host": host, "grid": grid, "specs": specs, "rng": rng}
 
 
-def make_case(plan: dict[str, Any], case_id: str) -> SynthCase:
-    """Build the host and synthesise the planned lesions (a few attempts with fresh draws)."""
+def make_case(plan: dict[str, Any], case_id: str, fallback_hosts: Sequence[str] = ()) -> SynthCase:
+    """Build the host and synthesise the planned lesions.
+
+    Three hosts of the planned kind are tried (phantoms differ each time; CTChest4 does not),
+    then each of ``fallback_hosts``: a lesion that cannot be placed so that every attribute
+    measures true moves to another host rather than being written with a false attribute.
+    """
     rng = plan["rng"]
     last: Exception | None = None
-    for _ in range(3):
-        host = make_host(plan["host"], rng, grid=plan.get("grid"))
-        try:
-            return synthesize_case(host, plan["specs"], rng, case_id)
-        except RuntimeError as exc:  # no room in this anatomy: draw another host
-            last = exc
+    kinds = [plan["host"]] + [h for h in fallback_hosts if h != plan["host"]]
+    for kind in kinds:
+        for _ in range(3 if not kind.startswith("ctchest4") else 1):
+            host = make_host(kind, rng, grid=plan.get("grid"))
+            try:
+                return synthesize_case(host, plan["specs"], rng, case_id)
+            except RuntimeError as exc:  # no room or no agreeing draw in this anatomy
+                last = exc
     raise RuntimeError(f"case {case_id}: {last}")
 
 
@@ -83,7 +90,10 @@ def generate_dataset(out: Path, count: int, seed: int = 0, hosts: Sequence[str] 
     try:
         writer = MSDWriter(staging, "SynthLesionRandom", f"{count} synthetic cases, seed {seed}", organ_masks)
         for i in _progress(range(count), count, "synth", progress):
-            case = make_case(plan_case(seed, i, hosts, types, lesions_per_case, grid), f"synth_{i:05d}")
+            plan = plan_case(seed, i, hosts, types, lesions_per_case, grid)
+            organs = {LESION_TYPES[spec["lesion_type"]].organ for spec in plan["specs"]}
+            fallback = [h for h in hosts if organs <= set(HOST_ORGANS[h])]
+            case = make_case(plan, f"synth_{i:05d}", fallback)
             writer.add(case, "train")
         writer.close({"seed": seed, "hosts": list(hosts), "lesion_types": types, "grid": grid or "random"})
         commit_output(staging, out)
@@ -109,7 +119,8 @@ def generate_split(out: Path, split: str, count: int | None = None, definition: 
             n = n if count is None else count
             for i in _progress(range(n), n, f"{split}/{part}", progress):
                 plan = bench.plan_split_case(definition, split, part, i)
-                writer.add(make_case(plan, f"{split}_{part}_{i:05d}"), part)
+                fallback = definition["hosts"][plan["organ"]]
+                writer.add(make_case(plan, f"{split}_{part}_{i:05d}", fallback), part)
         writer.close({"benchmark": definition["name"], "version": definition["version"], "split": split,
                       "seed": definition["seed"]})
         commit_output(staging, out)

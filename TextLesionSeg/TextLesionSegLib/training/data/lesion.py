@@ -151,7 +151,7 @@ def lesion_hu(shape: LesionShape, attrs: dict, host_box: np.ndarray, reference_h
     scale = max(2, int(round(4.0 / vox)))
     if attrs["density"] == "mixed":
         # two components: ground glass + solid in the lung, hypo + hyper elsewhere
-        split = 0.8 * smooth_noise(rng, bshape, scale) + 2.0 * (0.7 - s)  # solid part tends to the centre
+        split = 0.8 * smooth_noise(rng, bshape, scale) + 2.0 * (0.8 - s)  # solid part (about half) tends to the centre
         lo, hi = (reference_hu - 450.0, reference_hu) if lung else (reference_hu - 55.0, reference_hu + 50.0)
         lesion = np.where(split > 0, np.float32(hi), np.float32(lo)).astype(np.float32)
         lesion = ndimage.gaussian_filter(lesion, sigma=0.6)

@@ -21,7 +21,7 @@ LUL, LLL, RUL, RML, RLL = 12, 13, 14, 15, 16
 PARTS: dict[int, Part] = {
     SUBCUT_FAT: Part("subcutaneous fat", "fat"),
     MUSCLE: Part("chest wall muscle", "chest wall"),
-    MED_FAT: Part("mediastinal fat", "mediastinum"),
+    MED_FAT: Part("mediastinum", "mediastinum"),
     BONE: Part("ribs", "bone"),
     MARROW: Part("vertebral marrow", "bone"),
     CSF: Part("spinal canal", "spinal canal"),
@@ -116,9 +116,11 @@ def chest_phantom(grid_image: Image, rng: np.random.Generator, phase: str = "non
     for side in (1, -1):
         hilum = carina + np.array([side * 42, 5, -15]) * s
         paint_tube(lab, g, AIRWAY, [carina, hilum], 6 * s, AIRWAY_WALL, 1.5, only_on=(MED_FAT,) + LUNG)
-        for d in ((side * 0.4, -0.2, 0.9), (side * 0.5, 0.2, -0.8), (side * 0.9, -0.5, -0.1)):
+        for d in ((side * 0.4, -0.2, 0.9), (side * 0.5, 0.2, -0.8), (side * 0.9, -0.5, -0.1),
+                  (side * 0.6, 0.7, 0.2), (side * 0.5, -0.6, -0.5)):
             d = np.asarray(d) / np.linalg.norm(d)
             _branches(rng, hilum, d, 35 * s, 4.0, 2, airways)
+            # vessels branch one generation further than airways
             _branches(rng, hilum + np.array([0, -8, -5]), d + rng.normal(0, 0.2, 3), 40 * s, 6.0, 3, vessels)
     for pts, r in airways:
         paint_tube(lab, g, AIRWAY, pts, max(r, 1.0), AIRWAY_WALL, max(0.25 * r, 0.8), only_on=LUNG)

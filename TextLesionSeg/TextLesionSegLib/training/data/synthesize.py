@@ -172,7 +172,7 @@ def _check(host: Host, hu_box: np.ndarray, shape, attrs: dict, organ_parts: set[
         return f"{d} measured {value:.0f} HU vs reference {ref_hu:.0f}", out
     if d == "mixed":
         lo_ok = stats["p15"] <= ref_hu - (200 if lung else 20)
-        hi_ok = stats["p85"] >= ref_hu - (60 if lung else -20)
+        hi_ok = stats["p85"] >= ref_hu - (100 if lung else -20)
         if not (lo_ok and hi_ok):
             return f"mixed percentiles {stats['p15']:.0f}/{stats['p85']:.0f} vs reference {ref_hu:.0f}", out
     return "", out
