@@ -13,7 +13,11 @@ Modules, by concern:
 * :mod:`.correction` — keep/remove the lesion under a click, live re-threshold.
 * :mod:`.roi` — restrict a run to a markups ROI and paste the answer back.
 * :mod:`.table` — lesion table rows, CSV and a table node.
-* :mod:`.environment` — which Python requirements are missing, torch/CUDA status.
+* :mod:`.environment` — which Python requirements are missing, torch/CUDA status, the
+  one-confirmation install decision.
+* :mod:`.preview` — the live preview of what the query parser understood.
+* :mod:`.session` — one run: volume node -> worker request -> segments and lesion rows.
+* :mod:`.benchmark` — latency of these steps on a CT-sized grid (``python -m``).
 
 Nothing here imports torch, monai or transformers at file scope.
 """

@@ -53,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     image = volume_to_image(volume)
     t_image = time.perf_counter() - t0
 
+    import tempfile
+
+    from .session import discard_run, prepare_run
+
+    t0 = time.perf_counter()
+    _, context = prepare_run(volume, "mass in the liver", "any-model", work_dir=tempfile.mkdtemp())
+    t_prepare = time.perf_counter() - t0
+    discard_run(context)
+
     grid = np.ogrid[: shape[0], : shape[1], : shape[2]]
     segments = []
     for n in range(args.segments):
@@ -78,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"grid KJI {shape} ({np.prod(shape) / 1e6:.1f} M voxels), {args.segments} segments")
     print(f"volume node -> Image:            {t_image:.3f} s")
+    print(f"prepare request (input NRRD):    {t_prepare:.3f} s")
     print(f"import result (+probability):    {t_import:.3f} s")
     print(f"live re-threshold, one segment:  {t_threshold:.3f} s")
     print(f"keep lesion under click:         {t_click:.3f} s")

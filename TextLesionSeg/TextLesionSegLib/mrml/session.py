@@ -77,7 +77,8 @@ def prepare_run(
     sent = crop_image(image, box) if box is not None else image
     folder = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="textlesionseg-run-"))
     folder.mkdir(parents=True, exist_ok=True)
-    input_path = write_image(sent, folder / "input.nrrd", overwrite=True)
+    # uncompressed: this runs on Slicer's UI thread, and gzip of a CT takes seconds
+    input_path = write_image(sent, folder / "input.nrrd", overwrite=True, compress=False)
     request = {
         "type": "segment",
         "image_path": str(input_path),
