@@ -1,0 +1,218 @@
+"""Time and peak memory per stage of the whole pipeline, a peer pipeline, and the compute floor.
+
+Stages (as ``textlesionseg segment`` runs them): read (SimpleITK), preprocess (to the working grid),
+text (parse + the model's text encoding, when it has a separate step), model (``predict``),
+postprocess (back to the input grid, threshold, components, measurements), write (``.seg.nrrd``).
+
+Memory: on the CPU, the peak resident set size (RSS, sampled every 5 ms from ``/proc/self/statm``)
+during each stage, also given as the rise over the RSS when the stage began; on CUDA,
+``torch.cuda.max_memory_allocated`` per stage.
+
+Peer: MONAI ``SwinUNETR`` (feature size 48, 96^3 windows, overlap 0.5, Gaussian) sliding-window
+inference on the same working-grid volume; the ratio model time / peer time says what the model
+costs compared with a standard 3D segmenter.
+
+Compute floor: the model's floating-point operations for that volume (counted by
+``torch.utils.flop_counter.FlopCounterMode``: matmuls and convolutions) divided by this device's
+measured dense matmul rate; efficiency = floor / measured model time.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+STAGES = ("read", "preprocess", "text", "model", "postprocess", "write")
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (Linux ``/proc``; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class _PeakSampler:
+    """Background thread recording the highest RSS seen while a stage runs."""
+
+    def __init__(self, interval_s: float = 0.005) -> None:
+        self.interval_s, self.peak, self._stop = interval_s, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes())
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> "_PeakSampler":
+        self.peak = rss_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+@dataclass
+class StageRecord:
+    """One stage: wall seconds, peak memory (MiB) and its rise over the stage's start."""
+
+    seconds: float
+    peak_mib: float
+    rise_mib: float
+
+
+@dataclass
+class RunRecord:
+    """One model on one input."""
+
+    model: str
+    input: str
+    shape_kji: tuple[int, ...]
+    working_shape_kji: tuple[int, ...] = ()
+    device: str = "cpu"
+    stages: dict[str, StageRecord] = field(default_factory=dict)
+    total_s: float = 0.0
+    gflops: float | None = None
+    floor_s: float | None = None
+    efficiency: float | None = None
+    peer_s: float | None = None
+    peer_ratio: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary."""
+        return asdict(self)
+
+
+@contextmanager
+def stage(record: RunRecord, name: str, device: str) -> Iterator[None]:
+    """Time a stage and record its peak memory (CPU RSS, or CUDA allocator peak)."""
+    cuda = device.startswith("cuda")
+    if cuda:
+        import torch
+
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    start = time.perf_counter()
+    with _PeakSampler() as sampler:
+        base_rss = sampler.peak
+        yield
+        if cuda:
+            torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    if cuda:
+        peak = torch.cuda.max_memory_allocated()
+        record.stages[name] = StageRecord(seconds, peak / 2**20, (peak - base) / 2**20)
+    else:
+        record.stages[name] = StageRecord(seconds, sampler.peak / 2**20, (sampler.peak - base_rss) / 2**20)
+
+
+def matmul_gflops(device: str = "cpu", n: int = 1024, repeats: int = 5) -> float:
+    """Measured dense float32 matmul rate of ``device`` (GFLOP/s), best of ``repeats``."""
+    import torch
+
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    best = float("inf")
+    for _ in range(repeats + 1):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        (a @ b).sum().item()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def count_gflops(fn: Any) -> tuple[float, Any]:
+    """(GFLOPs counted while running ``fn()``, its result)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        out = fn()
+    return counter.get_total_flops() / 1e9, out
+
+
+def swinunetr_peer(volume: Any, device: str, overlap: float = 0.5) -> tuple[float, float]:
+    """(seconds, GFLOPs per 96^3 window) of MONAI SwinUNETR-48 sliding-window inference on ``volume``."""
+    import torch
+    from monai.inferers import sliding_window_inference
+    from monai.networks.nets import SwinUNETR
+
+    net = SwinUNETR(in_channels=1, out_channels=2, feature_size=48).to(device).eval()
+    window = torch.zeros((1, 1, 96, 96, 96), device=device)
+    with torch.no_grad():
+        gflops_window, _ = count_gflops(lambda: net(window))
+        x = volume.to(device)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        sliding_window_inference(x, (96, 96, 96), 1, net, overlap=overlap, mode="gaussian")
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+    return time.perf_counter() - t, gflops_window
+
+
+def run_pipeline(model: Any, image_path: Path, texts: Sequence[str], device: str, input_name: str,
+                 matmul_rate: float | None = None, count_flops: bool = True) -> RunRecord:
+    """Run every stage once for ``model`` on the image file and record it."""
+    import torch
+
+    from ..models.base import InferenceSettings
+    from ..pipeline.io import read_image
+    from ..pipeline.measure import measure_lesions
+    from ..pipeline.outputs import write_seg_nrrd
+    from ..pipeline.postprocess import postprocess
+    from ..pipeline.preprocess import to_working_grid
+    from ..pipeline.result import Result, SegmentResult
+    from ..pipeline.run import parse_queries
+
+    settings = InferenceSettings(device=device)
+    rec = RunRecord(model=str(model.name), input=input_name, shape_kji=(), device=device)
+    t0 = time.perf_counter()
+    with stage(rec, "read", device):
+        image = read_image(image_path)
+    rec.shape_kji = tuple(int(s) for s in image.array.shape)
+    with stage(rec, "preprocess", device):
+        volume, grid = to_working_grid(image, model.preprocessing)
+    rec.working_shape_kji = tuple(int(s) for s in volume.shape[2:])
+    with stage(rec, "text", device):
+        queries, _ = parse_queries(texts)
+        encode = getattr(model, "encode_queries", None)
+        if callable(encode):
+            encode(queries)
+    with stage(rec, "model", device), torch.no_grad():
+        prob = model.predict(volume, queries, settings)
+    with stage(rec, "postprocess", device):
+        segments = []
+        for q, query in enumerate(queries):
+            p = grid.to_input_grid(prob[q:q + 1])[0]
+            mask = postprocess(p, image.spacing, threshold=settings.threshold)
+            segments.append(SegmentResult(name=query.text[:60] or "lesion", mask=mask, query=query,
+                                          lesions=measure_lesions(image, mask)))
+    with stage(rec, "write", device), tempfile.TemporaryDirectory() as tmp:
+        write_seg_nrrd(Result(image=image, segments=segments, model_name=rec.model, model_version="0"),
+                       Path(tmp) / "out.seg.nrrd")
+    rec.total_s = time.perf_counter() - t0
+    if count_flops and matmul_rate:
+        with torch.no_grad():
+            gflops, _ = count_gflops(lambda: model.predict(volume, queries, settings))
+        rec.gflops = gflops
+        rec.floor_s = gflops / matmul_rate
+        rec.efficiency = rec.floor_s / max(rec.stages["model"].seconds, 1e-9)
+    rec.note = f"{len(queries)} query(ies)"
+    return rec
