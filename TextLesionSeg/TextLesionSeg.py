@@ -241,17 +241,25 @@ class TextLesionSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.pollTimer.stop()
             self.showState(_("Cancelled: the scene is unchanged."), None, done=True)
             return
-        with slicer.util.tryWithErrorDisplay(_("Failed to start the segmentation."), waitCursor=True):
-            self.showState(_("Installing"), None)
-            if not self.logic.ensureDependencies(interactive=True):
-                self.showState(_("Dependencies are not installed."), None, done=True)
-                return
-            p = self._parameterNode
-            self.logic.start(p.inputVolume, p.descriptions, p.modelName, self.logic.settingsFrom(p), roiNode=p.roi,
-                             keepProbability=p.keepProbability, segmentationNode=p.outputSegmentation)
-            self.showState(_("Loading model"), None)
-            self.pollTimer.start()
-        self._checkCanApply()
+        try:
+            # tryWithErrorDisplay shows the one-line reason and re-raises
+            with slicer.util.tryWithErrorDisplay(_("Failed to start the segmentation."), waitCursor=True):
+                self.showState(_("Installing"), None)
+                if not self.logic.ensureDependencies(interactive=True):
+                    self.showState(_("Dependencies are not installed."), None, done=True)
+                    return
+                p = self._parameterNode
+                self.logic.start(p.inputVolume, p.descriptions, p.modelName, self.logic.settingsFrom(p),
+                                 roiNode=p.roi, keepProbability=p.keepProbability,
+                                 segmentationNode=p.outputSegmentation)
+                self.showState(_("Loading model"), None)
+                self.pollTimer.start()
+        except Exception as error:
+            self.logic.discard()
+            self.showState(_("Failed: {message}").format(message=str(error).splitlines()[0] if str(error) else
+                                                         type(error).__name__), None, done=True)
+        finally:
+            self._checkCanApply()
 
     def onPoll(self) -> None:
         """Read what the worker said since the last tick; never blocks the UI."""
@@ -262,13 +270,16 @@ class TextLesionSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             elif kind == "result":
                 self.pollTimer.stop()
                 self.showState(_("Importing"), None)
-                with slicer.util.tryWithErrorDisplay(_("Failed to import the result."), waitCursor=True):
-                    imported, rows = self.logic.finish(message)
-                    self._parameterNode.outputSegmentation = imported.segmentation_node
-                    self.showResults(imported, rows)
-                    warnings = " ".join(message.get("warnings") or [])
-                    self.showState(_("Done: {count} segment(s) added. {warnings}").format(
-                        count=len(imported.segment_ids), warnings=warnings).strip(), 100, done=True)
+                try:
+                    with slicer.util.tryWithErrorDisplay(_("Failed to import the result."), waitCursor=True):
+                        imported, rows = self.logic.finish(message)
+                        self._parameterNode.outputSegmentation = imported.segmentation_node
+                        self.showResults(imported, rows)
+                        warnings = " ".join(message.get("warnings") or [])
+                        self.showState(_("Done: {count} segment(s) added. {warnings}").format(
+                            count=len(imported.segment_ids), warnings=warnings).strip(), 100, done=True)
+                except Exception:
+                    self.showState(_("Failed to import the result."), None, done=True)
             elif kind == "error":
                 self.pollTimer.stop()
                 self.logic.discard()

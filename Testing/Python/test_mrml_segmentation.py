@@ -144,6 +144,18 @@ def test_existing_user_segments_are_kept_and_names_never_clash(scene, volume):
     assert len(set(imported.segment_ids + imported_again.segment_ids + [user_id])) == 5
 
 
+def test_a_failed_import_leaves_the_scene_as_it_was(scene, volume):
+    user = import_result(make_result(volume), volume).segmentation_node  # the user's node, 2 segments
+    nodes_before = scene.GetNumberOfNodes()
+    broken = make_result(volume, probability=True)
+    broken.segments[1].mask = np.zeros((3, 3, 3), np.uint8)  # wrong grid: the 2nd segment fails
+    for target in (user, None):
+        with pytest.raises(ValueError, match="does not match"):
+            import_result(broken, volume, segmentation_node=target, keep_probability=True)
+        assert user.GetSegmentation().GetNumberOfSegments() == 2
+        assert scene.GetNumberOfNodes() == nodes_before
+
+
 def test_subject_hierarchy_places_the_segmentation_under_the_study(scene, volume):
     shnode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
     patient = shnode.CreateSubjectItem(shnode.GetSceneItemID(), "Patient 1")

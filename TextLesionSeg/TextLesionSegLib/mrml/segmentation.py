@@ -199,6 +199,15 @@ def add_segment(
     return segment_id
 
 
+def _remove_with_display(scene: Any, node: Any) -> None:
+    """Remove a node and its display nodes (MRML keeps orphaned display nodes otherwise)."""
+    displays = [node.GetNthDisplayNode(n) for n in range(node.GetNumberOfDisplayNodes())]
+    scene.RemoveNode(node)
+    for display in displays:
+        if display is not None:
+            scene.RemoveNode(display)
+
+
 def import_result(
     result: Result,
     volume_node: Any,
@@ -211,15 +220,28 @@ def import_result(
     land on the input grid). Probability maps, when the result carries them and
     ``keep_probability`` is set, become hidden-by-default volumes for live re-thresholding.
     """
+    scene = volume_node.GetScene()
+    created = segmentation_node is None
     node = prepare_segmentation_node(volume_node, segmentation_node)
     imported = ImportedResult(segmentation_node=node, segment_ids=[])
-    for segment_result in result.segments:
-        segment_id = add_segment(
-            node, segment_result, volume_node, result.model_name, result.model_version
-        )
-        imported.segment_ids.append(segment_id)
-        if keep_probability and segment_result.probability is not None:
-            imported.probability_nodes[segment_id] = add_probability_volume(
-                node, segment_id, segment_result.probability, volume_node
+    try:
+        for segment_result in result.segments:
+            segment_id = add_segment(
+                node, segment_result, volume_node, result.model_name, result.model_version
             )
+            imported.segment_ids.append(segment_id)
+            if keep_probability and segment_result.probability is not None:
+                imported.probability_nodes[segment_id] = add_probability_volume(
+                    node, segment_id, segment_result.probability, volume_node
+                )
+    except Exception:
+        # All or nothing: a failed import leaves the scene as it was.
+        for probability_node in imported.probability_nodes.values():
+            _remove_with_display(scene, probability_node)
+        if created:
+            _remove_with_display(scene, node)
+        else:
+            for segment_id in imported.segment_ids:
+                node.GetSegmentation().RemoveSegment(segment_id)
+        raise
     return imported
