@@ -98,3 +98,22 @@ def test_volume_like_shares_grid_and_transform(scene):
     assert twin.GetTransformNodeID() == node.GetTransformNodeID()
     assert np.allclose(volume_to_image(twin).ijk_to_ras(), volume_to_image(node).ijk_to_ras())
     assert np.array_equal(volume_array(twin), probability)
+
+
+@pytest.mark.parametrize("name", ["ctchest", "lung2"])
+def test_slicer_reader_and_engine_reader_agree_on_real_ct(scene, ctchest_path, request, name):
+    """A real CT loaded by Slicer's own storage node gives the same engine Image (voxels and
+    geometry) as the engine's SimpleITK reader: Slicer's RAS and the engine's LPS meet exactly."""
+    from TextLesionSegLib.pipeline.geometry import same_grid
+    from TextLesionSegLib.pipeline.io import read_image
+
+    path = ctchest_path if name == "ctchest" else request.getfixturevalue("shared_data") / "lung2_image.nrrd"
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "ct")
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    scene.AddNode(storage)
+    storage.SetFileName(str(path))
+    assert storage.ReadData(node)
+    from_slicer = volume_to_image(node)
+    from_engine = read_image(path)
+    assert same_grid(from_slicer, from_engine, tol=1e-4)
+    assert np.array_equal(from_slicer.array, from_engine.array)
