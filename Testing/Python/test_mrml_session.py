@@ -92,3 +92,29 @@ def test_roi_restricted_run_pastes_back_in_place(scene, tmp_path, tiny_registry)
     imported, rows, result = finish_run(context, final["result_path"])
     assert result.segments[0].mask.shape == SHAPE and result.segments[0].mask[CENTRE] == 1
     assert imported.probability_nodes == {}
+
+
+def test_module_self_test_flow_with_a_bundled_demo_model(scene, tmp_path):
+    """What TextLesionSegTest does inside Slicer, here with slicer-core: a synthetic CT, the first
+    bundled demo model, synchronous run, segments and lesion rows (skips until a model is bundled)."""
+    from TextLesionSegLib.models.registry import list_models, weights_status
+    from TextLesionSegLib.worker.server import run_request_sync
+
+    bundled = [m.name for m in list_models() if weights_status(m.name).state == "bundled"]
+    if not bundled:
+        pytest.skip("no bundled demo model in the registry yet")
+    k, j, i = np.indices((48, 64, 64))
+    ct = np.full((48, 64, 64), -1000, np.int16)
+    ct[4:-4, 6:-6, 6:-6] = 30
+    ct[(k - 24) ** 2 + (j - 32) ** 2 + (i - 36) ** 2 <= 36] = 150
+    volume = add_volume(scene, ct, np.diag([-1.5, -1.5, 2.0, 1.0]))
+    request, context = prepare_run(volume, "round hyperdense lesion in the liver", bundled[0], {"device": "cpu"},
+                                   keep_probability=True, work_dir=tmp_path / "run")
+    message = run_request_sync(request)
+    assert message["type"] == "result", message
+    imported, rows, result = finish_run(context, message["result_path"])
+    segmentation = imported.segmentation_node.GetSegmentation()
+    assert segmentation.GetNumberOfSegments() == 1
+    assert segmentation.GetNthSegment(0).GetName() == "round hyperdense lesion in the liver"
+    assert segmentation.GetNthSegment(0).GetTerminology().count("~") == 6
+    assert rows and result.segments[0].mask.shape == ct.shape
