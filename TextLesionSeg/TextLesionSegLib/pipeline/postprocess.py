@@ -66,8 +66,18 @@ def postprocess(
         min_volume_mm3: components smaller than this are removed.
         holes: fill enclosed holes.
     """
-    mask = (np.asarray(probability) > threshold).astype(np.uint8)
-    mask = remove_specks(mask, spacing, min_volume_mm3)
+    full = (np.asarray(probability) > threshold).astype(np.uint8)
+    if not full.any():
+        return full
+    # Work on the bounding box plus one voxel: the same result (background outside the box is
+    # connected to the border either way) at a fraction of the cost on a 512 x 512 CT.
+    box = tuple(
+        slice(max(0, int(idx[0]) - 1), int(idx[-1]) + 2)
+        for idx in (np.flatnonzero(full.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3))
+    )
+    mask = remove_specks(full[box], spacing, min_volume_mm3)
     if holes:
         mask = fill_holes(mask)
-    return mask
+    full[...] = 0
+    full[box] = mask
+    return full
