@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_mrml_support import add_volume, matrix, oblique_ijk_to_ras, rigid_transform, scene  # noqa: F401
+from test_mrml_support import add_volume, oblique_ijk_to_ras, rigid_transform, scene  # noqa: F401
 
 slicer = pytest.importorskip("slicer")
 import vtk  # noqa: E402
