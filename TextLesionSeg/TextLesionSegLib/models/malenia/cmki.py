@@ -58,9 +58,17 @@ class CMKI(nn.Module):
         self.rounds = nn.ModuleList(FusionRound(dim, heads, dropout) for _ in range(rounds))
         self.q_mask = nn.Linear(dim, mask_dim)
         self.q_text = nn.Linear(dim, mask_dim)
+        # Q_m, Q_t are residuals over the token's own mask query, starting at zero [chosen]: CMKI then
+        # starts from the decoder's mask and learns what the attributes add, instead of re-learning
+        # the mask from scratch (which did not converge within a CPU budget).
+        for lin in (self.q_mask, self.q_text):
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
 
-    def forward(self, m: torch.Tensor, t: torch.Tensor, keys: torch.Tensor) -> dict[str, torch.Tensor]:
-        """m ``(B, M, C)``, t ``(B, M, 8, D)``, keys = Linear(F4) ``(B, mask_dim, K, J, I)``.
+    def forward(self, m: torch.Tensor, t: torch.Tensor, keys: torch.Tensor,
+                base_query: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """m ``(B, M, C)``, t ``(B, M, 8, D)``, keys = Linear(F4) ``(B, mask_dim, K, J, I)``,
+        base_query ``(B, M, mask_dim)`` the tokens' own mask embeddings (or None).
 
         Returns logits ``mask_m``, ``mask_t`` ``(B, M, K, J, I)`` and the ensemble probability ``prob``.
         """
@@ -68,7 +76,10 @@ class CMKI(nn.Module):
         t = self.text_in(t.flatten(2))
         for rnd in self.rounds:
             m, t = rnd(m, t)
-        mask_m = torch.einsum("bmc,bckji->bmkji", self.q_mask(m), keys)
-        mask_t = torch.einsum("bmc,bckji->bmkji", self.q_text(t), keys)
+        q_m, q_t = self.q_mask(m), self.q_text(t)
+        if base_query is not None:
+            q_m, q_t = q_m + base_query, q_t + base_query
+        mask_m = torch.einsum("bmc,bckji->bmkji", q_m, keys)
+        mask_t = torch.einsum("bmc,bckji->bmkji", q_t, keys)
         prob = 0.5 * (torch.sigmoid(mask_m) + torch.sigmoid(mask_t))
         return {"mask_m": mask_m, "mask_t": mask_t, "prob": prob}

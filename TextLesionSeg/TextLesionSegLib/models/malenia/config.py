@@ -34,6 +34,7 @@ class MaleniaConfig:
     in_channels: int = 1
     feature_size: int = 48
     cnn_channels: tuple[int, ...] = (16, 32, 64, 128)
+    cnn_stem_stride: int = 1
     hidden_dim: int = 192
     mask_dim: int = 48
     num_tokens: int = 16
@@ -105,7 +106,7 @@ class MaleniaConfig:
 
 def demo_config(**overrides: Any) -> MaleniaConfig:
     """The small CPU demo configuration (CNN backbone, narrow tokens)."""
-    base = dict(backbone="cnn", cnn_channels=(16, 32, 64, 96), hidden_dim=96, mask_dim=32, num_tokens=8,
+    base = dict(backbone="cnn", cnn_channels=(16, 32, 64, 96), cnn_stem_stride=2, hidden_dim=96, mask_dim=32, num_tokens=8,
                 num_heads=4, ffn_dim=192, roi_size=(64, 64, 64))
     base.update(overrides)
     return MaleniaConfig(**base)

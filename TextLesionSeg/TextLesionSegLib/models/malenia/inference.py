@@ -49,10 +49,12 @@ def attribute_log_prob(model: MaleniaModel, token_align: torch.Tensor, query_emb
 
 
 def text_guided_window(model: MaleniaModel, patch: torch.Tensor, query_emb: torch.Tensor,
-                       query_phrases: list[list[str]], asserted: list[list[bool]], bank: AttributeBank) -> torch.Tensor:
+                       query_phrases: list[list[str]], asserted: list[list[bool]], bank: AttributeBank,
+                       gate_emb: torch.Tensor | None = None) -> torch.Tensor:
     """Probabilities ``(B, Q, *roi)`` for Q descriptions on a batch of windows.
 
-    query_emb ``(Q, 8, text_dim)``. The chosen token's score s = σ(object) · exp(mean log p(attr))
+    query_emb ``(Q, 8, text_dim)`` goes to CMKI; ``gate_emb`` (default ``query_emb``) and
+    ``query_phrases`` (its phrases) select the token. The chosen token's score s = σ(object) · exp(mean log p(attr))
     gates its mask by min(1, s / object_threshold), so windows without a matching lesion stay empty.
     """
     out = model(patch)
@@ -62,12 +64,13 @@ def text_guided_window(model: MaleniaModel, patch: torch.Tensor, query_emb: torc
         obj = out["object_logits"][b].float().sigmoid()
         scores = []
         for q in range(query_emb.shape[0]):
-            logp = attribute_log_prob(model, out["align"][-1][b].float(), query_emb[q].float(), query_phrases[q],
+            sel = query_emb[q] if gate_emb is None else gate_emb[q]
+            logp = attribute_log_prob(model, out["align"][-1][b].float(), sel.float(), query_phrases[q],
                                       asserted[q] if model.config.attribute_gate else [False] * len(asserted[q]), bank)
             scores.append(obj * logp.exp())
         score = torch.stack(scores)  # (Q, N)
         best = score.argmax(dim=1)
-        fused = model.inject(out["tokens"][-1][b, best], query_emb.to(out["tokens"][-1].dtype), out["keys"][b : b + 1])
+        fused = model.inject(out["tokens"][-1][b, best], query_emb.to(out["tokens"][-1].dtype), out["keys"][b : b + 1], out["size"])
         gate = (score.gather(1, best[:, None]).squeeze(1) / thr).clamp(max=1.0)
         maps.append(fused["prob"][0] * gate.view(-1, 1, 1, 1).to(fused["prob"].dtype))
     return torch.stack(maps)
@@ -102,6 +105,6 @@ def prompt_free_window(model: MaleniaModel, patch: torch.Tensor, bank: Attribute
             continue
         attrs = predict_attributes(model, out["align"][-1][b, keep], bank)
         emb = torch.stack([torch.stack([bank.embeddings[a][i] for a, (i, _) in enumerate(t)]) for t in attrs])
-        fused = model.inject(out["tokens"][-1][b, keep], emb.to(patch), out["keys"][b : b + 1])
+        fused = model.inject(out["tokens"][-1][b, keep], emb.to(patch), out["keys"][b : b + 1], out["size"])
         maps.append(fused["prob"][0].max(dim=0, keepdim=True).values)
     return torch.stack(maps)

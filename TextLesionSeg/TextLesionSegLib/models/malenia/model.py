@@ -36,8 +36,8 @@ class MaleniaModel(nn.Module):
         self.backbone = build_backbone(cfg)
         c1, c2, c3, c4 = self.backbone.out_channels
         self.feature_proj = nn.ModuleList(nn.Conv3d(c, cfg.hidden_dim, 1) for c in (c1, c2, c3))
-        self.mask_features = nn.Conv3d(c4, cfg.mask_dim, 1)  # F4 → features of the intermediate masks
-        self.key_proj = nn.Conv3d(c4, cfg.mask_dim, 1)  # K = Linear(F4) of CMKI [paper]
+        # F4 → mask features: the intermediate masks' features and CMKI's K = Linear(F4) [paper; shared, chosen]
+        self.mask_features = nn.Conv3d(c4, cfg.mask_dim, 1)
         self.decoder = MaskTokenDecoder(cfg.hidden_dim, cfg.num_tokens, cfg.num_blocks, cfg.num_heads,
                                         cfg.ffn_dim, cfg.mask_dim, cfg.dropout)
         # multi-scale alignment: one projection per block into the shared token/attribute space
@@ -66,17 +66,33 @@ class MaleniaModel(nn.Module):
         pyramid = [proj(f) for proj, f in zip(self.feature_proj, feats[:3])]
         mask_feats = self.mask_features(feats[3])
         tokens, masks = self.decoder(pyramid, mask_feats)
+        size = tuple(image.shape[2:])
         return {
             "tokens": tokens,
-            "masks": masks,
+            "masks": [self.upsample(m, size) for m in masks],
             "align": [proj(t) for proj, t in zip(self.token_align, tokens)],
             "object_logits": self.object_head(tokens[-1]).squeeze(-1),
-            "keys": self.key_proj(feats[3]),
+            "keys": mask_feats,
+            "size": size,
         }
 
-    def inject(self, tokens: torch.Tensor, attr_embeddings: torch.Tensor, keys: torch.Tensor) -> dict[str, torch.Tensor]:
-        """CMKI on M (token, 8 attribute embeddings) pairs of one image: ``(M, C)``, ``(M, 8, D)``, ``(1, Cm, K, J, I)``."""
-        return self.cmki(tokens.unsqueeze(0), attr_embeddings.unsqueeze(0), keys)
+    @staticmethod
+    def upsample(logits: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+        """Mask logits ``(B, M, k, j, i)`` → ``size`` (no-op when F4 is at full resolution)."""
+        if tuple(logits.shape[2:]) == tuple(size):
+            return logits
+        return F.interpolate(logits, size=size, mode="trilinear", align_corners=False)
+
+    def inject(self, tokens: torch.Tensor, attr_embeddings: torch.Tensor, keys: torch.Tensor,
+               size: tuple[int, ...] | None = None) -> dict[str, torch.Tensor]:
+        """CMKI on M (token, 8 attribute embeddings) pairs of one image: ``(M, C)``, ``(M, 8, D)``,
+        keys ``(1, Cm, k, j, i)``; masks are returned at ``size`` (default: the keys' size)."""
+        base = self.decoder.mask_embed(self.decoder.out_norm(tokens))
+        out = self.cmki(tokens.unsqueeze(0), attr_embeddings.unsqueeze(0), keys, base.unsqueeze(0))
+        if size is not None and tuple(size) != tuple(keys.shape[2:]):
+            out["mask_m"], out["mask_t"] = self.upsample(out["mask_m"], size), self.upsample(out["mask_t"], size)
+            out["prob"] = 0.5 * (out["mask_m"].sigmoid() + out["mask_t"].sigmoid())
+        return out
 
     # ------------------------------------------------------------------ text
     @property
@@ -115,12 +131,14 @@ class MaleniaModel(nn.Module):
         """Total loss and its parts for a batch from :func:`..training.collate`.
 
         batch: ``image`` ``(B,1,K,J,I)``; ``masks`` list of ``(L_b,K,J,I)``; ``phrases`` list of
-        L_b lists of 8 phrases; optional ``bank`` list of extra negative phrases (attribute values).
+        L_b lists of 8 prompt phrases (CMKI's text); optional ``positives`` (per lesion, the phrases
+        it aligns with; default ``phrases``) and ``bank`` (extra negative phrases: attribute values).
         """
         cfg = self.config
         image = batch["image"]
         out = self(image)
-        lesion_phrases = [p for sample in batch["phrases"] for lesion in sample for p in lesion]
+        positives = batch.get("positives") or batch["phrases"]
+        lesion_phrases = [p for sample in positives for lesion in sample for p in lesion]
         cand_phrases = list(dict.fromkeys(lesion_phrases + list(batch.get("bank", []))))
         index = {p: i for i, p in enumerate(cand_phrases)}
         cand_emb = self.embed_phrases(cand_phrases) if cand_phrases else image.new_zeros(0, cfg.text_dim)
@@ -133,7 +151,7 @@ class MaleniaModel(nn.Module):
             obj_target = torch.zeros_like(out["object_logits"][b])
             if gt.shape[0] > 0:
                 pos = torch.zeros(gt.shape[0], len(cand_phrases), dtype=torch.bool, device=image.device)
-                for l, phrases in enumerate(batch["phrases"][b]):
+                for l, phrases in enumerate(positives[b]):
                     pos[l, [index[p] for p in phrases]] = True
                 rows, cols = self._match(out, b, gt, pos, cand_align)
                 obj_target[rows] = 1.0
@@ -141,9 +159,9 @@ class MaleniaModel(nn.Module):
                     parts["deep"] = parts["deep"] + dice_loss(out["masks"][k][b, rows], gt[cols]) / cfg.num_blocks
                     parts["sim"] = parts["sim"] + mp_nce_loss(out["align"][k][b, rows], cand_align, pos[cols],
                                                               self.temperature) / cfg.num_blocks
-                # CMKI's text tokens: the matched lesion's 8 embeddings, in attribute order
-                attr = torch.stack([cand_emb[[index[p] for p in batch["phrases"][b][l]]] for l in cols.tolist()])
-                fused = self.inject(out["tokens"][-1][b, rows], attr, out["keys"][b : b + 1])
+                # CMKI's text tokens: the 8 embeddings of the lesion's prompt, in attribute order
+                attr = torch.stack([self.embed_phrases(batch["phrases"][b][l]) for l in cols.tolist()])
+                fused = self.inject(out["tokens"][-1][b, rows], attr, out["keys"][b : b + 1], out["size"])
                 parts["seg"] = parts["seg"] + dice_bce_loss(fused["prob"][0], gt[cols], logits=False)
                 n_seg += 1
             parts["obj"] = parts["obj"] + bce_loss(out["object_logits"][b], obj_target)

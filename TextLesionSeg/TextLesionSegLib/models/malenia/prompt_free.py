@@ -28,12 +28,6 @@ def _window_slices(center: np.ndarray, roi: tuple[int, ...], shape: tuple[int, .
     return tuple(out)
 
 
-def _organ_of(location: str) -> str | None:
-    """'left lung' → 'lung' (the knowledge table is keyed by organ, not side)."""
-    words = [w for w in location.replace("-", " ").split() if w not in {"left", "right", "in", "the", "of", "unspecified"}]
-    return words[-1] if words else None
-
-
 @torch.no_grad()
 def describe_components(seg: "MaleniaSegmenter", volume: torch.Tensor, prob: torch.Tensor,
                         settings: InferenceSettings) -> list[dict[str, Any]]:
@@ -75,5 +69,5 @@ def _lesion_type(attributes: dict[str, str]) -> str:
     """Most likely lesion type from the clinical knowledge table [paper step IV]."""
     from ...query import rank_lesion_types
 
-    ranked = rank_lesion_types(attributes, _organ_of(attributes.get("location", "")))
+    ranked = rank_lesion_types(attributes, None)  # the organ is read from the location value
     return ranked[0][0] if ranked else "lesion"

@@ -37,11 +37,17 @@ def value_bank_entries() -> list[tuple[str, str, str]]:
     """(attribute, value, phrase) of every stored attribute value, from the query package."""
     from ...query import attribute_value_phrases
 
-    table = attribute_value_phrases()
+    from .phrases import coarse_location_values
+
+    table = dict(attribute_value_phrases())
+    table["location"] = coarse_location_values()  # locations are compared at organ + side level
     entries = []
     for name in ATTRIBUTE_NAMES:
         values = table.get(name, {})
-        items = values.items() if isinstance(values, dict) else ((v, v) for v in values)
+        if isinstance(values, dict):
+            items = list(values.items())
+        else:  # [(value, phrase), ...] as query.phrases gives, or bare phrases
+            items = [tuple(v) if isinstance(v, (list, tuple)) else (v, v) for v in values]
         entries += [(name, str(value), str(phrase)) for value, phrase in items]
     return entries
 
@@ -101,18 +107,23 @@ class MaleniaSegmenter(LesionSegmenter):
 
         if not queries:
             return torch.zeros((0,) + tuple(volume.shape[2:]))
+        from .phrases import gate_phrases
+
         phrases = [list(attribute_phrases(q)) for q in queries]
+        gates = [gate_phrases(q, p) for q, p in zip(queries, phrases)]
         asserted = [asserted_attributes(q) for q in queries]
         emb = torch.stack([self.model.embed_phrases(p) for p in phrases]).cpu()
+        gate_emb = torch.stack([self.model.embed_phrases(p) for p in gates]).cpu()
         bank = self.bank
-        state = {"emb": emb}
+        state = {"emb": emb, "gate": gate_emb}
 
         def to_device(device: "torch.device") -> None:
             self._move(device)
-            state["emb"] = emb.to(device)
+            state["emb"], state["gate"] = emb.to(device), gate_emb.to(device)
 
         def window(patch: "torch.Tensor") -> "torch.Tensor":
-            return text_guided_window(self.model, patch, state["emb"], phrases, asserted, self.bank)
+            return text_guided_window(self.model, patch, state["emb"], gates, asserted, self.bank,
+                                      gate_emb=state["gate"])
 
         del bank
         to_device(resolve_device(settings.device))

@@ -31,7 +31,7 @@ class WindowDataset(torch.utils.data.Dataset):
     """Random (training) or lesion-centred (validation) windows from in-memory cases.
 
     A case is ``{"image": (K,J,I) float 0..1, "instances": (K,J,I) int, "lesions": [{"label": int,
-    "phrases": [8 str]}]}``. Training: with probability ``pos_fraction`` the window is centred on a
+    "phrases": [8 str], optional "positives", "variants"}]}`` (see ``phrases.lesion_phrase_sets``). Training: with probability ``pos_fraction`` the window is centred on a
     random voxel of a random lesion, else anywhere. Left-right flips are never used: they would
     contradict the location attribute.
     """
@@ -88,14 +88,18 @@ class WindowDataset(torch.utils.data.Dataset):
         img, inst = F.pad(img, pad), F.pad(inst, pad)
         if self.train and self.jitter:
             img = img * (1 + self.jitter * float(self.rng.standard_normal())) + self.jitter * float(self.rng.standard_normal())
-        masks, phrases = [], []
+        masks, phrases, positives = [], [], []
         for les in case["lesions"]:
             m = inst == les["label"]
             if int(m.sum()) >= MIN_LESION_VOXELS:
                 masks.append(m)
-                phrases.append(list(les["phrases"]))
+                variants = les.get("variants") or [les["phrases"]]
+                # training: a random prompt variant stands in for a user's words; validation: full phrases
+                pick = variants[int(self.rng.integers(len(variants)))] if self.train else les["phrases"]
+                phrases.append(list(pick))
+                positives.append(list(les.get("positives") or les["phrases"]))
         masks_t = torch.stack(masks).float() if masks else torch.zeros((0,) + self.roi)
-        return {"image": img[None], "masks": masks_t, "phrases": phrases}
+        return {"image": img[None], "masks": masks_t, "phrases": phrases, "positives": positives}
 
 
 def bank_phrases() -> list[str]:
@@ -111,7 +115,8 @@ def bank_phrases() -> list[str]:
 def collate_fn(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack images; keep per-sample lesion masks and phrases as lists (their counts differ)."""
     return {"image": torch.stack([it["image"] for it in items]), "masks": [it["masks"] for it in items],
-            "phrases": [it["phrases"] for it in items], "bank": bank_phrases()}
+            "phrases": [it["phrases"] for it in items], "positives": [it["positives"] for it in items],
+            "bank": bank_phrases()}
 
 
 @torch.no_grad()
@@ -126,10 +131,14 @@ def evaluate_batch(model: MaleniaModel, batch: dict[str, Any]) -> dict[str, floa
         model._eval_bank = bank
     model.eval()
     dices = []
+    positives = batch.get("positives") or batch["phrases"]
     for b in range(batch["image"].shape[0]):
-        for mask, phrases in zip(batch["masks"][b], batch["phrases"][b]):
+        for mask, phrases, pos in zip(batch["masks"][b], batch["phrases"][b], positives[b]):
+            # select with the coarse location (as inference does), inject the full phrases
+            gate = [next((p for p in pos if p in bank.phrases[0]), phrases[0])] + list(phrases[1:])
             emb = model.embed_phrases(phrases)[None]
-            prob = text_guided_window(model, batch["image"][b : b + 1], emb, [phrases], [[True] * len(phrases)], bank)
+            prob = text_guided_window(model, batch["image"][b : b + 1], emb, [gate], [[True] * len(phrases)], bank,
+                                      gate_emb=model.embed_phrases(gate)[None])
             pred = (prob[0, 0] >= 0.5).float()
             dices.append(float(2 * (pred * mask).sum() / (pred.sum() + mask.sum()).clamp_min(1e-6)))
     return {"dice": float(np.mean(dices))} if dices else {}

@@ -1,0 +1,82 @@
+"""``textlesionseg train ARCH --config CONFIG --data DIR --out RUN``: train a model with the generic trainer.
+
+Multi-GPU / multi-node: ``torchrun --nproc_per_node N -m TextLesionSegLib.cli train ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import InputError
+
+#: architecture → model module (build_model, build_datasets, evaluate_batch); imported lazily
+TRAINABLE: dict[str, str] = {
+    "malenia": "TextLesionSegLib.models.malenia.training",
+    "lsms": "TextLesionSegLib.models.lsms.training",
+    "unet": "TextLesionSegLib.models.unet_baseline",
+    "clipseg": "TextLesionSegLib.models.clipseg",
+}
+#: the configs shipped with the package (``--config malenia-demo`` works without a path)
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "training" / "configs"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` sub-command."""
+    p = subparsers.add_parser("train", help="train a model (Malenia, LSMS, baselines) on MSD-layout data",
+                              description=__doc__)
+    p.add_argument("arch", choices=sorted(TRAINABLE), help="architecture to train")
+    p.add_argument("--config", required=True, help="YAML config file, or the name of a shipped one "
+                   f"({', '.join(sorted(c.stem for c in CONFIG_DIR.glob('*.yaml')))})")
+    p.add_argument("--data", required=True, help="dataset folder (MSD layout + reports.csv)")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--epochs", type=int, help="override train.epochs")
+    p.add_argument("--max-steps", type=int, help="override train.max_steps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def resolve_config(value: str) -> Path:
+    """A config path, or the shipped config of that name; InputError when neither exists."""
+    path = Path(value)
+    if path.is_file():
+        return path
+    shipped = CONFIG_DIR / f"{value}.yaml"
+    if shipped.is_file():
+        return shipped
+    raise InputError(f"config '{value}' not found (give a YAML file or one of: "
+                     f"{', '.join(sorted(c.stem for c in CONFIG_DIR.glob('*.yaml')))})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; prints a one-line JSON summary."""
+    import importlib
+
+    from ..training.trainer import load_config, train
+
+    config = load_config(resolve_config(args.config))
+    data = Path(args.data)
+    if not data.is_dir():
+        raise InputError(f"data folder {data} does not exist")
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.resume:
+        raise InputError(f"{out} is not empty: use --resume to continue that run, or another --out")
+    module = TRAINABLE[args.arch]
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            raise InputError(f"architecture '{args.arch}' has no trainer in this installation ({module})") from exc
+        raise
+    section = config.setdefault("train", {})
+    if args.epochs is not None:
+        section["epochs"] = args.epochs
+    if args.max_steps is not None:
+        section["max_steps"] = args.max_steps
+    summary = train(module, config, data, out, resume=args.resume, device=args.device,
+                    show_progress=not args.no_progress)
+    print(json.dumps({k: summary[k] for k in ("steps", "epochs", "best", "out_dir")}))
+    return 0

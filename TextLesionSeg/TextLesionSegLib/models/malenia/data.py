@@ -1,0 +1,60 @@
+"""MSD-layout folders with a ``reports.csv`` → in-memory training cases on the working grid.
+
+Each case is moved with the inference preprocessing (``pipeline.preprocess.to_working_grid``), so
+a model trains on exactly the intensities and spacing it will see; lesion attributes from the CSV
+become Malenia's 8 phrases through ``query.attribute_phrases`` (the same words as at inference).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...errors import InputError
+from ..base import PreprocessingConfig
+from .config import MaleniaConfig
+from .phrases import lesion_phrase_sets
+
+def read_reports(data_dir: Path) -> dict[str, list[dict[str, str]]]:
+    """``reports.csv`` rows grouped by case id."""
+    path = data_dir / "reports.csv"
+    if not path.exists():
+        raise InputError(f"{data_dir} has no reports.csv (the lesion attributes); make one with `textlesionseg synth`")
+    groups: dict[str, list[dict[str, str]]] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            groups.setdefault(row["case_id"], []).append(row)
+    return groups
+
+
+def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None) -> list[dict[str, Any]]:
+    """Read every training case of ``data_dir/dataset.json`` onto the working grid.
+
+    Returns cases ``{"id", "image" (K,J,I) float32 0..1, "instances" (K,J,I) int16, "lesions"}``.
+    """
+    from ...pipeline.io import read_image
+    from ...pipeline.preprocess import to_working_grid, to_working_grid_label
+
+    meta_path = data_dir / "dataset.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {meta_path}: {exc} (expected an MSD-layout folder)") from exc
+    reports = read_reports(data_dir)
+    prep = PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window), roi_size=tuple(cfg.roi_size),
+                               crop_foreground=True)
+    rng = np.random.default_rng(0)
+    cases = []
+    for entry in meta.get("training", [])[: max_cases or None]:
+        case_id = Path(entry["image"]).name.replace(".nii.gz", "").replace(".nrrd", "")
+        vol, grid = to_working_grid(read_image(data_dir / entry["image"]), prep)
+        inst = to_working_grid_label(read_image(data_dir / entry["label"]), grid).astype(np.int16)
+        lesions = [{"label": int(r["lesion_id"]), **lesion_phrase_sets(r, rng)} for r in reports.get(case_id, [])]
+        cases.append({"id": case_id, "image": vol[0, 0].numpy(), "instances": inst, "lesions": lesions})
+    if not cases:
+        raise InputError(f"{meta_path} lists no training cases")
+    return cases
