@@ -438,6 +438,11 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
                                             skip_packages=sorted(PROTECTED_PACKAGES))
             else:  # older Slicer: ranges only; Slicer's own packages are not in the list
                 slicer.util.pip_install(missing)
+                # an upgraded package that was already imported needs a restart (pip_ensure asks itself)
+                names = {req.split(">")[0].split("<")[0].split("=")[0].strip().replace("-", "_") for req in missing}
+                if names & set(sys.modules) and slicer.util.confirmYesNoDisplay(
+                        _("Some updated packages were already loaded. Restart Slicer now to use them?")):
+                    slicer.util.restart()
 
         return ensure_dependencies(self.requirementsPath(), confirm, installTorch, installPackages)
 
