@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 from typing import Annotated, Optional
 
 import qt
@@ -80,6 +81,7 @@ class TextLesionSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._rows = []
         self._clickObservations = []
+        self._lastThresholdUndo = 0.0
 
     # ---- set-up ------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -324,7 +326,11 @@ class TextLesionSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onLiveThreshold(self, value: float) -> None:
         segmentationNode = self._parameterNode.outputSegmentation if self._parameterNode else None
         if segmentationNode and self.ui.liveThresholdSliderWidget.enabled:
-            self.ui.segmentEditorWidget.saveStateForUndo()
+            # one undo state per drag, not one per intermediate value (states are full copies)
+            now = time.monotonic()
+            if now - self._lastThresholdUndo > 1.0:
+                self.ui.segmentEditorWidget.saveStateForUndo()
+            self._lastThresholdUndo = now
             self.logic.rethresholdAll(segmentationNode, value)
 
     def onClickToolToggled(self, mode: str, on: bool) -> None:
