@@ -121,6 +121,15 @@ def test_errors_come_back_as_messages_and_the_worker_survives(client, site):
     assert client.pid == pid
 
 
+def test_unavailable_device_is_a_bad_input_not_a_model_error(client, site):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: 'cuda' is a valid device here")
+    final = client.request({**_request(site), "settings": {"device": "cuda"}}, TIMEOUT)
+    assert final["exit_code"] == 2 and "CUDA is not available" in final["message"]
+
+
 def test_unload_drops_models_and_the_next_request_loads_again(client, site):
     loads = client.request(_request(site), TIMEOUT)["model_load_count"]
     status = client.request({"type": "unload"}, TIMEOUT)

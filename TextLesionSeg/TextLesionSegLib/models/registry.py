@@ -399,13 +399,14 @@ def _load_failure_message(entry: ModelEntry, weights_dir: Path, exc: Exception) 
     return f"cannot load model '{entry.name}' from {weights_dir}: {type(exc).__name__}: {text}"
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; other names pass through."""
-    if device in ("auto", "", None):
-        import torch
+def resolve_device(device: str | None) -> str:
+    """``auto`` -> ``cuda:0`` when torch sees a GPU, else ``cpu``; an unusable device is an InputError.
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    Delegates to the engine's ``pipeline.inference.resolve_device`` so every entry point agrees.
+    """
+    from ..pipeline.inference import resolve_device as engine_resolve
+
+    return str(engine_resolve(str(device) if device is not None else None))
 
 
 def _fetch(url: str, dest: Path, size: int | None, label: str, progress: Progress | None) -> None:
