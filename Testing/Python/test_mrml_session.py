@@ -118,3 +118,37 @@ def test_module_self_test_flow_with_a_bundled_demo_model(scene, tmp_path):
     assert segmentation.GetNthSegment(0).GetName() == "round hyperdense lesion in the liver"
     assert segmentation.GetNthSegment(0).GetTerminology().count("~") == 6
     assert rows and result.segments[0].mask.shape == ct.shape
+
+
+def test_cancel_mid_run_leaves_the_scene_and_disk_clean(scene, tmp_path, monkeypatch):
+    """Apply then Cancel, as the panel does it: a real worker process (E8's WorkerClient) on a slow
+    tiny model is killed mid-run; no node is added and the run's temporary files are gone."""
+    import time
+
+    from TextLesionSegLib.worker.client import WorkerClient
+
+    registry = testing.write_test_registry(tmp_path / "registry", {"tiny-slow": {"sleep_per_window": 0.5}})
+    volume = phantom(scene)
+    nodes_before = scene.GetNumberOfNodes()
+    request, context = prepare_run(volume, "bright ball in the liver", "tiny-slow", {"device": "cpu"},
+                                   work_dir=tmp_path / "run")
+    client = WorkerClient(env={"TEXTLESIONSEG_EXTRA_REGISTRY": str(registry)})
+    try:
+        client.submit(request)
+        deadline = time.monotonic() + 120
+        seen = []
+        while not any(m.get("stage") == "inference" for m in seen):  # the model is running
+            assert time.monotonic() < deadline, seen
+            assert client.busy, seen  # it must not have finished or failed
+            seen += client.poll()
+            time.sleep(0.1)
+        started = time.monotonic()
+        client.cancel()
+        assert time.monotonic() - started < 2.5
+        discard_run(context)
+        final = client.poll()
+    finally:
+        client.stop()
+    assert [m["exit_code"] for m in final if m["type"] == "error"] == [130]
+    assert not client.busy and scene.GetNumberOfNodes() == nodes_before
+    assert not (tmp_path / "run").exists()
