@@ -1,0 +1,153 @@
+"""LSMS network: shapes, gradients, SVLA's padding mask, the losses on hand-made cases,
+checkpoint round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from TextLesionSegLib.errors import ModelError  # noqa: E402
+from TextLesionSegLib.models.lsms.config import LSMSConfig, demo_config, full_config, tiny_config  # noqa: E402
+from TextLesionSegLib.models.lsms.decoder import FullScaleDecoder  # noqa: E402
+from TextLesionSegLib.models.lsms.encoder import LanguageGuidedEncoder  # noqa: E402
+from TextLesionSegLib.models.lsms.losses import bce_loss, contrastive_loss, dice_loss  # noqa: E402
+from TextLesionSegLib.models.lsms.model import LSMSModel, count_parameters  # noqa: E402
+from TextLesionSegLib.models.lsms.svla import SVLA, ScaleAwareConv  # noqa: E402
+
+
+def _words(b: int, length: int, dim: int, valid: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    words = torch.randn(b, length, dim, generator=g)
+    mask = torch.zeros(b, length, dtype=torch.bool)
+    for n, v in enumerate(valid):
+        mask[n, :v] = True
+    return words, mask
+
+
+def test_encoder_and_decoder_shapes() -> None:
+    cfg = tiny_config()
+    enc = LanguageGuidedEncoder(cfg, cfg.text_dim)
+    words, mask = _words(2, 6, cfg.text_dim, [6, 3])
+    feats = enc(torch.rand(2, cfg.in_channels, 96, 64), words, mask)
+    assert [tuple(f.shape) for f in feats] == [
+        (2, c, 96 // s, 64 // s) for c, s in zip(cfg.embed_dims, (4, 8, 16, 32))
+    ]
+    logits, emb = FullScaleDecoder(cfg)(feats)
+    assert logits.shape == (2, 1, 24, 16) and emb.shape == (2, cfg.embed_dim, 24, 16)
+
+
+def test_strip_kernels_are_the_configured_ones() -> None:
+    conv = ScaleAwareConv(8, 5, (7, 11, 21))
+    assert conv.square.kernel_size == (5, 5) and conv.square.groups == 8
+    assert [(s[0].kernel_size, s[1].kernel_size) for s in conv.strips] == [
+        ((1, 7), (7, 1)), ((1, 11), (11, 1)), ((1, 21), (21, 1))]
+    assert full_config().embed_dims == (64, 128, 320, 512)
+
+
+def test_model_outputs_and_every_parameter_gets_a_gradient() -> None:
+    model = LSMSModel(tiny_config())
+    words, mask = _words(2, 5, 384, [5, 2])
+    label = torch.zeros(2, 1, 64, 64)
+    label[0, 0, 20:30, 30:40] = 1
+    out = model.training_loss({"image": torch.rand(2, 3, 64, 64), "label": label, "words": words, "word_mask": mask})
+    assert set(out) >= {"loss", "dice", "bce", "contrastive"} and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert missing == []
+    assert any(p.grad.abs().sum() > 0 for p in model.encoder.stages[0].blocks[0].svla.lang_branch.parameters())
+
+
+def test_input_channels_are_neighbour_slices_times_windows() -> None:
+    cfg = tiny_config(context_slices=2)
+    model = LSMSModel(cfg)
+    assert cfg.slice_channels == 5 and cfg.in_channels == 10
+    x = torch.zeros(1, 5, 32, 32)
+    x[:, :, :, 16:] = 1.0  # -1000 HU | +400 HU
+    chans = model.window_channels(x)
+    assert chans.shape == (1, 10, 32, 32)
+    assert chans[0, 5:, 0, 0].eq(0).all() and chans[0, 5:, 0, 20].eq(1).all()
+
+
+def test_svla_padding_tokens_change_nothing() -> None:
+    torch.manual_seed(0)
+    svla = SVLA(16, 24, heads=2).eval()
+    x = torch.randn(2, 16, 8, 8)
+    words, mask = _words(2, 7, 24, [7, 3])
+    ref = svla(x, words, mask)
+    words2 = words.clone()
+    words2[1, 3:] = torch.randn(4, 24) * 100  # only padding positions of sample 1 change
+    assert torch.equal(svla(x, words2, mask), ref)
+    words3 = words.clone()
+    words3[1, 1] = torch.randn(24) * 3  # a real token changes: the output must change
+    assert (svla(x, words3, mask)[1] - ref[1]).abs().max() > 1e-3
+
+
+def test_whole_model_ignores_padding_tokens() -> None:
+    torch.manual_seed(0)
+    model = LSMSModel(tiny_config()).eval()
+    words, mask = _words(1, 9, 384, [4])
+    x = torch.rand(1, 3, 64, 64)
+    ref = model(x, words, mask)
+    words2 = words.clone()
+    words2[0, 4:] = -words2[0, 4:] * 7
+    out = model(x, words2, mask)
+    assert torch.equal(out["logits"], ref["logits"]) and torch.equal(out["sentence_emb"], ref["sentence_emb"])
+
+
+def test_dice_and_bce_on_hand_made_cases() -> None:
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., 2:5, 2:5] = 1
+    perfect = (target * 2 - 1) * 20  # logits +-20
+    assert dice_loss(perfect, target) < 1e-3 and bce_loss(perfect, target) < 1e-6
+    inverted = -perfect
+    assert dice_loss(inverted, target) > 0.99 and bce_loss(inverted, target) > 19
+    half = torch.zeros_like(target)
+    assert abs(float(bce_loss(half, target)) - float(torch.log(torch.tensor(2.0)))) < 1e-6
+
+
+def test_contrastive_loss_on_hand_made_cases() -> None:
+    sent = torch.tensor([[1.0, 0.0]])
+    target = torch.zeros(1, 1, 4, 4)
+    target[..., :2, :2] = 1
+    aligned = torch.zeros(1, 2, 4, 4)
+    aligned[:, 0] = target[:, 0] * 2 - 1  # lesion pixels point along the sentence, background away
+    log_t = torch.tensor(0.05).log()
+    good = contrastive_loss(aligned, sent, target, log_t)
+    bad = contrastive_loss(-aligned, sent, target, log_t)
+    assert good < 1e-3 and bad > 30
+    # no lesion in the slice: no positive, zero loss that still back-propagates
+    empty = contrastive_loss(aligned.requires_grad_(), sent, torch.zeros_like(target), log_t)
+    assert empty.item() == 0.0 and empty.requires_grad
+
+
+def test_checkpoint_round_trip(tmp_path) -> None:
+    torch.manual_seed(3)
+    model = LSMSModel(tiny_config(decoder_layers=2)).eval()
+    model.save_pretrained(tmp_path / "w")
+    assert json.loads((tmp_path / "w" / "config.json").read_text())["architecture"] == "lsms"
+    loaded = LSMSModel.from_pretrained(tmp_path / "w")
+    assert loaded.config == model.config
+    words, mask = _words(1, 5, 384, [5])
+    x = torch.rand(1, 3, 64, 64)
+    assert torch.equal(loaded(x, words, mask)["logits"], model(x, words, mask)["logits"])
+
+
+def test_broken_checkpoints_raise_model_error(tmp_path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        LSMSModel.from_pretrained(tmp_path)
+    LSMSModel(tiny_config()).save_pretrained(tmp_path)
+    tiny_config(embed_dims=(8, 16, 24, 40)).save(tmp_path / "config.json")
+    with pytest.raises(ModelError, match="does not match"):
+        LSMSModel.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text('{"depthz": [1]}')
+    with pytest.raises(ModelError, match="not a valid"):
+        LSMSModel.from_pretrained(tmp_path)
+
+
+def test_config_json_round_trip() -> None:
+    cfg = demo_config()
+    assert LSMSConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert count_parameters(LSMSModel(cfg)) < 6_000_000  # demo weights stay well under 25 MB

@@ -1,0 +1,18 @@
+"""LSMS — Language-guided Scale-aware MedSegmentor (arXiv 2408.17347), implemented from the paper.
+
+Referring lesion segmentation: a sentence picks the one lesion it describes. The network works
+on 2D axial slices (neighbouring slices as channels); :mod:`.referring` lifts its slice answers
+to one 3D lesion. Modules, by concern:
+
+* :mod:`.config` — :class:`LSMSConfig` (full and demo presets, every [chosen] default).
+* :mod:`.svla` — Scale-aware Vision-Language Attention (conv branch ‖ pixel-word attention, gated).
+* :mod:`.encoder` — vision embedding block and the 4-stage language-guided encoder (F1..F4).
+* :mod:`.decoder` — the Full-Scale Decoder (Position Alignment + global cross-scale attention).
+* :mod:`.model` — :class:`LSMSModel`: text features + slices -> mask logits; save/load.
+* :mod:`.losses` — Dice, BCE and the vision-language contrastive loss.
+* :mod:`.training` — the trainer protocol (``build_model``/``build_datasets``/``evaluate_batch``).
+* :mod:`.referring` — 3D candidates and their ranking against the query's words.
+* :mod:`.segmenter` — :class:`LSMSSegmenter`, the pipeline's ``LesionSegmenter``.
+
+Nothing here imports torch at package import time (Slicer loads packages before torch exists).
+"""

@@ -1,0 +1,115 @@
+"""``LSMSSegmenter``: LSMS behind the pipeline's :class:`LesionSegmenter` interface.
+
+The pipeline hands over the whole volume on the LSMS working grid (LPS-canonical, resampled to
+the config's spacing, wide HU window -> 0..1). Here: pick the body's axial slices (or the user's
+ROI), run the 2D network slice by slice with neighbours as channels, stack to 3D, and keep the
+one connected lesion the sentence refers to (:mod:`.referring`). The pipeline maps the result
+back onto the input grid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
+from .referring import BODY_LEVEL, select_lesion
+from .slices import slice_stack
+
+
+class LSMSSegmenter(LesionSegmenter):
+    """A loaded LSMS model answering referring descriptions on whole CT volumes.
+
+    ``settings.extra`` understands ``"roi_kji"``: ``((k0, j0, i0), (k1, j1, i1))`` on the working
+    grid, to restrict the search; ``"slice_batch"``: slices per forward pass (default 8);
+    ``"keep_all_candidates"``: return every candidate rather than the best one.
+    """
+
+    def __init__(self, model: Any, name: str = "lsms", version: str = "0", device: str = "cpu"):
+        from .training import preprocessing_for
+
+        self.model = model.eval().to(device)
+        self.device = device
+        self.name = name
+        self.version = version
+        self.preprocessing: PreprocessingConfig = preprocessing_for(model.config)
+        self.last_candidates: list[list[Any]] = []
+
+    @classmethod
+    def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "LSMSSegmenter":
+        """Load ``model.safetensors`` + ``config.json`` from ``weights_dir`` (``ModelError`` if unusable)."""
+        from .model import LSMSModel
+
+        import torch
+
+        dev = device or "auto"
+        if dev == "auto":
+            dev = "cuda" if torch.cuda.is_available() else "cpu"
+        weights_dir = Path(weights_dir)
+        return cls(LSMSModel.from_pretrained(weights_dir, dev), name=weights_dir.name, device=dev)
+
+    # ---- slices ------------------------------------------------------------------------
+    def slice_probabilities(self, volume: np.ndarray, text: str, ks: Sequence[int],
+                            box_ji: tuple[slice, slice], batch: int = 8,
+                            progress: ProgressCallback | None = None, stage: str = "") -> np.ndarray:
+        """Probabilities (K, J, I) of ``text`` on slices ``ks`` of ``volume`` (0 elsewhere)."""
+        import torch
+
+        model = self.model
+        context = model.config.context_slices
+        out = np.zeros(volume.shape, dtype=np.float32)
+        words, mask = model.encode_text([text])
+        for start in range(0, len(ks), batch):
+            chunk = list(ks[start : start + batch])
+            stacks = np.stack([slice_stack(volume, k, context)[:, box_ji[0], box_ji[1]] for k in chunk])
+            x = torch.from_numpy(stacks).to(self.device)
+            with torch.no_grad():
+                logits = model(x, words.expand(len(chunk), -1, -1), mask.expand(len(chunk), -1))["logits"]
+            prob = torch.sigmoid(logits[:, 0]).cpu().numpy()
+            for n, k in enumerate(chunk):
+                out[k, box_ji[0], box_ji[1]] = prob[n]
+            if progress is not None:
+                progress(stage, min(1.0, (start + len(chunk)) / max(len(ks), 1)))
+        return out
+
+    def _search_region(self, volume: np.ndarray, settings: InferenceSettings) -> tuple[list[int], tuple[slice, slice]]:
+        """Body slices (any voxel denser than air) inside the ROI, and the ROI's rows/columns."""
+        roi = settings.extra.get("roi_kji") if settings.extra else None
+        k0, j0, i0 = (0, 0, 0)
+        k1, j1, i1 = volume.shape
+        if roi is not None:
+            (k0, j0, i0), (k1, j1, i1) = [tuple(int(v) for v in corner) for corner in roi]
+            k0, j0, i0 = max(k0, 0), max(j0, 0), max(i0, 0)
+            k1, j1, i1 = min(k1, volume.shape[0]), min(j1, volume.shape[1]), min(i1, volume.shape[2])
+        body = (volume[k0:k1, j0:j1, i0:i1] > BODY_LEVEL).any(axis=(1, 2))
+        ks = [k0 + int(k) for k in np.flatnonzero(body)]
+        return ks, (slice(j0, j1), slice(i0, i1))
+
+    # ---- the interface -----------------------------------------------------------------
+    def predict(self, volume: Any, queries: Sequence[Any], settings: InferenceSettings,
+                progress: ProgressCallback | None = None) -> Any:
+        """One probability map per query, ``(Q, K, J, I)`` on CPU, zero outside the chosen lesion."""
+        import torch
+
+        vol = volume[0, 0].detach().cpu().numpy().astype(np.float32) if hasattr(volume, "detach") \
+            else np.asarray(volume, dtype=np.float32)[0, 0]
+        ks, box = self._search_region(vol, settings)
+        batch = int((settings.extra or {}).get("slice_batch", 8))
+        threshold = float(settings.threshold if settings.threshold is not None else self.model.config.threshold)
+        maps = []
+        self.last_candidates = []
+        for q, query in enumerate(queries):
+            stage = f"LSMS: description {q + 1}/{len(queries)}"
+            prob = self.slice_probabilities(vol, query.text, ks, box, batch, progress, stage)
+            if (settings.extra or {}).get("keep_all_candidates"):
+                maps.append(prob)
+                continue
+            chosen, ranked = select_lesion(prob, vol, query, self.model.config.spacing, threshold,
+                                           self.model.config.min_candidate_mm3)
+            self.last_candidates.append(ranked)
+            maps.append(chosen)
+        if not maps:
+            return torch.zeros((0,) + vol.shape)
+        return torch.from_numpy(np.stack(maps))

@@ -1,0 +1,164 @@
+"""Referring slice samples: one described lesion among several, on 2D slices of the working grid.
+
+A *case* is a volume on the LSMS working grid (``pipeline.preprocess.to_working_grid``, the same
+function inference uses, so train and test inputs match), its instance label map, and for each
+lesion the sentences that describe it. A *sample* is (neighbouring slices, the mask of one lesion
+on the centre slice, one of that lesion's sentences). Slices where the described lesion is absent
+but another lesion is present are sampled too, with an empty target: the model must learn to
+answer "not here" as well as "this one".
+
+Left/right augmentation flips the I axis *and* swaps the words "left" and "right" in the
+sentence, so text and anatomy stay consistent (the paper mirrors images instead; see the card).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+_LEFT_RIGHT = re.compile(r"\b(left|right)\b", re.IGNORECASE)
+
+
+def swap_left_right(text: str) -> str:
+    """"left" <-> "right" (case kept), for left-right flip augmentation."""
+
+    def repl(m: re.Match) -> str:
+        word = m.group(0)
+        new = "right" if word.lower() == "left" else "left"
+        return new.capitalize() if word[0].isupper() else new
+
+    return _LEFT_RIGHT.sub(repl, text)
+
+
+@dataclass
+class ReferringCase:
+    """A volume on the working grid with its lesions and their descriptions.
+
+    Attributes:
+        volume: (K, J, I) float32 in 0..1 (wide HU window).
+        instances: (K, J, I) integer lesion ids (0 = background).
+        sentences: lesion id -> sentences that describe it (at least one each).
+        case_id: name for logs.
+    """
+
+    volume: np.ndarray
+    instances: np.ndarray
+    sentences: dict[int, list[str]]
+    case_id: str = ""
+    slices_of: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for lesion in self.sentences:
+            self.slices_of[lesion] = np.flatnonzero((self.instances == lesion).any(axis=(1, 2)))
+
+
+def slice_stack(volume: np.ndarray, k: int, context: int) -> np.ndarray:
+    """Slices k-context..k+context of (K, J, I) as (2*context+1, J, I), edges repeated."""
+    idx = np.clip(np.arange(k - context, k + context + 1), 0, volume.shape[0] - 1)
+    return volume[idx]
+
+
+def crop_or_pad(arrays: Sequence[np.ndarray], center_ji: tuple[int, int], size: int) -> list[np.ndarray]:
+    """Crop (..., J, I) arrays to size x size around ``center_ji``, zero-padding past the edges."""
+    out = []
+    j0 = int(center_ji[0]) - size // 2
+    i0 = int(center_ji[1]) - size // 2
+    for a in arrays:
+        pad = np.zeros(a.shape[:-2] + (size, size), dtype=a.dtype)
+        js, is_ = max(j0, 0), max(i0, 0)
+        je, ie = min(j0 + size, a.shape[-2]), min(i0 + size, a.shape[-1])
+        if je > js and ie > is_:
+            pad[..., js - j0 : je - j0, is_ - i0 : ie - i0] = a[..., js:je, is_:ie]
+        out.append(pad)
+    return out
+
+
+class ReferringSliceDataset:
+    """Map-style dataset of referring slice samples (torch ``Dataset`` protocol).
+
+    Args:
+        cases: the referring cases.
+        context: neighbouring slices each side (``LSMSConfig.context_slices``).
+        size: crop rows/columns (``LSMSConfig.slice_size``).
+        train: random crops, flips, sentence choice; otherwise deterministic.
+        negatives_per_lesion: slices without the described lesion (but with another) per lesion.
+        flip_probability: chance of the left-right flip + word swap (train only).
+        seed: base seed; sample n of epoch e uses ``seed + n + 100003 * e``.
+    """
+
+    def __init__(self, cases: Sequence[ReferringCase], context: int, size: int, train: bool = True,
+                 negatives_per_lesion: int = 2, flip_probability: float = 0.3, seed: int = 0):
+        self.cases = list(cases)
+        self.context, self.size, self.train = context, size, train
+        self.flip_probability = flip_probability
+        self.seed = seed
+        self.epoch = 0
+        self.index: list[tuple[int, int, int]] = []  # (case, lesion, k)
+        for c, case in enumerate(self.cases):
+            any_lesion = np.flatnonzero((case.instances > 0).any(axis=(1, 2)))
+            for lesion, ks in case.slices_of.items():
+                self.index += [(c, lesion, int(k)) for k in ks]
+                others = np.setdiff1d(any_lesion, ks)
+                if others.size and negatives_per_lesion:
+                    pick = np.linspace(0, others.size - 1, min(negatives_per_lesion, others.size)).round().astype(int)
+                    self.index += [(c, lesion, int(others[p])) for p in pick]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random draws of the next pass."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, n: int) -> dict[str, Any]:
+        import torch
+
+        c, lesion, k = self.index[n]
+        case = self.cases[c]
+        rng = np.random.default_rng(self.seed + n + 100003 * self.epoch) if self.train else None
+        stack = slice_stack(case.volume, k, self.context)
+        target = (case.instances[k] == lesion).astype(np.float32)
+        sentences = case.sentences[lesion]
+        text = sentences[int(rng.integers(len(sentences)))] if rng is not None else sentences[0]
+        # Window placement must not give the lesion's position away (a model that learns "the
+        # object in the middle of the crop" fails on whole slices): the whole slice is kept when
+        # it fits, shifted at random; otherwise any window that contains the lesion is drawn.
+        fg = np.argwhere(target > 0) if target.any() else np.argwhere(case.instances[k] > 0)
+        start = []
+        for axis in range(2):
+            dim = target.shape[axis]
+            if dim <= self.size:
+                # deterministic: top-left, padded bottom/right exactly as LSMSModel.forward pads
+                lo = hi = 0
+                if rng is not None:
+                    lo, hi = dim - self.size, 0
+            else:
+                lo, hi = 0, dim - self.size
+                if fg.size:
+                    lo = min(max(0, int(fg[:, axis].max()) + 1 - self.size), hi)
+                    hi = max(min(hi, int(fg[:, axis].min())), lo)
+            start.append(int(rng.integers(lo, hi + 1)) if rng is not None else (lo + hi) // 2)
+        center = (start[0] + self.size // 2, start[1] + self.size // 2)
+        stack, target = crop_or_pad([stack, target], center, self.size)
+        if rng is not None and rng.random() < self.flip_probability:
+            stack, target = stack[..., ::-1], target[..., ::-1]
+            text = swap_left_right(text)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32)),
+            "label": torch.from_numpy(np.ascontiguousarray(target[None], dtype=np.float32)),
+            "text": text,
+        }
+
+
+def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensors, keep texts as a list."""
+    import torch
+
+    return {
+        "image": torch.stack([s["image"] for s in samples]),
+        "label": torch.stack([s["label"] for s in samples]),
+        "text": [s["text"] for s in samples],
+    }
