@@ -438,10 +438,11 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
                 raise RuntimeError(_("PyTorch could not be installed; see the PyTorch Utils module."))
 
         def installPackages(missing):
-            if hasattr(slicer, "packaging") and hasattr(slicer.packaging, "pip_ensure"):  # Slicer >= 5.11
-                requirements = slicer.packaging.load_requirements(self.requirementsPath())
-                slicer.packaging.pip_ensure(requirements, prompt_install=False, requester="TextLesionSeg",
-                                            skip_packages=sorted(PROTECTED_PACKAGES))
+            pipModule = self._slicerPipModule()
+            if pipModule is not None:  # Slicer >= 5.11
+                requirements = pipModule.load_requirements(self.requirementsPath())
+                pipModule.pip_ensure(requirements, prompt_install=False, requester="TextLesionSeg",
+                                     skip_packages=sorted(PROTECTED_PACKAGES))
             else:  # older Slicer: ranges only; Slicer's own packages are not in the list
                 slicer.util.pip_install(missing)
                 # an upgraded package that was already imported needs a restart (pip_ensure asks itself)
@@ -451,6 +452,21 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
                     slicer.util.restart()
 
         return ensure_dependencies(self.requirementsPath(), confirm, installTorch, installPackages)
+
+    @staticmethod
+    def _slicerPipModule():
+        """Slicer's dependency helper with ``pip_ensure`` (``slicer.pydeps``; first released as
+        ``slicer.packaging``), or None on Slicer <= 5.10."""
+        import importlib
+
+        for name in ("slicer.pydeps", "slicer.packaging"):
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            if hasattr(module, "pip_ensure"):
+                return module
+        return None
 
     def computeStatus(self) -> dict:
         """Torch/CUDA status text and device choices for the Advanced section."""
