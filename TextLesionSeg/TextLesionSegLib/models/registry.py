@@ -23,19 +23,27 @@ in ``$TEXTLESIONSEG_EXTRA_REGISTRY`` (``os.pathsep``-separated); such a file may
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
 import shutil
-import sys
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from .. import __version__
 from ..errors import ModelError
+from .registry_weights import (  # noqa: F401 - re-exported: part of this module's API
+    CONFIG_FILE,
+    PICKLE_SUFFIXES,
+    WEIGHTS_FILE,
+    Progress,
+    check_safetensors_file,
+    default_cache_dir,
+    fetch,
+    pickle_message,
+    sha256_file,
+)
 
 #: architecture -> "module:Class" whose classmethod ``from_pretrained(weights_dir, device)`` loads it
 ARCHITECTURES: dict[str, str] = {
@@ -46,14 +54,6 @@ ARCHITECTURES: dict[str, str] = {
 }
 
 REGISTRY_FILE = Path(__file__).with_name("registry.json")
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-#: suffixes of pickled checkpoints, refused because unpickling can execute code
-PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
-_CHUNK = 1 << 20
-
-#: (stage, fraction) callback, the same shape as ``models.base.ProgressCallback``
-Progress = Callable[[str, "float | None"], None]
 
 
 @dataclass
@@ -91,50 +91,6 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
     match = re.match(r"\d+(\.\d+)*", str(text).strip())
     return tuple(int(p) for p in match.group(0).split(".")) if match else (0,)
-
-
-def default_cache_dir() -> Path:
-    """Per-user folder for downloaded weights (``$TEXTLESIONSEG_CACHE`` wins)."""
-    if os.environ.get("TEXTLESIONSEG_CACHE"):
-        return Path(os.environ["TEXTLESIONSEG_CACHE"]).expanduser()
-    if sys.platform.startswith("win"):
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-        return base / "textlesionseg" / "models"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "textlesionseg" / "models"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_safetensors_file(path: Path) -> None:
-    """Refuse anything that is not a safetensors file (pickles above all), with the fix."""
-    path = Path(path)
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise ModelError(_pickle_message(path))
-    with open(path, "rb") as f:
-        head = f.read(9)
-    # safetensors: 8-byte little-endian header length, then a JSON object.
-    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
-        return
-    # A zip (torch.save since 1.6) or a raw pickle (protocol 2+ starts with 0x80).
-    if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
-        raise ModelError(_pickle_message(path))
-    raise ModelError(f"{path} is not a safetensors file (truncated or corrupt); download or import it again")
-
-
-def _pickle_message(path: Path) -> str:
-    return (
-        f"{path} is a pickled PyTorch checkpoint; only .safetensors weights are accepted (pickles can run code). "
-        "Convert it once where you trust it: python -c \"import torch, safetensors.torch as s; "
-        "s.save_file(torch.load('IN.pt', weights_only=True), 'model.safetensors')\""
-    )
 
 
 class Registry:
@@ -275,10 +231,10 @@ class Registry:
         target.mkdir(parents=True, exist_ok=True)
         url = entry.weights["url"]
         if url.split("?")[0].lower().endswith(PICKLE_SUFFIXES):
-            raise ModelError(_pickle_message(Path(url)))
+            raise ModelError(pickle_message(Path(url)))
         part = target / f"{WEIGHTS_FILE}.{os.getpid()}.part"
         try:
-            _fetch(url, part, entry.weights.get("size"), f"Downloading {entry.name}", progress)
+            fetch(url, part, entry.weights.get("size"), f"Downloading {entry.name}", progress)
             if entry.weights.get("size") is not None and part.stat().st_size != int(entry.weights["size"]):
                 raise ModelError(f"download of '{entry.name}' is incomplete ({part.stat().st_size} bytes); try again")
             check_safetensors_file(part)
@@ -287,7 +243,7 @@ class Registry:
             config = entry.weights.get("config")
             if config is None and entry.weights.get("config_url"):
                 config_part = target / f"{CONFIG_FILE}.{os.getpid()}.part"
-                _fetch(entry.weights["config_url"], config_part, None, "Downloading config", None)
+                fetch(entry.weights["config_url"], config_part, None, "Downloading config", None)
                 config = json.loads(config_part.read_text(encoding="utf-8"))
                 config_part.unlink()
             if config is None:
@@ -407,28 +363,6 @@ def resolve_device(device: str | None) -> str:
     from ..pipeline.inference import resolve_device as engine_resolve
 
     return str(engine_resolve(str(device) if device is not None else None))
-
-
-def _fetch(url: str, dest: Path, size: int | None, label: str, progress: Progress | None) -> None:
-    """Stream ``url`` (http(s) or file://) into ``dest`` with a tqdm bar on stderr."""
-    from tqdm import tqdm
-
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
-            total = size or int(response.headers.get("Content-Length") or 0) or None
-            done = 0
-            with tqdm(total=total, unit="B", unit_scale=True, desc=label, file=sys.stderr, leave=False) as bar:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    out.write(chunk)
-                    done += len(chunk)
-                    bar.update(len(chunk))
-                    if progress:
-                        progress(label, done / total if total else None)
-    except OSError as exc:
-        raise ModelError(
-            f"cannot download {url} ({exc}); check the connection, or import the file with "
-            "'textlesionseg models --import NAME FILE'"
-        ) from exc
 
 
 # ---- module-level API: the default registry (package file + $TEXTLESIONSEG_EXTRA_REGISTRY) ----
