@@ -131,3 +131,21 @@ def test_folder_nobody_can_write_into():
     with pytest.raises(InputError, match="cannot write|not writable"):
         outputs.write_report(_result(), Path("/proc/self/textlesionseg-report.json"))
     assert not Path("/proc/self/textlesionseg-report.json").exists()
+
+
+def test_overlay_same_picture_for_flipped_storage(tmp_path):
+    """The overlay is drawn in patient space: a volume stored flipped gives the same picture."""
+    import matplotlib.image as mpimg
+
+    res = _result(DIRECTIONS["identity"])
+    img = res.image
+    flipped_img = img.with_array(img.array[:, ::-1, ::-1].copy())
+    flipped_img.origin = img.kji_to_lps(np.array([0, img.array.shape[1] - 1, img.array.shape[2] - 1]))
+    flipped_img.direction = img.direction @ np.diag([-1.0, -1.0, 1.0])
+    flipped = Result(image=flipped_img, segments=[
+        SegmentResult(name=s.name, mask=s.mask[:, ::-1, ::-1].copy(), color=s.color) for s in res.segments],
+        model_name="m", model_version="1")
+    a = mpimg.imread(outputs.write_overlay_png(res, tmp_path / "a.png"))
+    b = mpimg.imread(outputs.write_overlay_png(flipped, tmp_path / "b.png"))
+    assert a.shape == b.shape
+    assert np.mean(np.abs(a - b)) < 0.01

@@ -86,6 +86,22 @@ def test_segment_empty_result_warns():
     assert any("'no lesion'" in w for w in result.warnings)
 
 
+def test_low_memory_one_query_at_a_time_and_parser_notes():
+    img, inside = _ct_with_sphere(np.eye(3))
+    model = ThresholdSegmenter()
+    seen = []
+    original = model.predict
+    model.predict = lambda volume, queries, settings, progress=None: seen.append(len(queries)) or original(
+        volume, queries, settings, progress)
+    texts = ["round and irregular mass in the liver", "cyst in the left kidney", "mass in the right lung " * 2000]
+    result = segment(img, texts, model, InferenceSettings(device="cpu", low_memory=True))
+    assert seen == [1, 1, 1] and len(result.segments) == 3
+    assert all(np.array_equal(s.mask, result.segments[0].mask) for s in result.segments)
+    assert any("contradictory" in w for w in result.warnings)
+    assert not any(w.endswith("lesion described.") for w in result.warnings)
+    assert len(result.segments[2].name) <= 120
+
+
 def test_find_lesions_mode():
     img, inside = _ct_with_sphere(DIRECTIONS["oblique"])
     result = find_lesions(img, ThresholdSegmenter(), InferenceSettings(device="cpu"))

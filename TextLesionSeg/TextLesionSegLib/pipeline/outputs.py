@@ -78,9 +78,14 @@ def to_slicerio_terminology(term: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: longest tag value written (a 100,000-character description must not bloat every header)
+MAX_TAG_CHARS = 2000
+
+
 def _tag_text(value: Any) -> str:
-    # '|' separates tags and ':' key from value in the NRRD header; newlines would break it
-    return " ".join(str(value).replace("|", "/").split())
+    # '|' separates tags in the NRRD header; newlines would end the header line
+    text = " ".join(str(value).replace("|", "/").split())
+    return text if len(text) <= MAX_TAG_CHARS else text[: MAX_TAG_CHARS - 1] + "…"
 
 
 def segment_tags(result: Result, seg: SegmentResult) -> dict[str, str]:

@@ -6,6 +6,7 @@ Slicer's Logic, the worker, the CLI and Python users all call :func:`segment` (o
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
@@ -25,6 +26,7 @@ from .validate import validate_image
 
 #: longest segment name kept (the full text stays in the query and the tags)
 MAX_NAME_CHARS = 120
+_COUNT_SENTENCE = re.compile(r"^\s*\d+ lesions? described\.\s*")
 
 
 class _Timer:
@@ -67,9 +69,13 @@ def parse_queries(texts: Sequence[str]) -> tuple[list[LesionQuery], list[str]]:
             queries.append(LesionQuery(text=" ".join(text.split())))
             continue
         parsed = parse_text(text)
-        if not parsed.queries:  # e.g. only negations: say why this text gave no segment
+        message = str(getattr(parsed, "message", "") or "")
+        # "1 lesion described." is no news; what follows it (truncation, contradictions,
+        # unknown organs) and why a text gave no lesion at all are worth a warning.
+        detail = _COUNT_SENTENCE.sub("", message).strip()
+        if not parsed.queries or detail:
             short = text if len(text) <= 60 else text[:59] + "…"
-            messages.append(f"'{short}': {getattr(parsed, 'message', '') or 'no lesion described'}")
+            messages.append(f"'{short}': {detail or message or 'no lesion described'}")
         queries.extend(parsed.queries)
     if not queries:
         raise InputError("no lesion to segment in the description(s): " + ("; ".join(messages) or "nothing asserted"))
@@ -132,16 +138,18 @@ def segment(
     warnings = messages + warnings
     with timer.stage("preprocessing"):
         volume, grid = to_working_grid(image, seg_model.preprocessing)
-    with timer.stage("inference"):
-        notes: list[str] = []
-        settings.extra.setdefault("notes", notes)
-        prob_work = seg_model.predict(volume, queries, settings, progress)
-        warnings += [str(n) for n in settings.extra.pop("notes", notes)]
-    del volume
+    # Low-memory mode runs the model one query at a time, so only one map is held at once.
+    chunk = 1 if settings.low_memory else len(queries)
+    notes: list[str] = []
+    settings.extra["notes"] = notes
     segments: list[SegmentResult] = []
+    prob_work: Any = None
     for n, query in enumerate(queries):
+        if n % chunk == 0:
+            with timer.stage("inference"):
+                prob_work = seg_model.predict(volume, queries[n : n + chunk], settings, progress)
         with timer.stage("back to input grid"):
-            prob = grid.to_input_grid(prob_work[n : n + 1])[0]
+            prob = grid.to_input_grid(prob_work[n % chunk : n % chunk + 1])[0]
         with timer.stage("postprocessing"):
             mask, score, lesions = _mask_and_measure(image, prob, settings)
         seg = SegmentResult(
@@ -152,6 +160,8 @@ def segment(
         if not mask.any():
             warnings.append(f"no lesion found for '{seg.name}' at threshold {settings.threshold:g}")
         segments.append(seg)
+    settings.extra.pop("notes", None)
+    warnings += [str(note) for note in notes]
     return Result(
         image=image, segments=segments, model_name=seg_model.name, model_version=str(seg_model.version),
         timings=timer.timings, warnings=warnings,
@@ -193,7 +203,10 @@ def find_lesions(
             score=float(item.get("score", score)), color=segment_color(n), lesions=lesions,
             predicted_attributes=dict(item.get("attributes", {})), lesion_type=ltype,
         )
-        seg.terminology = terminology_for_segment(seg)
+        # terminology from the predicted type (the segment itself has no query)
+        seg.terminology = terminology_for_segment(
+            SegmentResult(name=name, mask=mask, query=LesionQuery(text=name, lesion_type=ltype))
+        )
         segments.append(seg)
     if not segments:
         warnings.append("no lesion found")
