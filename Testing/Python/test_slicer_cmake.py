@@ -140,6 +140,9 @@ def test_json_matches_the_cmake_metadata(configured):
     metadata = dict(line.split("=", 1) for line in _lines(configured / "standin-metadata.txt"))
     entry = json.loads((ROOT / "TextLesionSeg.json").read_text())
     assert entry["$schema"].startswith("https://raw.githubusercontent.com/Slicer/Slicer/")
+    # the catalog schema (v1.0.1) allows no other keys
+    assert set(entry) <= {"$schema", "category", "scm_url", "scm_revision", "scm_type", "build_dependencies",
+                          "build_subdirectory", "enabled", "tier"}
     assert entry["category"] == metadata["EXTENSION_CATEGORY"] == "Segmentation"
     assert entry["build_dependencies"] == metadata["EXTENSION_DEPENDS"].split() == ["PyTorch"]
     assert entry["scm_url"] == metadata["EXTENSION_HOMEPAGE"]
