@@ -178,3 +178,18 @@ def test_stop_ends_the_process(site):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
+
+
+def test_worker_exits_when_its_client_disappears(site):
+    """Slicer crashing closes the worker's stdin: the worker must not linger as an orphan."""
+    import subprocess
+    import sys
+
+    from TextLesionSegLib.worker.client import PACKAGE_PARENT
+
+    proc = subprocess.Popen([sys.executable, "-m", "TextLesionSegLib.worker"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(PACKAGE_PARENT)})
+    assert protocol.decode(proc.stdout.readline())["type"] == "ready"
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
