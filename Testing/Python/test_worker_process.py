@@ -130,12 +130,16 @@ def test_unavailable_device_is_a_bad_input_not_a_model_error(client, site):
     assert final["exit_code"] == 2 and "CUDA is not available" in final["message"]
 
 
-def test_unload_drops_models_and_the_next_request_loads_again(client, site):
+def test_unload_drops_models_and_load_brings_one_back_ahead_of_a_request(client, site):
     loads = client.request(_request(site), TIMEOUT)["model_load_count"]
     status = client.request({"type": "unload"}, TIMEOUT)
     assert status["loaded_models"] == [] and status["load_counts"] == {"tiny@cpu": loads}
     final = client.request(_request(site), TIMEOUT)
     assert final["model_reused"] is False and final["model_load_count"] == loads + 1
+    client.request({"type": "unload"}, TIMEOUT)
+    loaded = client.request({"type": "load", "model": "tiny", "settings": {"device": "cpu"}}, TIMEOUT)
+    assert loaded["loaded_models"] == ["tiny@cpu"] and loaded["load_counts"] == {"tiny@cpu": loads + 2}
+    assert client.request(_request(site), TIMEOUT)["model_reused"] is True  # loaded ahead, not at Apply
 
 
 def test_a_crash_is_reported_not_a_hang(client, site):

@@ -7,6 +7,8 @@ Requests (one JSON object per line on the worker's stdin)::
      "keep_probability": false, "output_dir": null}
     {"protocol": 1, "id": "r2", "type": "find_lesions", "image_path": ..., "model": ..., "settings": {...}}
     {"protocol": 1, "id": "r3", "type": "status"}        # loaded models, load counts, memory
+    {"protocol": 1, "id": "r6", "type": "load", "model": "malenia-demo", "settings": {"device": "auto"}}
+                                                         # load ahead of Apply (answers with status)
     {"protocol": 1, "id": "r4", "type": "unload"}        # drop loaded models (frees GPU memory)
     {"protocol": 1, "id": "r5", "type": "shutdown"}
 
@@ -34,7 +36,7 @@ from typing import Any
 import numpy as np
 
 PROTOCOL_VERSION = 1
-REQUEST_TYPES = ("segment", "find_lesions", "status", "unload", "shutdown")
+REQUEST_TYPES = ("segment", "find_lesions", "load", "status", "unload", "shutdown")
 RESULT_FORMAT = "textlesionseg-result/1"
 
 

@@ -98,6 +98,14 @@ class WorkerState:
             if kind == "unload":
                 self.unload()
                 return {"type": "status", "id": rid, **self.status()}
+            if kind == "load":
+                from ..models import registry
+
+                settings = request.get("settings") or {}
+                name = request.get("model") or registry.default_model_name()
+                self.model(name, settings.get("device", "auto"), lambda stage, fraction=None: emit(
+                    {"type": "progress", "id": rid, "stage": stage, "fraction": fraction}))
+                return {"type": "status", "id": rid, **self.status()}
             if kind == "shutdown":
                 return {"type": "status", "id": rid, "shutting_down": True, **self.status()}
             message = self._run_model(request, emit)
