@@ -124,4 +124,7 @@ def ctchest4_host(resample_lung2like: bool = False, rng: np.random.Generator | N
     soft_hu = float(np.median(arr[soft])) if soft.any() else 40.0
     return Host(name="ctchest4-lung2like" if resample_lung2like else "ctchest4",
                 image=image.with_array(arr), parts=parts.copy(), part_table=dict(PARTS), phase="non-contrast",
-                noise_sd=15.0, soft_tissue_hu=soft_hu)
+                noise_sd=15.0, soft_tissue_hu=soft_hu,
+                # resampled from 3.05 x 3.05 x 10 mm voxels: lesions get that blur too [chosen:
+                # box of the old voxel (sigma = size / sqrt 12) plus about 1 mm of scanner blur]
+                metadata={"psf_mm": (1.3, 1.3, 3.0)} if resample_lung2like else {})

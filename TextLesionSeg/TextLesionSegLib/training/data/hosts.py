@@ -47,6 +47,9 @@ class Host:
         noise_sd: standard deviation (HU) of the image noise, given to lesion interiors too.
         soft_tissue_hu: the reference density of lung lesions (Malenia codes lung density
             relative to soft tissue).
+        metadata: facts about the host; ``psf_mm`` (Gaussian sigma along I, J, K in mm) is the
+            blur of its anatomy, which inserted lesions receive too so their edges are no sharper
+            than the organs' (no shortcut for a model to learn).
     """
 
     name: str
@@ -136,8 +139,10 @@ def make_host(name: str, rng: np.random.Generator, grid: str | None = None,
         from .host_ctchest import ctchest4_host
 
         return ctchest4_host(resample_lung2like=name.endswith("lung2like"), rng=rng)
-    if grid is None:
-        grid = "lung2like" if name.endswith("lung2like") else str(rng.choice(["medium", "large", "thick"]))
+    if name.endswith("lung2like"):
+        grid = "lung2like"  # the point of these hosts is that grid
+    elif grid is None:
+        grid = str(rng.choice(["medium", "large", "thick"]))
     if grid not in GRID_PRESETS:
         raise ValueError(f"unknown grid preset '{grid}' (choose from {', '.join(GRID_PRESETS)})")
     shape, spacing = GRID_PRESETS[grid]
@@ -153,6 +158,7 @@ def make_host(name: str, rng: np.random.Generator, grid: str | None = None,
 
         host = abdomen_phantom(centered_grid(shape, spacing, flip), rng, phase)
     host.metadata["grid"] = grid
+    host.metadata["psf_mm"] = (0.8, 0.8, 0.8)  # the blur finish_ct gave the anatomy
     return host
 
 

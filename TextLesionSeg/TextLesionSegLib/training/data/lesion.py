@@ -72,8 +72,9 @@ def make_shape(image: Image, center_lps: np.ndarray, size_mm: list[float], shape
     spacing = np.asarray(image.spacing)  # I, J, K
     inplane = float(spacing[:2].mean())
     if surface == "ill-defined":
-        # wide enough to look infiltrative, narrow enough that the core (3 mm in) is pure lesion
-        edge = max(float(np.clip(0.2 * long_d, 3.5, 6.0)), 2.0 * inplane)
+        # wide enough to look infiltrative (at least 2.5 voxels), capped at 8 mm so the core
+        # (3 mm in) stays mostly lesion; the density shift is solved on that core anyway
+        edge = max(float(np.clip(0.25 * long_d, 4.0, 8.0)), 2.5 * inplane)
     else:
         edge = 0.6 * inplane
     reach = semi.max() * (1.9 if shape == "irregular" else 1.2) + 2 * edge + spacing.max()

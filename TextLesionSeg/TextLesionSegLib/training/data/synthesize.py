@@ -36,6 +36,18 @@ MAX_ATTEMPTS = 6
 EXOPHYTIC: dict[str, float] = {"colon": 0.35, "pancreas": 0.5}
 
 
+#: how a report names a touched structure, by the part's organ [chosen: radiologists' words]
+RELATED_WORDS: dict[str, str] = {"bone": "chest wall", "airway": "bronchus", "muscle": "abdominal wall",
+                                 "upper abdomen": "diaphragm", "body": "chest wall", "spinal canal": "spine"}
+
+
+def related_name(part) -> str:
+    """The words for a neighbouring structure: "right psoas muscle", "chest wall", "liver", ..."""
+    if part.organ in ("kidney", "psoas muscle", "lung") and part.side:
+        return f"{part.side} {part.organ}"
+    return RELATED_WORDS.get(part.organ, part.organ)
+
+
 @dataclass
 class SynthLesion:
     """One inserted lesion: id in the label map, attributes, report, and what was measured."""
@@ -159,8 +171,7 @@ def _check(host: Host, hu_box: np.ndarray, shape, attrs: dict, organ_parts: set[
     if attrs["relation"] == "closely related":
         if not touch:
             return "touches no neighbour", out
-        best = max(touch, key=touch.get)
-        attrs["related_organ"] = host.part_table[best].name
+        attrs["related_organ"] = related_name(host.part_table[max(touch, key=touch.get)])
     elif touch:
         return f"touches {sorted(host.part_table[t].name for t in touch)}", out
     # density: robust statistic when features (cavity, calcification, rim) are present
@@ -176,6 +187,27 @@ def _check(host: Host, hu_box: np.ndarray, shape, attrs: dict, organ_parts: set[
         if not (lo_ok and hi_ok):
             return f"mixed percentiles {stats['p15']:.0f}/{stats['p85']:.0f} vs reference {ref_hu:.0f}", out
     return "", out
+
+
+def _apply_psf(host_box: np.ndarray, new_box: np.ndarray, weight: np.ndarray, psf_mm, spacing_ijk,
+               noise_sd: float, rng: np.random.Generator) -> np.ndarray:
+    """Blur the inserted (noise-free) lesion like the host's anatomy, then restore the noise.
+
+    The host's own noise survives inside the lesion only as far as the blur leaves it (its
+    high-pass part); fresh noise makes up the rest, so the lesion is as noisy as its host.
+    """
+    from scipy import ndimage
+
+    sigma = [p / s if p / s >= 0.3 else 0.0 for p, s in zip(np.asarray(psf_mm)[::-1], np.asarray(spacing_ijk)[::-1])]
+    if not any(sigma):
+        return new_box
+    diff = ndimage.gaussian_filter(new_box - host_box, sigma=sigma, truncate=3.0)
+    w = np.clip(ndimage.gaussian_filter(weight, sigma=sigma, truncate=3.0), 0.0, 1.0)
+    white = rng.standard_normal(new_box.shape).astype(np.float32)
+    kept = float((white - ndimage.gaussian_filter(white, sigma=sigma, truncate=3.0)).std())
+    fresh = np.float32(noise_sd * np.sqrt(max(0.0, 1.0 - kept ** 2)))
+    white = rng.standard_normal(new_box.shape).astype(np.float32)
+    return (host_box + diff + fresh * white * w).astype(np.float32)
 
 
 def _target_hu(attrs: dict, ref_hu: float, rng: np.random.Generator) -> float:
@@ -238,8 +270,11 @@ def synthesize_case(host: Host, specs: list[dict[str, Any]], rng: np.random.Gene
             shape = make_shape(image, centre, size, attrs["shape"], attrs["surface"], rng)
             target = _target_hu(attrs, ref_hu, rng)
             host_box = hu[shape.box]
+            psf = host.metadata.get("psf_mm")
             new_box = lesion_hu(shape, attrs, host_box, ref_hu, target, ltype.organ == "lung", host.phase,
-                                host.noise_sd, np.asarray(image.spacing), rng)
+                                0.0 if psf else host.noise_sd, np.asarray(image.spacing), rng)
+            if psf:
+                new_box = _apply_psf(host_box, new_box, shape.weight, psf, image.spacing, host.noise_sd, rng)
             new_box = np.where(label[shape.box] > 0, host_box, new_box)  # never paint over an earlier lesion
             problem, measured = _check(host, new_box, shape, attrs, organ_parts, ref_hu, target)
             why.append(problem)
