@@ -174,3 +174,12 @@ def test_no_model_exit_3(tmp_path, ct_file):
     assert proc.returncode == 3, proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr and "no-such-model" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_not_enough_memory_exit_4(tmp_path, capsys, ct_file, test_model, monkeypatch):
+    from TextLesionSegLib.pipeline import validate
+
+    monkeypatch.setattr(validate, "available_memory_bytes", lambda: 64 * 2**20)
+    _fails(capsys, ["segment", str(ct_file), "--text", TEXT, "--output", str(tmp_path / "o.seg.nrrd")],
+           "GiB is available", code=4)
+    assert list(tmp_path.iterdir()) == [] and test_model.windows == 0
