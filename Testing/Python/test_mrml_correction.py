@@ -84,6 +84,25 @@ def test_keep_on_a_weak_lesion_recovers_it_from_the_probability_map(two_lesions)
     assert not lesion_under_point(node, segment_id, _world(image, (0, 21, 0)), "remove")
 
 
+def test_correction_on_a_user_node_under_another_transform(scene, two_lesions):
+    """Probability volume (volume's transform) and segmentation (another one) still line up."""
+    from test_mrml_support import matrix
+
+    volume, image, imported = two_lesions
+    other = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "other")
+    shift = np.eye(4)
+    shift[:3, 3] = [30.0, 12.0, -9.0]
+    other.SetMatrixTransformToParent(matrix(shift))
+    node, segment_id = imported.segmentation_node, imported.segment_ids[0]
+    node.SetAndObserveTransformNodeID(other.GetID())  # the user moved the segmentation
+    count = rethreshold_segment(node, segment_id, 0.5)
+    mask, labelmap = segment_mask(node, segment_id)
+    assert mask.sum() == count
+    # a click on lesion B's world position still finds lesion B
+    assert lesion_under_point(node, segment_id, _world(image, CENTRE_B), "remove")
+    assert 0 < segment_mask(node, segment_id)[0].sum() < count
+
+
 def test_click_outside_any_lesion_changes_nothing(two_lesions):
     volume, image, imported = two_lesions
     node, segment_id = imported.segmentation_node, imported.segment_ids[0]

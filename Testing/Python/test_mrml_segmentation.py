@@ -144,6 +144,38 @@ def test_existing_user_segments_are_kept_and_names_never_clash(scene, volume):
     assert len(set(imported.segment_ids + imported_again.segment_ids + [user_id])) == 5
 
 
+def test_a_user_node_under_another_transform_gets_segments_in_the_right_place(scene, volume):
+    from test_mrml_support import matrix
+
+    other = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "other")
+    shift = np.eye(4)
+    shift[:3, 3] = [40.0, -25.0, 7.0]
+    other.SetMatrixTransformToParent(matrix(shift))
+    user = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "mine, moved")
+    user.SetAndObserveTransformNodeID(other.GetID())
+    result = make_result(volume)
+    imported = import_result(result, volume, segmentation_node=user)
+    image = volume_to_image(volume)
+    for segment_id, segment_result in zip(imported.segment_ids, result.segments):
+        # compare world positions of the voxels (resampling into the volume through two
+        # different transforms would blur the comparison by rounding)
+        labelmap = slicer.vtkOrientedImageData()
+        assert slicer.vtkSlicerSegmentationsModuleLogic.GetSegmentBinaryLabelmapRepresentation(
+            user, segment_id, labelmap, True)
+        from vtk.util import numpy_support
+
+        dims, extent = labelmap.GetDimensions(), labelmap.GetExtent()
+        values = numpy_support.vtk_to_numpy(labelmap.GetPointData().GetScalars()).reshape(dims[::-1])
+        ijk = np.argwhere(values > 0)[:, ::-1] + [extent[0], extent[2], extent[4]]
+        m = vtk.vtkMatrix4x4()
+        labelmap.GetImageToWorldMatrix(m)
+        to_world = np.array([[m.GetElement(r, c) for c in range(4)] for r in range(4)])
+        world = ijk @ to_world[:3, :3].T + to_world[:3, 3]
+        expected = image.kji_to_ras(np.argwhere(segment_result.mask > 0).astype(float))
+        assert len(world) == len(expected)
+        assert np.allclose(np.sort(world, axis=0), np.sort(expected, axis=0), atol=1e-6)
+
+
 def test_a_failed_import_leaves_the_scene_as_it_was(scene, volume):
     user = import_result(make_result(volume), volume).segmentation_node  # the user's node, 2 segments
     nodes_before = scene.GetNumberOfNodes()

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .volumes import find_probability_volume, transform_to_world, volume_array
+from .volumes import _matrix_to_numpy, _numpy_to_matrix, find_probability_volume, transform_to_world, volume_array
 
 #: 26-connectivity: lesions touching at a corner are one lesion, as in the engine's postprocess.
 _STRUCTURE = np.ones((3, 3, 3), dtype=bool)
@@ -145,12 +145,14 @@ def rethreshold_segment(
     if probability_node is None:
         raise ValueError(f"segment '{segment_id}' has no probability volume (run with 'keep probability')")
     mask = volume_array(probability_node, copy=False) >= float(threshold)
-    write_segment_mask(segmentation_node, segment_id, mask, _labelmap_like(probability_node), history)
+    like = _labelmap_like(probability_node, segmentation_node)
+    write_segment_mask(segmentation_node, segment_id, mask, like, history)
     return int(mask.sum())
 
 
-def _labelmap_like(volume_node: Any) -> Any:
-    """A geometry-only ``vtkOrientedImageData`` of a volume's grid (its local frame, no voxels)."""
+def _labelmap_like(volume_node: Any, segmentation_node: Any) -> Any:
+    """A geometry-only ``vtkOrientedImageData`` of a volume's grid, in the segmentation
+    node's frame (the two may sit under different parent transforms)."""
     import vtk
 
     import slicer
@@ -159,6 +161,9 @@ def _labelmap_like(volume_node: Any) -> Any:
     labelmap.SetDimensions(volume_node.GetImageData().GetDimensions())
     matrix = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(matrix)
+    if segmentation_node.GetTransformNodeID() != volume_node.GetTransformNodeID():
+        to_node = np.linalg.inv(transform_to_world(segmentation_node)) @ transform_to_world(volume_node)
+        matrix = _numpy_to_matrix(to_node @ _matrix_to_numpy(matrix))
     labelmap.SetImageToWorldMatrix(matrix)
     return labelmap
 
@@ -172,8 +177,8 @@ def _keep_weak_lesion(
     probability_node = find_probability_volume(segmentation_node, segment_id)
     if probability_node is None:
         return False
-    labelmap = _labelmap_like(probability_node)
-    index = np.round(world_to_kji(labelmap, probability_node, ras)).astype(int)
+    labelmap = _labelmap_like(probability_node, segmentation_node)
+    index = np.round(world_to_kji(labelmap, segmentation_node, ras)).astype(int)
     probability = volume_array(probability_node, copy=False)
     if np.any(index < 0) or np.any(index >= probability.shape):
         return False

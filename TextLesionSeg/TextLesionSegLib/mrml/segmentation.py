@@ -24,7 +24,7 @@ import numpy as np
 
 from ..pipeline.result import Result, SegmentResult
 from .terminology import terminology_string
-from .volumes import add_probability_volume
+from .volumes import _matrix_to_numpy, _numpy_to_matrix, add_probability_volume, transform_to_world
 
 #: Segment tags written for every generated segment (custom tags are kept in .seg.nrrd files).
 TAG_QUERY = "TextLesionSeg.Query"
@@ -66,13 +66,14 @@ def unique_segment_name(segmentation: Any, name: str) -> str:
     return f"{name} ({number})"
 
 
-def labelmap_from_mask(mask: np.ndarray, volume_node: Any) -> Any:
-    """A ``vtkOrientedImageData`` of a KJI mask on ``volume_node``'s voxel grid (local frame).
+def labelmap_from_mask(mask: np.ndarray, volume_node: Any, segmentation_node: Any | None = None) -> Any:
+    """A ``vtkOrientedImageData`` of a KJI mask on ``volume_node``'s voxel grid.
 
     Only the mask's bounding box is stored (its extent on the volume's grid, as Slicer's own
     effects store segments): a small lesion in a 500-slice CT costs kilobytes, not the
-    whole grid. The labelmap uses the volume's ``IJKToRAS`` without its parent transform: the
-    segmentation node shares the volume's parent transform, so both move together.
+    whole grid. The labelmap is expressed in ``segmentation_node``'s local frame: the volume's
+    ``IJKToRAS`` alone when both share a parent transform (so they move together), composed
+    with the two transforms to world otherwise (a user's node under another transform).
     """
     import vtk
     from vtk.util import numpy_support
@@ -100,6 +101,9 @@ def labelmap_from_mask(mask: np.ndarray, volume_node: Any) -> Any:
     labelmap.GetPointData().SetScalars(numpy_support.numpy_to_vtk(crop.ravel(), deep=True))
     ijk_to_ras = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(ijk_to_ras)
+    if segmentation_node is not None and segmentation_node.GetTransformNodeID() != volume_node.GetTransformNodeID():
+        to_node = np.linalg.inv(transform_to_world(segmentation_node)) @ transform_to_world(volume_node)
+        ijk_to_ras = _numpy_to_matrix(to_node @ _matrix_to_numpy(ijk_to_ras))
     labelmap.SetImageToWorldMatrix(ijk_to_ras)
     return labelmap
 
@@ -191,7 +195,7 @@ def add_segment(
     set_segment_metadata(segment, segment_result, model_name, model_version)
     segment.AddRepresentation(
         slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(),
-        labelmap_from_mask(segment_result.mask, volume_node),
+        labelmap_from_mask(segment_result.mask, volume_node, segmentation_node),
     )
     segment_id = segmentation.GenerateUniqueSegmentID(segment.GetName())
     if not segmentation.AddSegment(segment, segment_id):
