@@ -28,6 +28,8 @@ def swap_left_right(text: str) -> str:
     def repl(m: re.Match) -> str:
         word = m.group(0)
         new = "right" if word.lower() == "left" else "left"
+        if word.isupper():
+            return new.upper()
         return new.capitalize() if word[0].isupper() else new
 
     return _LEFT_RIGHT.sub(repl, text)
@@ -86,7 +88,8 @@ class ReferringSliceDataset:
         train: random crops, flips, sentence choice; otherwise deterministic.
         negatives_per_lesion: slices without the described lesion (but with another) per lesion.
         flip_probability: chance of the left-right flip + word swap (train only).
-        seed: base seed; sample n of epoch e uses ``seed + n + 100003 * e``.
+        seed: base seed; train draws come from (seed, sample, call count), so every pass
+            differs and a run is reproducible.
     """
 
     def __init__(self, cases: Sequence[ReferringCase], context: int, size: int, train: bool = True,
@@ -95,7 +98,7 @@ class ReferringSliceDataset:
         self.context, self.size, self.train = context, size, train
         self.flip_probability = flip_probability
         self.seed = seed
-        self.epoch = 0
+        self.calls = 0
         self.index: list[tuple[int, int, int]] = []  # (case, lesion, k)
         for c, case in enumerate(self.cases):
             any_lesion = np.flatnonzero((case.instances > 0).any(axis=(1, 2)))
@@ -106,10 +109,6 @@ class ReferringSliceDataset:
                     pick = np.linspace(0, others.size - 1, min(negatives_per_lesion, others.size)).round().astype(int)
                     self.index += [(c, lesion, int(others[p])) for p in pick]
 
-    def set_epoch(self, epoch: int) -> None:
-        """Change the random draws of the next pass."""
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.index)
 
@@ -118,7 +117,10 @@ class ReferringSliceDataset:
 
         c, lesion, k = self.index[n]
         case = self.cases[c]
-        rng = np.random.default_rng(self.seed + n + 100003 * self.epoch) if self.train else None
+        rng = None
+        if self.train:
+            self.calls += 1
+            rng = np.random.default_rng((self.seed, n, self.calls))
         stack = slice_stack(case.volume, k, self.context)
         target = (case.instances[k] == lesion).astype(np.float32)
         sentences = case.sentences[lesion]

@@ -11,7 +11,6 @@ The config dict's ``"model"`` holds ``preset`` (``demo`` | ``full`` | ``tiny``) 
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -59,68 +58,81 @@ def sentences_for(row: dict[str, str]) -> list[str]:
     """The report sentence of a lesion plus short referring variants built from its attributes.
 
     Users type short phrases ("a mass in the left lung") as well as report-style sentences;
-    training on both keeps the model from depending on one style.
+    training on both keeps the model from depending on one style. Variants that would also fit
+    another lesion of the same scan are removed by :func:`unambiguous`.
     """
     out = []
     report = _first(row, "report", "text", "description", "sentence")
     if report:
         out.append(report)
-    organ = _first(row, "organ")
-    side = _first(row, "side")
-    where = " ".join(w for w in (side, _first(row, "sub_location"), organ) if w)
+    organ, side, sub = _first(row, "organ"), _first(row, "side"), _first(row, "sub_location")
+    if sub and side and side not in sub:
+        sub = f"{side} {sub}"
+    where = f"{sub} of the {organ}" if sub and organ else (f"{side} {organ}".strip() if organ else "")
     kind = _first(row, "lesion_type") or "lesion"
-    noun = kind.split()[-1] if kind else "lesion"
+    noun = kind.split()[-1]
+    density, shape = _first(row, "density"), _first(row, "shape")
     if where:
         out.append(f"a {noun} in the {where}")
-        density = _first(row, "density")
-        if density and density not in ("1", "2", "3", "4"):
+        if density:
             out.append(f"the {density} {noun} in the {where}")
-        out.append(f"{kind} of the {where}")
-        if side and organ:
+        if density and shape:
+            out.append(f"{shape} {density} lesion in the {where}")
+        if side and organ in ("lung", "kidney"):
             out.append(f"a mass in the {side} {organ}")
+            if density:
+                out.append(f"{density} lesion in the {side} {organ}")
     return list(dict.fromkeys(out)) or ["the lesion"]
 
 
-def read_reports(path: Path) -> dict[str, dict[int, list[str]]]:
-    """``reports.csv`` -> case id -> lesion id -> sentences."""
-    table: dict[str, dict[int, list[str]]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            case = _first(row, "case_id", "case")
-            lesion = _first(row, "lesion_id", "lesion", "label")
-            if not case or not lesion:
-                continue
-            table.setdefault(case, {})[int(float(lesion))] = sentences_for(row)
-    return table
+def unambiguous(sentences: dict[int, list[str]]) -> dict[int, list[str]]:
+    """Drop a lesion's variant sentences that another lesion of the same scan also has (the first
+    sentence, the report, is always kept: it is what the data says describes that lesion)."""
+    out = {}
+    for lesion, texts in sentences.items():
+        others = {t for other, ts in sentences.items() if other != lesion for t in ts}
+        out[lesion] = texts[:1] + [t for t in texts[1:] if t not in others]
+    return out
 
 
-def load_cases(data_dir: Path, cfg: LSMSConfig, max_cases: int | None = None) -> list[ReferringCase]:
-    """Every MSD case of ``data_dir`` with a report, moved onto the LSMS working grid."""
-    from ...pipeline.io import read_image
+def load_cases(data_dir: Path, cfg: LSMSConfig, max_cases: int | None = None,
+               part: str = "train") -> list[ReferringCase]:
+    """Cases of ``data_dir`` (any layout ``training.data.LesionDataset`` reads: synthetic with
+    ``reports.csv``, MSD, KiTS23; or a folder of such datasets) on the LSMS working grid.
+
+    Every lesion with a description becomes a referring target in turn (the others in its scan
+    are its distractors); a lesion without one stays in the label map as a distractor only.
+    """
     from ...pipeline.preprocess import to_working_grid
+    from ...training.data import LesionDataset
 
     data_dir = Path(data_dir)
-    reports_path = data_dir / "reports.csv"
-    if not reports_path.exists() or not (data_dir / "imagesTr").is_dir():
-        raise InputError(f"{data_dir} needs imagesTr/, labelsTr/ and reports.csv (run: textlesionseg synth)")
-    reports = read_reports(reports_path)
-    cases = []
-    for image_path in sorted((data_dir / "imagesTr").glob("*.nii*")):
-        case_id = image_path.name.split(".nii")[0]
-        case_id = case_id[:-5] if case_id.endswith("_0000") else case_id
-        label_path = data_dir / "labelsTr" / image_path.name.replace("_0000", "")
-        if case_id not in reports or not label_path.exists():
-            continue
-        tensor, grid = to_working_grid(read_image(image_path), preprocessing_for(cfg))
-        instances = grid.to_working_image(read_image(label_path), nearest=True).astype(np.int32)
-        present = {int(v) for v in np.unique(instances)} - {0}
-        sentences = {lesion: s for lesion, s in reports[case_id].items() if lesion in present}
-        if sentences:
-            cases.append(ReferringCase(tensor[0, 0].numpy(), instances, sentences, case_id))
-        if max_cases and len(cases) >= max_cases:
-            break
+    if not data_dir.is_dir():
+        raise InputError(f"training data folder {data_dir} does not exist (run: textlesionseg synth)")
+    has_own = (data_dir / "imagesTr").is_dir() or (data_dir / "dataset.json").exists()
+    parts = [data_dir] if has_own else sorted(p for p in data_dir.iterdir() if p.is_dir())
+    cases: list[ReferringCase] = []
+    for folder in parts:
+        try:
+            dataset = LesionDataset(folder, part=part)
+        except InputError:
+            if has_own:
+                raise
+            continue  # a sub-folder without cases of this part
+        for case in dataset:
+            tensor, grid = to_working_grid(case.image, preprocessing_for(cfg))
+            instances = grid.to_working_image(case.image.with_array(case.label), nearest=True).astype(np.int32)
+            present = {int(v) for v in np.unique(instances)} - {0}
+            sentences = {int(l.lesion_id): sentences_for({**{k: "" if v is None else str(v)
+                                                              for k, v in l.attributes.items()},
+                                                           "report": l.report})
+                         for l in case.lesions if l.lesion_id in present and (l.report or l.attributes)}
+            if sentences:
+                cases.append(ReferringCase(tensor[0, 0].numpy(), instances, unambiguous(sentences), case.case_id))
+            if max_cases and len(cases) >= max_cases:
+                return cases
     if not cases:
-        raise InputError(f"no case of {data_dir} has both a label map and a report")
+        raise InputError(f"no {part} case of {data_dir} has both a label map and a lesion description")
     return cases
 
 
@@ -136,8 +148,11 @@ def build_datasets(config: dict[str, Any], data_dir: Path):
     train = ReferringSliceDataset(train_cases, train=True, flip_probability=float(data.get("flip_probability", 0.3)),
                                   seed=int(config.get("seed", 0)), **kw)
     val = ReferringSliceDataset(val_cases, train=False, **kw)
-    train.collate_fn = val.collate_fn = collate  # type: ignore[attr-defined]
     return train, val
+
+
+#: the trainer's batch assembly (tensors stacked, sentences kept as a list)
+collate_fn = collate
 
 
 def evaluate_batch(model, batch: dict[str, Any]) -> dict[str, float]:
