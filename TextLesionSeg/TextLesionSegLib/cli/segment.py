@@ -112,10 +112,13 @@ def check_options(args: argparse.Namespace) -> None:
 
 
 class StageProgress:
-    """``progress(stage, fraction)`` drawn as one tqdm bar per stage on stderr."""
+    """``progress(stage, fraction)`` drawn as one tqdm bar per stage on stderr.
+
+    Bars are drawn only on a terminal: in logs and pipes they would bury the one-line errors.
+    """
 
     def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet or not sys.stderr
+        self.quiet = quiet or sys.stderr is None or not sys.stderr.isatty()
         self.stage: str | None = None
         self.bar: Any = None
 
