@@ -23,7 +23,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import update_cmake_sources  # noqa: E402
 
 CMAKE = shutil.which("cmake")
-needs_cmake = pytest.mark.skipif(CMAKE is None, reason="cmake is not installed")
+# project() without LANGUAGES (as in Slicer's template) looks for C and C++ compilers
+COMPILER = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+needs_cmake = pytest.mark.skipif(CMAKE is None or COMPILER is None, reason="cmake or a C compiler is not installed")
 METADATA = ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION",
             "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS")
 
@@ -114,8 +116,8 @@ def _lines(path: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def configured(tmp_path_factory, standin) -> Path:
-    if CMAKE is None:
-        pytest.skip("cmake is not installed")
+    if CMAKE is None or COMPILER is None:
+        pytest.skip("cmake or a C compiler is not installed")
     build = tmp_path_factory.mktemp("build")
     done = configure(ROOT, build, standin)
     assert done.returncode == 0, done.stderr[-3000:]
