@@ -26,7 +26,7 @@ def _reference(case, lesion) -> float:
     return measure.region_mean(case.image.array, region & far)
 
 
-@pytest.mark.parametrize("organ_type", ["hepatocellular carcinoma", "renal cell carcinoma", "pancreatic cancer"])
+@pytest.mark.parametrize("organ_type", ["hepatocellular carcinoma", "renal cell carcinoma", "pancreatic adenocarcinoma"])
 def test_density_is_measurable(organ_type: str) -> None:
     specs = [{"lesion_type": organ_type, "density": d, "shape": "round-like", "specific_features": [],
               "density_variation": "homogeneous", "relation": "not closely related", "size_mm": [18, 16]}
@@ -48,7 +48,7 @@ def test_density_is_measurable(organ_type: str) -> None:
 
 def test_lung_density_is_relative_to_soft_tissue() -> None:
     host = make_host("chest", np.random.default_rng(3), grid="medium")
-    specs = [{"lesion_type": "pulmonary nodule", "density": d, "shape": "round-like", "specific_features": [],
+    specs = [{"lesion_type": "lung nodule", "density": d, "shape": "round-like", "specific_features": [],
               "relation": "not closely related", "size_mm": [16, 14]} for d in ("isodense", "hyperdense", "hypodense")]
     case = synthesize_case(host, specs, np.random.default_rng(4))
     means = {}
@@ -119,8 +119,8 @@ def test_left_is_patient_left_in_lps() -> None:
         rng = np.random.default_rng(seed)
         host = make_host("chest" if seed < 4 else "ctchest4", rng, grid="small")
         seen_directions.add(float(np.sign(host.image.direction[0, 0])))
-        case = synthesize_case(host, [{"lesion_type": "pulmonary nodule", "side": "left", "size_mm": [12, 10]},
-                                      {"lesion_type": "pulmonary nodule", "side": "right", "size_mm": [12, 10]}], rng)
+        case = synthesize_case(host, [{"lesion_type": "lung nodule", "side": "left", "size_mm": [12, 10]},
+                                      {"lesion_type": "lung nodule", "side": "right", "size_mm": [12, 10]}], rng)
         body = case.image.array > -500
         mid_x = np.median(case.image.kji_to_lps(np.argwhere(body)[::50])[:, 0])
         for lesion in case.lesions:
@@ -136,7 +136,7 @@ def test_features_are_visible() -> None:
     case = synthesize_case(host, [
         {"lesion_type": "lung cancer", "specific_features": ["cavitation"], "density": "isodense", "size_mm": [30, 26],
          "relation": "not closely related"},
-        {"lesion_type": "pulmonary nodule", "specific_features": ["calcified foci"], "density": "isodense",
+        {"lesion_type": "lung nodule", "specific_features": ["calcification"], "density": "isodense",
          "size_mm": [20, 18], "relation": "not closely related"}], np.random.default_rng(8))
     hu = case.image.array
     cav, calc = (hu[case.label == l.lesion_id] for l in case.lesions)

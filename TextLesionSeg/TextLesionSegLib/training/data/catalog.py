@@ -1,6 +1,7 @@
 """Lesion types, attribute vocabularies and how attributes are sampled.
 
-Canonical attribute values are those of :class:`TextLesionSegLib.query.types.LesionQuery`.
+Canonical attribute values are those of :class:`TextLesionSegLib.query.types.LesionQuery`;
+lesion-type names are those of the query knowledge table (``query/knowledge_table.json``).
 Priors per lesion type are [chosen] from the radiology of each lesion and the frequencies in
 the Malenia annotation table (e.g. renal cell carcinoma: mostly irregular, heterogeneous,
 ill-defined; renal cyst: round-like, hypodense, homogeneous, well-defined).
@@ -19,8 +20,9 @@ VARIATIONS = ("homogeneous", "heterogeneous")
 SURFACES = ("well-defined", "ill-defined")
 ENHANCEMENTS = ("non-contrast", "contrast-enhanced")
 RELATIONS = ("not closely related", "closely related")
-#: specific features the synthesiser can draw (each measurable: see ``measure.py``)
-FEATURES = ("calcified foci", "cavitation", "necrosis", "rim enhancement")
+#: specific features the synthesiser can draw (each measurable: see ``measure.py``); names are the
+#: query vocabulary's canonical ones (``query/vocabulary.py``), which has no "rim enhancement"
+FEATURES = ("calcification", "cavitation", "necrosis", "rim enhancement")
 
 #: attributes a caller (or the benchmark definition) may fix
 CONTROLLABLE = ("shape", "density", "density_variation", "surface", "relation", "specific_features",
@@ -55,10 +57,10 @@ LESION_TYPES: dict[str, LesionType] = {t.name: t for t in (
         shape={"irregular": 0.8, "round-like": 0.2}, density={"isodense": 0.6, "mixed": 0.3, "hyperdense": 0.1},
         density_variation={"heterogeneous": 0.6, "homogeneous": 0.4}, surface={"ill-defined": 0.7, "well-defined": 0.3},
         relation={"closely related": 0.4, "not closely related": 0.6}), {"cavitation": 0.15, "necrosis": 0.15}),
-    LesionType("pulmonary nodule", "lung", (10, 22), _p(
+    LesionType("lung nodule", "lung", (10, 22), _p(
         shape={"round-like": 0.85, "irregular": 0.15}, density={"isodense": 0.6, "hyperdense": 0.3, "hypodense": 0.1},
         density_variation={"homogeneous": 0.8, "heterogeneous": 0.2}, surface={"well-defined": 0.85, "ill-defined": 0.15},
-        relation={"not closely related": 0.85, "closely related": 0.15}), {"calcified foci": 0.2}),
+        relation={"not closely related": 0.85, "closely related": 0.15}), {"calcification": 0.2}),
     LesionType("lung metastasis", "lung", (8, 25), _p(
         shape={"round-like": 0.8, "irregular": 0.2}, density={"isodense": 0.8, "hyperdense": 0.2},
         density_variation={"homogeneous": 0.7, "heterogeneous": 0.3}, surface={"well-defined": 0.7, "ill-defined": 0.3},
@@ -78,12 +80,12 @@ LESION_TYPES: dict[str, LesionType] = {t.name: t for t in (
     LesionType("renal cell carcinoma", "kidney", (20, 55), _p(
         shape={"irregular": 0.7, "round-like": 0.3}, density={"hypodense": 0.45, "hyperdense": 0.3, "isodense": 0.15, "mixed": 0.1},
         density_variation={"heterogeneous": 0.75, "homogeneous": 0.25}, surface={"ill-defined": 0.8, "well-defined": 0.2},
-        relation={"not closely related": 0.7, "closely related": 0.3}), {"necrosis": 0.4, "calcified foci": 0.1}),
+        relation={"not closely related": 0.7, "closely related": 0.3}), {"necrosis": 0.4, "calcification": 0.1}),
     LesionType("renal cyst", "kidney", (10, 35), _p(
         shape={"round-like": 0.85, "irregular": 0.15}, density={"hypodense": 1.0},
         density_variation={"homogeneous": 1.0}, surface={"well-defined": 1.0},
         relation={"not closely related": 0.9, "closely related": 0.1})),
-    LesionType("pancreatic cancer", "pancreas", (15, 35), _p(
+    LesionType("pancreatic adenocarcinoma", "pancreas", (15, 35), _p(
         shape={"irregular": 0.85, "round-like": 0.15}, density={"hypodense": 0.8, "isodense": 0.2},
         density_variation={"heterogeneous": 0.6, "homogeneous": 0.4}, surface={"ill-defined": 0.8, "well-defined": 0.2},
         relation={"not closely related": 0.6, "closely related": 0.4}), {"necrosis": 0.2}),
@@ -129,7 +131,7 @@ def sample_attributes(lesion_type: str, rng: np.random.Generator, fixed: dict[st
         [f for f, p in t.features.items() if rng.random() < p]
     if "cavitation" in feats and t.organ != "lung":
         feats.remove("cavitation")
-    textured = ("calcified foci", "cavitation", "necrosis")
+    textured = ("calcification", "cavitation", "necrosis")
     if fixed.get("density_variation") == "homogeneous":
         if out["density"] == "mixed":
             raise ValueError("a mixed-density lesion cannot be homogeneous")

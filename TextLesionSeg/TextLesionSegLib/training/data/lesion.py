@@ -5,7 +5,7 @@ blended into healthy tissue, ``out = host * (1 - w) + lesion * w``, where the we
 is a shape (ellipsoid with a smooth radial modulation: gentle for round-like, lobulated and
 spiculated for irregular) whose edge is sharp (well-defined: about one voxel of partial
 volume) or wide and infiltrative (ill-defined). The lesion's own HU are its reference tissue
-plus a density offset, texture and features (necrosis, calcified foci, cavitation, rim), and a
+plus a density offset, texture and features (necrosis, calcification, cavitation, rim), and a
 final constant shift makes the measured core mean hit the requested density exactly.
 
 Everything is computed in a small box around the lesion, in physical millimetres from the
@@ -173,7 +173,7 @@ def lesion_hu(shape: LesionShape, attrs: dict, host_box: np.ndarray, reference_h
         cav = (s + 0.15 * smooth_noise(rng, bshape, scale) < 0.42) & core_inside
         lesion[cav] = -960.0
         feature |= cav
-    if "calcified foci" in feats:
+    if "calcification" in feats:
         pts = np.argwhere((s < 0.7) & core_inside)
         if len(pts):
             kk, jj, ii = np.indices(bshape, sparse=True)

@@ -24,7 +24,7 @@ _VARIATION = {"homogeneous": ["homogeneous internal density", "uniform internal 
 _SURFACE = {"well-defined": ["well-defined margins", "clear margins", "sharp margins"],
             "ill-defined": ["ill-defined margins", "indistinct margins", "poorly defined margins"]}
 _FEATURE = {"necrosis": ["areas of low attenuation", "internal hypodense areas"],
-            "calcified foci": ["calcified foci", "internal hyperdense foci"],
+            "calcification": ["calcified foci", "internal calcifications"],
             "cavitation": ["cavitation", "an internal cavity"],
             "rim enhancement": ["rim enhancement", "peripheral enhancement"]}
 _PHASE = {"contrast-enhanced": "Contrast-enhanced CT", "non-contrast": "Non-contrast CT"}

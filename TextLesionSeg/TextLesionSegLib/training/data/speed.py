@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     make_host("ctchest4", np.random.default_rng(0))  # warm caches and imports
     print("host      grid   shape            host_s(wall/cpu)  lesions_s(wall/cpu)  write_s(wall/cpu)")
     for host_name, grid, types in (("abdomen", "large", ["hepatocellular carcinoma", "renal cell carcinoma"]),
-                                   ("chest", "large", ["lung cancer", "pulmonary nodule"]),
-                                   ("ctchest4", None, ["lung cancer", "pulmonary nodule"])):
+                                   ("chest", "large", ["lung cancer", "lung nodule"]),
+                                   ("ctchest4", None, ["lung cancer", "lung nodule"])):
         rows = []
         for r in range(args.repeats):
             rng = np.random.default_rng([7, r])
