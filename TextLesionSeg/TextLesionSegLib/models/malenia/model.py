@@ -211,7 +211,10 @@ class MaleniaModel(nn.Module):
             state = load_file(str(weights), device="cpu")
         except (OSError, Exception) as exc:  # safetensors raises its own error types
             raise ModelError(f"cannot read Malenia weights {weights}: {exc}") from exc
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # shape mismatch
+            raise ModelError(f"weights {weights} do not match config.json: {str(exc).splitlines()[1].strip()}") from exc
         if missing or unexpected:
             raise ModelError(f"weights {weights} do not match config.json (missing {list(missing)[:3]}, "
                              f"unexpected {list(unexpected)[:3]})")
