@@ -156,3 +156,16 @@ def test_synthetic_folder_and_training_windows(tmp_path: Path) -> None:
         assert {l.lesion_id for l in s["lesions"]} <= present
         hits += bool(present)
     assert hits >= 2  # label-balanced crops: most windows hold a lesion
+    # on the working grid (LPS identity: +i = patient's left) a left-lung lesion lies left of the midline
+    from TextLesionSegLib.training.data.transforms import to_working_arrays
+
+    checked = 0
+    for case in ds:
+        arrays = to_working_arrays(case, PreprocessingConfig(spacing=(3.0, 3.0, 5.0), roi_size=roi))
+        assert np.allclose(arrays["grid"].working.direction, np.eye(3))
+        body_i = np.argwhere(arrays["image"][0] > 0.2)[:, 2]
+        for lesion in arrays["lesions"]:
+            i = np.argwhere(arrays["label"][0] == lesion.lesion_id)[:, 2].mean()
+            assert (i > np.median(body_i)) == (lesion.attributes["side"] == "left")
+            checked += 1
+    assert checked >= 2
