@@ -109,6 +109,11 @@ def test_masks_lie_in_their_organ_and_relation_holds(host_name: str) -> None:
         else:
             assert inside >= 0.4, inside
             assert a["related_organ"], a
+        # the written size is what the engine's RECIST measurement finds on the label
+        from TextLesionSegLib.pipeline.measure import axial_diameters
+
+        long_mm, short_mm = axial_diameters(case.image, mask)
+        assert a["size_mm"] == pytest.approx([long_mm, short_mm], abs=0.11)
         # the lesion's side and lobe are those of the part it sits in
         centre = np.round(np.argwhere(mask).mean(0)).astype(int)
         assert np.isin(host.parts[tuple(centre)], host.part_ids(a["organ"]) + [0] + list(host.part_table)).item()

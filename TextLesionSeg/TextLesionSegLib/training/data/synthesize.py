@@ -210,6 +210,15 @@ def _apply_psf(host_box: np.ndarray, new_box: np.ndarray, weight: np.ndarray, ps
     return (host_box + diff + fresh * white * w).astype(np.float32)
 
 
+def _axial_size(image: Image, mask: np.ndarray) -> list[float]:
+    """[long, short] axial diameters (mm) of a lesion mask given on a box of ``image``'s grid."""
+    from ...pipeline.measure import axial_diameters
+
+    box = Image(array=mask, spacing=image.spacing, origin=image.origin, direction=image.direction)
+    long_mm, short_mm = axial_diameters(box, mask)
+    return [round(float(long_mm), 1), round(float(short_mm), 1)]
+
+
 def _target_hu(attrs: dict, ref_hu: float, rng: np.random.Generator) -> float:
     d, lung = attrs["density"], attrs["organ"] == "lung"
     if lung:
@@ -290,6 +299,10 @@ def synthesize_case(host: Host, specs: list[dict[str, Any]], rng: np.random.Gene
         label[shape.box][shape.mask & (label[shape.box] == 0)] = lesion_id
         occupied.append((centre, reach))
         measured["attempts"] = attempt + 1
+        # the written size is the measured one (longest axial diameter and its perpendicular,
+        # as the engine's own RECIST measurement gives it), not the nominal size of the draw
+        measured["nominal_size_mm"] = attrs["size_mm"]
+        attrs["size_mm"] = _axial_size(image, shape.mask)
         report = make_report(attrs, rng)
         lesions.append(SynthLesion(lesion_id, attrs, report, measured, bool(spec.get("described", True))))
     return SynthCase(case_id=case_id, image=image, label=label, parts=host.parts, host=host, lesions=lesions)
