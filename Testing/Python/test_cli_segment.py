@@ -183,3 +183,17 @@ def test_not_enough_memory_exit_4(tmp_path, capsys, ct_file, test_model, monkeyp
     _fails(capsys, ["segment", str(ct_file), "--text", TEXT, "--output", str(tmp_path / "o.seg.nrrd")],
            "GiB is available", code=4)
     assert list(tmp_path.iterdir()) == [] and test_model.windows == 0
+
+
+def test_dicom_folder_with_two_series(tmp_path, capsys, test_model):
+    from test_engine_io import write_dicom_series
+
+    rng = np.random.default_rng(3)
+    for uid, z in (("1.2.826.0.1.3680043.8.498.11", 0.0), ("1.2.826.0.1.3680043.8.498.22", 100.0)):
+        ct = rng.integers(-1000, 300, size=(8, 32, 32)).astype(np.int16)
+        write_dicom_series(tmp_path / "dicom", ct, (1.0, 1.0, 2.0), (0.0, 0.0, z), uid)
+    out = ["--output", str(tmp_path / "o.seg.nrrd"), "--quiet"]
+    _fails(capsys, ["segment", str(tmp_path / "dicom"), "--text", TEXT] + out, "2 DICOM series")
+    rc = main(["segment", str(tmp_path / "dicom"), "--series-uid", "1.2.826.0.1.3680043.8.498.22", "--text", TEXT] + out)
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "o.seg.nrrd").exists()

@@ -132,8 +132,8 @@ def read_image(path: str | os.PathLike, series_uid: str | None = None) -> Image:
         for key in img.GetMetaDataKeys():
             if key in _DICOM_TAGS:
                 meta[_DICOM_TAGS[key]] = img.GetMetaData(key).strip()
-            elif key.lower() in ("modality", "intent_name"):
-                meta.setdefault("modality", img.GetMetaData(key).strip())
+            elif key.lower() == "modality":  # e.g. a MetaImage "Modality = MET_MOD_CT" line
+                meta.setdefault("modality", img.GetMetaData(key).strip().replace("MET_MOD_", ""))
     _check_3d_scalar(img, p)
     meta["pixel_type"] = img.GetPixelIDTypeAsString()
     return Image.from_sitk(img, **meta)
