@@ -254,7 +254,7 @@ class Trainer:
             raise InputError(f"nothing to resume in {self.out_dir} (no trainer_state.json)")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         self.model.load_state_dict(load_file(str(self.out_dir / "last" / "model.safetensors"), device=str(self.device)))
-        state = torch.load(self.out_dir / "trainer_state.pt", map_location=self.device, weights_only=False)
+        state = torch.load(self.out_dir / "trainer_state.pt", map_location=self.device, weights_only=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.best = int(meta["epoch"]), int(meta["step"]), float(meta["best"])
