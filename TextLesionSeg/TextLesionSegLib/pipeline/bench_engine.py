@@ -3,7 +3,7 @@
     python -m TextLesionSegLib.pipeline.bench_engine IMAGE [--label LABEL] [--repeat 3]
 
 Stages: read, validate, preprocess (default PreprocessingConfig), back to the input grid (one
-map), postprocess + measure (the label used as a probability map, or a 300 HU threshold),
+map), postprocess + measure (the label used as a probability map, or a 200 HU threshold),
 and writing .seg.nrrd / labelmap / report / overlay. Peak memory is the process's resident
 set size sampled every 5 ms during the stage, minus the size when the stage began.
 The numbers go into docs/BENCHMARKS.md ("Engine").
@@ -59,8 +59,8 @@ def _measure(fn: Callable[[], Any], repeat: int) -> tuple[Any, float, float]:
     return value, times[len(times) // 2], max(peaks)
 
 
-def run(image_path: Path, label_path: Path | None, repeat: int) -> dict[str, Any]:
-    """Benchmark every stage; returns a JSON-ready dict."""
+def run(image_path: Path, label_path: Path | None, repeat: int, spacing: float | None = None) -> dict[str, Any]:
+    """Benchmark every stage (working spacing ``spacing`` mm, default the model default); JSON-ready dict."""
     import numpy as np
 
     from ..models.base import PreprocessingConfig
@@ -73,7 +73,7 @@ def run(image_path: Path, label_path: Path | None, repeat: int) -> dict[str, Any
     from .result import Result, SegmentResult
     from .validate import validate_image
 
-    cfg = PreprocessingConfig()
+    cfg = PreprocessingConfig() if spacing is None else PreprocessingConfig(spacing=(spacing,) * 3)
     rows: dict[str, dict[str, float]] = {}
 
     def stage(name: str, fn: Callable[[], Any]) -> Any:
@@ -88,7 +88,8 @@ def run(image_path: Path, label_path: Path | None, repeat: int) -> dict[str, Any
         label = read_image(label_path)
         work = grid.to_working_image(label.with_array((label.array > 0).astype(np.float32)))
     else:
-        work = (tensor[0, 0].numpy() > (300 - cfg.hu_window[0]) / (cfg.hu_window[1] - cfg.hu_window[0])).astype(np.float32)
+        # no label: voxels above 200 HU (inside the default window, whose top is 250 HU)
+        work = (tensor[0, 0].numpy() > (200 - cfg.hu_window[0]) / (cfg.hu_window[1] - cfg.hu_window[0])).astype(np.float32)
     prob = stage("back to input grid", lambda: grid.to_input_grid(work[None])[0])
     mask = stage("postprocess", lambda: postprocess(prob, image.spacing))
     lesions = stage("measure", lambda: measure_lesions(image, mask))
@@ -120,10 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point; prints a Markdown table and the JSON."""
     p = argparse.ArgumentParser(prog="python -m TextLesionSegLib.pipeline.bench_engine")
     p.add_argument("image", type=Path)
-    p.add_argument("--label", type=Path, help="label map used as the probability map (else 300 HU threshold)")
+    p.add_argument("--label", type=Path, help="label map used as the probability map (else a 200 HU threshold)")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--spacing", type=float, help="working spacing in mm (default: PreprocessingConfig's)")
     args = p.parse_args(argv)
-    out = run(args.image, args.label, args.repeat)
+    out = run(args.image, args.label, args.repeat, args.spacing)
     print("| stage | median s | peak extra RSS MiB |\n|---|---:|---:|")
     for name, r in out["stages"].items():
         print(f"| {name} | {r['seconds']:.3f} | {r['peak_extra_mib']:.0f} |")
