@@ -76,6 +76,15 @@ def test_segment_puts_lesion_back_where_it_was(name):
     assert "inference" in stages and result.model_name == "threshold-test"
 
 
+def test_volume_smaller_than_a_patch():
+    img = grid_image((10, 24, 22), (1.0, 1.0, 2.0), DIRECTIONS["flipped"], (0, 0, 0), fill=0.0)
+    inside = add_ellipsoid(img, (2.0, -1.0, 1.0), (5.0, 5.0, 6.0), 200.0)
+    result = segment(img, ["mass in the liver"], ThresholdSegmenter(roi=(48, 48, 48)), InferenceSettings(device="cpu"))
+    assert any("smaller than a patch" in w for w in result.warnings)
+    mask = result.segments[0].mask > 0
+    assert 2 * np.sum(mask & inside) / (mask.sum() + inside.sum()) > 0.85
+
+
 def test_segment_empty_result_warns():
     img, _ = _ct_with_sphere(np.eye(3))
     result = segment(img, ["cyst in the left kidney", "no lesion"], ThresholdSegmenter(level=1.5),
