@@ -191,3 +191,19 @@ def test_cache_is_per_user_never_the_install_folder(monkeypatch, tmp_path):
     assert reg.default_cache_dir() == tmp_path / "xdg" / "textlesionseg" / "models"
     package = Path(reg.__file__).resolve().parents[1]
     assert package not in reg.default_cache_dir().resolve().parents
+
+
+def test_a_download_killed_midway_leaves_no_lasting_debris(tmp_path, tiny_registry):
+    """A cancel kills the worker during a download: its .part file is removed by the next download."""
+    import subprocess
+    import sys
+
+    path, cache = tiny_registry
+    registry = Registry([_url_entry(tmp_path, path)], cache_dir=cache)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    target = registry.cached_dir(registry.get_entry("tiny"))
+    target.mkdir(parents=True)
+    stale = target / f"model.safetensors.{int(dead.stdout)}.part"
+    stale.write_bytes(b"half a download")
+    registry.ensure_weights("tiny")
+    assert sorted(p.name for p in target.iterdir()) == ["config.json", "model.safetensors"]

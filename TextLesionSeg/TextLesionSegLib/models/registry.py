@@ -42,6 +42,7 @@ from .registry_weights import (  # noqa: F401 - re-exported: part of this module
     default_cache_dir,
     fetch,
     pickle_message,
+    remove_stale_parts,
     sha256_file,
 )
 
@@ -232,6 +233,7 @@ class Registry:
         url = entry.weights["url"]
         if url.split("?")[0].lower().endswith(PICKLE_SUFFIXES):
             raise ModelError(pickle_message(Path(url)))
+        remove_stale_parts(target)
         part = target / f"{WEIGHTS_FILE}.{os.getpid()}.part"
         try:
             fetch(url, part, entry.weights.get("size"), f"Downloading {entry.name}", progress)

@@ -88,3 +88,28 @@ def fetch(url: str, dest: Path, size: int | None, label: str, progress: Progress
             f"cannot download {url} ({exc}); check the connection, or import the file with "
             "'textlesionseg models --import NAME FILE'"
         ) from exc
+
+
+def remove_stale_parts(folder: Path) -> list[Path]:
+    """Delete ``*.<pid>.part`` files left by a process that is gone (a download killed by cancel)."""
+    removed = []
+    for part in Path(folder).glob("*.part"):
+        try:
+            pid = int(part.suffixes[-2].lstrip("."))
+        except (IndexError, ValueError):
+            pid = -1
+        if pid > 0 and pid != os.getpid() and _alive(pid):
+            continue  # another process is downloading right now
+        part.unlink(missing_ok=True)
+        removed.append(part)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists but belongs to someone else (Windows raises OSError for most cases)
+    return True
