@@ -88,3 +88,23 @@ def test_heterogeneous_lesions_vary_more_than_homogeneous() -> None:
 def test_unknown_host_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown host"):
         make_host("lung2", np.random.default_rng(0))
+
+
+def test_mass_effect_pushes_a_neighbour_away() -> None:
+    from TextLesionSegLib.pipeline.geometry import Image
+    from TextLesionSegLib.training.data.mass_effect import push_aside
+
+    shape = (40, 40, 40)
+    image = Image(np.zeros(shape, np.float32), spacing=(1.0, 1.0, 1.0), direction=np.diag([-1.0, -1.0, 1.0]))
+    parts = np.zeros(shape, np.uint8)
+    parts[:, :, 28:] = 1  # a neighbour (a wall) 8 voxels from the centre, along i
+    hu = np.where(parts == 1, 50.0, -850.0).astype(np.float32)
+    box = (slice(0, 40), slice(0, 40), slice(0, 40))
+    centre = image.kji_to_lps(np.array([20.0, 20.0, 20.0]))
+    new_hu, new_parts = push_aside(image, box, centre, 8.0, hu, parts, np.zeros(shape, bool))
+    # the wall moved away from the lesion at the lesion's level...
+    assert np.flatnonzero(new_parts[20, 20])[0] > 28
+    # ...but not at the faces of the box, and labels stay labels
+    assert np.flatnonzero(new_parts[0, 0])[0] == 28
+    assert set(np.unique(new_parts)) <= {0, 1}
+    assert new_hu.min() >= -850 - 1e-3 and new_hu.max() <= 50 + 1e-3

@@ -19,6 +19,7 @@ from . import measure
 from .catalog import LESION_TYPES, sample_attributes
 from .hosts import Host
 from .lesion import lesion_hu, make_shape
+from .mass_effect import push_aside
 from .report import make_report
 
 #: structures that lie inside an organ and count as part of it for placement
@@ -145,8 +146,8 @@ def _place(host: Host, field_: _OrganField, part: int, radius: float, related: b
     return lps[int(rng.integers(len(lps)))]
 
 
-def _check(host: Host, hu_box: np.ndarray, shape, attrs: dict, organ_parts: set[int], ref_hu: float,
-           target: float) -> tuple[str, dict[str, Any]]:
+def _check(host: Host, hu_box: np.ndarray, parts_box: np.ndarray, shape, attrs: dict, organ_parts: set[int],
+           ref_hu: float, target: float) -> tuple[str, dict[str, Any]]:
     """Measure a candidate lesion (in its box) against its attributes: "" if it agrees, else why not."""
     sp = host.image.spacing
     mask = shape.mask
@@ -165,7 +166,6 @@ def _check(host: Host, hu_box: np.ndarray, shape, attrs: dict, organ_parts: set[
             return f"shape index {idx:.2f} too low for round-like", out
         if attrs["shape"] == "irregular" and idx > IRREGULAR_MAX_SHAPE_INDEX:
             return f"shape index {idx:.2f} too high for irregular", out
-    parts_box = host.parts[shape.box]
     exclude = set(organ_parts) | {0} | {v for v, p in host.part_table.items() if p.organ in NOT_NEIGHBOURS}
     touch = measure.touching(mask, parts_box, sp, exclude)
     if attrs["relation"] == "closely related":
@@ -278,24 +278,28 @@ def synthesize_case(host: Host, specs: list[dict[str, Any]], rng: np.random.Gene
             ref_hu = refs[key]
             shape = make_shape(image, centre, size, attrs["shape"], attrs["surface"], rng)
             target = _target_hu(attrs, ref_hu, rng)
-            host_box = hu[shape.box]
+            host_box, parts_box = hu[shape.box], host.parts[shape.box]
+            if attrs["relation"] == "closely related":  # the mass bows its neighbour outward
+                host_box, parts_box = push_aside(image, shape.box, centre, max(size) / 2, host_box, parts_box,
+                                                 label[shape.box] > 0)
             psf = host.metadata.get("psf_mm")
             new_box = lesion_hu(shape, attrs, host_box, ref_hu, target, ltype.organ == "lung", host.phase,
                                 0.0 if psf else host.noise_sd, np.asarray(image.spacing), rng)
             if psf:
                 new_box = _apply_psf(host_box, new_box, shape.weight, psf, image.spacing, host.noise_sd, rng)
             new_box = np.where(label[shape.box] > 0, host_box, new_box)  # never paint over an earlier lesion
-            problem, measured = _check(host, new_box, shape, attrs, organ_parts, ref_hu, target)
+            problem, measured = _check(host, new_box, parts_box, shape, attrs, organ_parts, ref_hu, target)
             why.append(problem)
             if not problem:
-                placed = (shape, new_box, attrs, measured, centre, reach)
+                placed = (shape, new_box, parts_box, attrs, measured, centre, reach)
                 break
         if placed is None:
             raise RuntimeError(f"could not place a {ltype.name} with {fixed} in host '{host.name}' "
                                f"after {MAX_ATTEMPTS} attempts ({'; '.join(why)})")
-        shape, new_box, attrs, measured, centre, reach = placed
+        shape, new_box, parts_box, attrs, measured, centre, reach = placed
         lesion_id = len(lesions) + 1
         hu[shape.box] = new_box
+        host.parts[shape.box] = parts_box  # organ masks follow the mass effect
         label[shape.box][shape.mask & (label[shape.box] == 0)] = lesion_id
         occupied.append((centre, reach))
         measured["attempts"] = attempt + 1
