@@ -90,3 +90,19 @@ def test_referring_split_describes_one_lesion(tmp_path: Path) -> None:
         assert len(pairs) == len(case_rows)  # the described lesion differs from every distractor
     meta = json.loads((out / "dataset.json").read_text())
     assert meta["numTraining"] == 1 and meta["numTest"] == 1
+
+
+def test_organ_masks_are_written_and_read_back(tmp_path: Path) -> None:
+    from TextLesionSegLib.training.data import LesionDataset
+
+    out = tmp_path / "org"
+    assert main(["synth", "--out", str(out), "--count", "1", "--hosts", "ctchest4", "--organ-masks", "--no-progress"]) == 0
+    meta = json.loads((out / "dataset.json").read_text())
+    names = meta["organ_labels"]
+    assert "ctchest4:12" in names and names["ctchest4:12"] == "left lung upper lobe"
+    case = LesionDataset(out)[0]
+    assert case.organs is not None and case.organs.shape == case.label.shape
+    lesion = case.lesions[0]
+    inside = case.organs[case.label == lesion.lesion_id]
+    lung_ids = [int(k.split(":")[1]) for k, v in names.items() if "lung" in v]
+    assert np.isin(inside, lung_ids).mean() > 0.4  # the lesion sits in the lung (related ones may protrude)
