@@ -77,7 +77,8 @@ def test_segment_puts_lesion_back_where_it_was(name):
 
 
 def test_volume_smaller_than_a_patch():
-    img = grid_image((10, 24, 22), (1.0, 1.0, 2.0), DIRECTIONS["flipped"], (0, 0, 0), fill=0.0)
+    img = grid_image((10, 24, 22), (1.0, 1.0, 2.0), DIRECTIONS["flipped"], (0, 0, 0), fill=-1000.0)
+    add_ellipsoid(img, (0.0, 0.0, 0.0), (10.0, 10.0, 30.0), 0.0)
     inside = add_ellipsoid(img, (2.0, -1.0, 1.0), (5.0, 5.0, 6.0), 200.0)
     result = segment(img, ["mass in the liver"], ThresholdSegmenter(roi=(48, 48, 48)), InferenceSettings(device="cpu"))
     assert any("smaller than a patch" in w for w in result.warnings)
