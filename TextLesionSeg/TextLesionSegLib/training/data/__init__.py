@@ -5,7 +5,8 @@ Public names (imported lazily, so importing this package pulls in neither torch 
 * :func:`synthesize_case`, :func:`make_host` - insert attribute-controlled lesions into a host;
 * :func:`generate_dataset`, :func:`generate_split`, :func:`generate_benchmark` - MSD folders;
 * :class:`LesionDataset` - one interface over synthetic, MSD and KiTS23 data (image, instance
-  labels, per-lesion attributes and report).
+  labels, per-lesion attributes and report); :func:`read_attribute_table` for Malenia tables;
+* :class:`TrainingWindows`, :func:`to_working_arrays` - working-grid training windows (MONAI crops).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ _EXPORTS = {
     "LESION_TYPES": ".catalog", "sample_attributes": ".catalog",
     "make_report": ".report",
     "generate_dataset": ".generate", "generate_split": ".generate", "generate_benchmark": ".generate",
-    "LesionDataset": ".dataset", "LesionCase": ".dataset",
+    "LesionDataset": ".dataset", "LesionCase": ".dataset", "LesionRecord": ".dataset",
+    "read_attribute_table": ".adapters", "TrainingWindows": ".transforms", "to_working_arrays": ".transforms",
 }
 
 __all__ = sorted(_EXPORTS)
