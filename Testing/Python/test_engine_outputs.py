@@ -149,3 +149,23 @@ def test_overlay_same_picture_for_flipped_storage(tmp_path):
     b = mpimg.imread(outputs.write_overlay_png(flipped, tmp_path / "b.png"))
     assert a.shape == b.shape
     assert np.mean(np.abs(a - b)) < 0.01
+
+
+def test_segments_share_layers_unless_they_overlap(tmp_path):
+    import slicerio
+
+    res = _result()
+    img = res.image
+    masks = []
+    for centre, radius in [((4.0, -5.0, 30.0), 6.0), ((8.0, -5.0, 30.0), 5.0), ((16.0, 5.0, 30.0), 3.0)]:
+        canvas = img.with_array(np.zeros(img.array.shape, np.float32))
+        masks.append(add_ellipsoid(canvas, centre, (radius,) * 3, 1.0))
+    assert np.any(masks[0] & masks[1]) and not np.any((masks[0] | masks[1]) & masks[2])
+    res.segments = [SegmentResult(name=f"s{n}", mask=m.astype(np.uint8), color=outputs.segment_color(n))
+                    for n, m in enumerate(masks)]
+    layers, where = outputs.pack_layers([s.mask for s in res.segments])
+    assert layers.shape[0] == 2 and where == [(0, 1), (1, 1), (0, 2)]
+    seg = slicerio.read_segmentation(str(outputs.write_seg_nrrd(res, tmp_path / "x.seg.nrrd")))
+    for s, src in zip(seg["segments"], res.segments):
+        got = (seg["voxels"][s["layer"]] == s["labelValue"]).transpose(2, 1, 0)
+        np.testing.assert_array_equal(got, src.mask > 0)

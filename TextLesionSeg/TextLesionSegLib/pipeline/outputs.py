@@ -101,23 +101,45 @@ def segment_tags(result: Result, seg: SegmentResult) -> dict[str, str]:
     return tags
 
 
+def pack_layers(masks: list[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Pack masks into as few labelmap layers as possible (as Slicer's "collapse labelmaps").
+
+    A mask goes into the first layer it does not overlap, with the next free label value there,
+    so 50 separate lesions cost one layer, not 50. Returns ``(layers (L, K, J, I) uint8,
+    [(layer, label_value) per mask])``.
+    """
+    layers: list[np.ndarray] = []
+    where: list[tuple[int, int]] = []
+    next_value: list[int] = []
+    for mask in masks:
+        m = np.asarray(mask) > 0
+        for n, layer in enumerate(layers):
+            if next_value[n] < 255 and not np.any(layer[m]):
+                break
+        else:
+            layers.append(np.zeros(m.shape, dtype=np.uint8))
+            next_value.append(1)
+            n = len(layers) - 1
+        layers[n][m] = next_value[n]
+        where.append((n, next_value[n]))
+        next_value[n] += 1
+    return np.stack(layers), where
+
+
 def slicerio_segmentation(result: Result) -> dict[str, Any]:
-    """The slicerio segmentation dict of ``result``: one layer per segment (they may overlap)."""
+    """The slicerio segmentation dict of ``result``; overlapping segments go to separate layers."""
     if not result.segments:
         raise ValueError("result has no segments to write")
-    masks = [np.asarray(s.mask, dtype=np.uint8) for s in result.segments]
+    layers, where = pack_layers([s.mask for s in result.segments])
     # slicerio writes Fortran order: arrays indexed (layer,) I, J, K; ours are K, J, I.
-    if len(masks) == 1:
-        voxels = masks[0].transpose(2, 1, 0)
-    else:
-        voxels = np.stack(masks).transpose(0, 3, 2, 1)
+    voxels = layers[0].transpose(2, 1, 0) if len(layers) == 1 else layers.transpose(0, 3, 2, 1)
     segments = []
-    for n, seg in enumerate(result.segments):
+    for n, (seg, (layer, value)) in enumerate(zip(result.segments, where)):
         segments.append(
             {
                 "id": f"Segment_{n + 1}",
-                "labelValue": 1,
-                "layer": n if len(masks) > 1 else 0,
+                "labelValue": value,
+                "layer": layer,
                 "name": _tag_text(seg.name) or f"Lesion {n + 1}",
                 "color": [float(c) for c in seg.color],
                 "terminology": to_slicerio_terminology(terminology_for_segment(seg)),
