@@ -71,3 +71,18 @@ def test_fill_holes_and_threshold():
     prob = np.full((5, 5, 5), 0.4, np.float32)
     assert postprocess(prob, (1, 1, 1), threshold=0.5).sum() == 0
     assert postprocess(prob, (1, 1, 1), threshold=0.3, min_volume_mm3=0).sum() == 125
+
+
+def test_flat_and_thin_lesions():
+    """One-slice and one-voxel-wide lesions (degenerate hulls) still measure, edge to edge."""
+    img = grid_image((5, 80, 80), (0.5, 0.5, 3.0), np.eye(3), (0, 0, 0), fill=-800.0)
+    flat = np.zeros(img.array.shape, bool)
+    flat[2, 20:60, 10:70] = True  # 30 x 20 mm rectangle in one slice
+    line = np.zeros(img.array.shape, bool)
+    line[1, 5, 0:80] = True  # 40 mm long, one voxel wide
+    (m,) = measure_lesions(img, flat)
+    # the longest chord perpendicular to the diagonal crosses the centre: 2 * 10 * diagonal / 30
+    assert _close(m.longest_axial_mm, np.hypot(30, 20)) and _close(m.perpendicular_axial_mm, 20 * np.hypot(30, 20) / 30)
+    assert _close(m.longest_3d_mm, np.hypot(30, 20))
+    (m,) = measure_lesions(img, line)
+    assert _close(m.longest_axial_mm, 40.0) and m.perpendicular_axial_mm == pytest.approx(0.5, abs=0.3)

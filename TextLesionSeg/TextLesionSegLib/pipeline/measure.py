@@ -41,7 +41,7 @@ def _farthest_pair(points: np.ndarray) -> tuple[float, np.ndarray]:
         from scipy.spatial import ConvexHull, QhullError
 
         try:
-            cand = points[ConvexHull(points).vertices]
+            cand = points[ConvexHull(points, qhull_options="QJ").vertices]  # QJ: flat or collinear sets too
         except (QhullError, ValueError):  # flat set: fall back to all points (small anyway)
             cand = points[:: max(1, len(points) // 2000)]
     diff = cand[:, None, :] - cand[None, :, :]
