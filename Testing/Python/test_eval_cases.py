@@ -91,6 +91,20 @@ def test_split_filter(tiny_dataset):
         load_cases(tiny_dataset, "referring")
 
 
+def test_benchmark_root_and_parts(tmp_path):
+    root = tmp_path / "bench"
+    write_tiny_dataset(root / "seen", n_cases=2)
+    write_tiny_dataset(root / "referring", n_cases=2, seed=1)
+    rows = (root / "referring" / "reports.csv").read_text().splitlines()
+    header = rows[0] + ",part"
+    parts = [r + (",train" if "tiny_000" in r else ",test") for r in rows[1:]]
+    (root / "referring" / "reports.csv").write_text("\n".join([header] + parts) + "\n")
+    assert len(load_cases(root)) == 4
+    assert [c.case_id for c in load_cases(root, part="test")] == ["tiny_001", "tiny_000", "tiny_001"]
+    only = load_cases(root / "referring", part="train")
+    assert [c.case_id for c in only] == ["tiny_000"] and only[0].part == "train"
+
+
 def test_kits_layout_splits_classes_into_lesions(tmp_path):
     import SimpleITK as sitk
 

@@ -24,6 +24,8 @@ def register(subparsers: Any) -> None:
                    help="registry name or weights folder (repeat to compare models in one run)")
     p.add_argument("--data", required=True, help="dataset folder (SynthLesion/MSD layout with reports.csv, or KiTS23)")
     p.add_argument("--split", default=None, help="only this split (e.g. seen, unseen, referring)")
+    p.add_argument("--part", default="test", help="cases of this part when the data names parts: test (default), "
+                   "train, or all; training cases are never a fair test")
     p.add_argument("--out", required=True, help="output folder for evaluation.json / .md / PNGs")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out} is a file, not a folder")
     if not 0.0 < args.threshold < 1.0:
         raise InputError("--threshold must be between 0 and 1")
-    cases = load_cases(args.data, args.split)
+    cases = load_cases(args.data, args.split, args.part)
     options = EvalOptions(tolerance_mm=args.tolerance_mm, min_iou=args.min_iou,
                           text_sensitivity=not args.no_text_sensitivity, max_cases=args.max_cases)
     settings = InferenceSettings(device=args.device, threshold=args.threshold)
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(spec, args.device)
         evaluations.append(evaluate_model(model, cases, settings, options,
                                           progress=lambda msg: print(msg, file=sys.stderr)))
-    meta = {"data": str(args.data), "split": args.split, "n_cases": len(cases[: args.max_cases] if args.max_cases else cases),
+    meta = {"data": str(args.data), "split": args.split, "part": args.part, "n_cases": len(cases[: args.max_cases] if args.max_cases else cases),
             "tolerance_mm": args.tolerance_mm, "min_iou": args.min_iou, "threshold": args.threshold,
             "device": args.device, "command": "textlesionseg " + " ".join(shlex.quote(a) for a in sys.argv[2:])
             if len(sys.argv) > 1 and sys.argv[1] == "evaluate" else "textlesionseg evaluate ..."}

@@ -28,6 +28,8 @@ _LESION_KEYS = ("lesion_id", "lesion", "label", "instance", "label_value")
 _TYPE_KEYS = ("lesion_type", "type", "lesion_class", "class")
 _REPORT_KEYS = ("report", "text", "description", "sentence")
 _SPLIT_KEYS = ("split", "subset", "group", "benchmark_split")
+_PART_KEYS = ("part",)
+_DESCRIBED_KEYS = ("described",)
 KITS_TYPES = {2: "renal tumor", 3: "renal cyst"}
 
 
@@ -40,6 +42,8 @@ class LesionInfo:
     report: str = ""
     split: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
+    part: str = ""
+    described: bool = True
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Case:
     lesions: list[LesionInfo] = field(default_factory=list)
     split: str = ""
     label_classes: dict[int, str] | None = None  # semantic labels to split into instances (KiTS)
+    part: str = ""  # "train" / "test" where the dataset says (SynthLesion's reports.csv)
 
     def load(self) -> tuple[Any, np.ndarray]:
         """(image as ``pipeline.geometry.Image``, instance label map KJI on the same grid)."""
@@ -110,11 +115,12 @@ def _read_reports(path: Path) -> dict[str, list[LesionInfo]]:
             lesion = _pick(row, _LESION_KEYS)
             if not case or not lesion.lstrip("-").isdigit():
                 continue
-            known = set(_CASE_KEYS + _LESION_KEYS + _TYPE_KEYS + _REPORT_KEYS + _SPLIT_KEYS)
+            known = set(_CASE_KEYS + _LESION_KEYS + _TYPE_KEYS + _REPORT_KEYS + _SPLIT_KEYS + _PART_KEYS)
             attrs = {k: v for k, v in row.items() if k and k.strip().lower() not in known}
             out.setdefault(_case_id(case), []).append(
                 LesionInfo(int(lesion), _pick(row, _TYPE_KEYS, "lesion"), _pick(row, _REPORT_KEYS),
-                           _pick(row, _SPLIT_KEYS).lower(), attrs)
+                           _pick(row, _SPLIT_KEYS).lower(), attrs, _pick(row, _PART_KEYS).lower(),
+                           _pick(row, _DESCRIBED_KEYS, "1") not in ("0", "false", "no"))
             )
     return out
 
@@ -137,30 +143,52 @@ def _msd_pairs(root: Path) -> list[tuple[Path, Path, str]]:
     return pairs
 
 
-def load_cases(data_dir: str | Path, split: str | None = None) -> list[Case]:
-    """Every case of an MSD/SynthLesion or KiTS23 folder, optionally only those of ``split``.
+def _benchmark_folders(root: Path) -> list[Path]:
+    """Sub-folders of a benchmark root (``SynthLesion/seen``, ``/unseen``, ...) that are datasets."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "dataset.json").is_file())
+
+
+def _load_folder(root: Path) -> list[Case]:
+    kits = sorted(p for p in root.glob("case_*") if (p / "imaging.nii.gz").exists())
+    if kits:
+        return [Case(p.name, p / "imaging.nii.gz", p / "segmentation.nii.gz", label_classes=dict(KITS_TYPES))
+                for p in kits if (p / "segmentation.nii.gz").exists()]
+    cases = []
+    reports = _read_reports(root / "reports.csv") if (root / "reports.csv").is_file() else {}
+    for img, lab, json_split in _msd_pairs(root):
+        lesions = reports.get(_case_id(img), [])
+        splits = {l.split for l in lesions if l.split}
+        parts = {l.part for l in lesions if l.part}
+        case_split = json_split or (splits.pop() if len(splits) == 1 else "")
+        cases.append(Case(_case_id(img), img, lab, lesions, case_split, part=parts.pop() if len(parts) == 1 else ""))
+    return cases
+
+
+def load_cases(data_dir: str | Path, split: str | None = None, part: str | None = None) -> list[Case]:
+    """Every case of a dataset folder (MSD/SynthLesion, KiTS23) or of a benchmark root holding one
+    dataset per split (``textlesionseg synth --benchmark``), optionally only ``split`` / ``part``.
 
     A case belongs to ``split`` when the case's own split or any of its lesions' splits equals it;
     with a split, only the lesions of that split are kept (others remain in the label map and
-    count as "other lesions" for text sensitivity).
+    count as "other lesions" for text sensitivity). ``part`` ("train"/"test") keeps the cases the
+    dataset assigns to that part; cases without a part are kept.
     """
     root = Path(data_dir)
     if not root.is_dir():
         raise InputError(f"data folder not found: {root}")
-    cases: list[Case] = []
-    kits = sorted(p for p in root.glob("case_*") if (p / "imaging.nii.gz").exists())
-    if kits:
-        cases = [Case(p.name, p / "imaging.nii.gz", p / "segmentation.nii.gz", label_classes=dict(KITS_TYPES))
-                 for p in kits if (p / "segmentation.nii.gz").exists()]
+    if (root / "dataset.json").is_file() or (root / "imagesTr").is_dir() or any(root.glob("case_*")):
+        cases = _load_folder(root)
     else:
-        reports = _read_reports(root / "reports.csv") if (root / "reports.csv").is_file() else {}
-        for img, lab, json_split in _msd_pairs(root):
-            lesions = reports.get(_case_id(img), [])
-            splits = {l.split for l in lesions if l.split}
-            case_split = json_split or (splits.pop() if len(splits) == 1 else "")
-            cases.append(Case(_case_id(img), img, lab, lesions, case_split))
+        folders = _benchmark_folders(root)
+        if split and (root / split).is_dir():
+            folders = [root / split]
+        cases = [c for f in folders for c in _load_folder(f)]
     if not cases:
         raise InputError(f"{root}: no cases found (expected MSD imagesTr/labelsTr + dataset.json, or KiTS23 case_*/)")
+    if part and part != "all":
+        cases = [c for c in cases if not c.part or c.part == part]
+        if not cases:
+            raise InputError(f"{root}: no case in part '{part}'")
     if split:
         wanted = split.lower()
         picked = []

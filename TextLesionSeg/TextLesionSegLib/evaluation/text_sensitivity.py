@@ -24,6 +24,8 @@ SWAP_PAIRS: tuple[tuple[str, str], ...] = (
     ("hypodense", "hyperdense"),
     ("hypoattenuating", "hyperattenuating"),
     ("low-density", "high-density"),
+    ("low-attenuation", "high-attenuation"),
+    ("low attenuation", "high attenuation"),
     ("low density", "high density"),
     ("left", "right"),
     ("round-like", "irregular"),

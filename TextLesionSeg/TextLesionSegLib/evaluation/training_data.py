@@ -59,7 +59,7 @@ def data_section(config: dict[str, Any]) -> dict[str, Any]:
 def split_cases(config: dict[str, Any], data_dir: Path) -> tuple[list[Case], list[Case]]:
     """(train, val) cases of ``data_dir``: held-out splits removed, the last fraction kept for validation."""
     config = data_section(config)
-    cases = [c for c in load_cases(data_dir) if c.split not in HELD_OUT_SPLITS]
+    cases = [c for c in load_cases(data_dir, part="train") if c.split not in HELD_OUT_SPLITS]
     for c in cases:
         c.lesions = [l for l in c.lesions if l.split not in HELD_OUT_SPLITS]
     limit = int(config.get("max_cases", 0) or 0)

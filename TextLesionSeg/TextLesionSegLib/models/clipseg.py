@@ -258,6 +258,17 @@ class CLIPSegSegmenter(LesionSegmenter):
         self.device, self.name, self.version = device, name, version
         self.preprocessing = _preprocessing(model.config)
         self.template = int(model.config["eval_template"])
+        self._text_cache: dict[str, torch.Tensor] = {}  # prompt -> conditional embedding
+
+    def encode_queries(self, queries: Sequence[Any]) -> torch.Tensor:
+        """Conditional embeddings of the queries' prompts, cached by prompt (the text tower runs once per phrase)."""
+        prompts = self.prompts(queries)
+        missing = sorted({p for p in prompts if p not in self._text_cache})
+        if missing:
+            with torch.no_grad():
+                for p, emb in zip(missing, self.model.encode_text(missing)):
+                    self._text_cache[p] = emb
+        return torch.stack([self._text_cache[p] for p in prompts])
 
     @classmethod
     def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "CLIPSegSegmenter":
@@ -281,7 +292,7 @@ class CLIPSegSegmenter(LesionSegmenter):
         batch = max(1, int(settings.extra.get("slice_batch", self.model.config["slice_batch"])))
         out = torch.zeros((len(queries), n_k, n_j, n_i), dtype=torch.float32)
         with torch.no_grad():
-            cond = self.model.encode_text(self.prompts(queries))
+            cond = self.encode_queries(queries)
             for k0 in range(0, n_k, batch):
                 sl = resize_slice(vol[k0:k0 + batch], size)[:, None].to(self.device)
                 acts = self.model.vision_activations(sl)
