@@ -34,10 +34,20 @@ BODY_HU = -500.0
 CROP_MARGIN_MM = 10.0
 
 
+def clean_direction(direction: Any) -> np.ndarray:
+    """Direction cosines with round-off dust (|x| < 1e-12) set to 0.
+
+    ITK inverts the direction matrix; denormal entries such as 5e-301 make that inverse
+    non-finite and every resampled voxel falls "outside". A 1e-12 change is no physical change.
+    """
+    d = np.asarray(direction, dtype=float).reshape(3, 3)
+    return np.where(np.abs(d) < 1e-12, 0.0, d)
+
+
 def geometry_only(shape_kji: tuple[int, int, int], spacing, origin, direction, **metadata: Any) -> Image:
     """An :class:`Image` that carries a grid but no voxel memory (a read-only zero view)."""
     arr = np.broadcast_to(np.zeros((), dtype=np.uint8), tuple(int(s) for s in shape_kji))
-    return Image(array=arr, spacing=tuple(spacing), origin=np.asarray(origin), direction=np.asarray(direction),
+    return Image(array=arr, spacing=tuple(spacing), origin=np.asarray(origin), direction=clean_direction(direction),
                  metadata=dict(metadata))
 
 
@@ -109,6 +119,7 @@ class WorkingGrid:
 
         interp = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
         src = image.to_sitk()
+        src.SetDirection(tuple(clean_direction(image.direction).ravel()))
         res = _resample(src, self.working, interp, default, src.GetPixelID())
         return sitk.GetArrayFromImage(res)
 
@@ -121,6 +132,7 @@ def _canonical(image: Image, lo: float, hi: float) -> Any:
     if not np.all(np.isfinite(arr)):
         arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
     sitk_img = image.to_sitk(arr)
+    sitk_img.SetDirection(tuple(clean_direction(image.direction).ravel()))
     if np.allclose(np.abs(image.direction), np.eye(3)) and np.all(np.diag(image.direction) > 0):
         return sitk_img
     # DICOMOrient only permutes/flips axes: no interpolation, geometry exact.
