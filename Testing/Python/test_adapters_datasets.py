@@ -55,6 +55,10 @@ def test_msd_liver_task_instances_and_sides(tmp_path: Path, flip: bool) -> None:
     assert case.case_id == "liver_0"
     assert [l.lesion_id for l in case.lesions] == [1, 2]
     assert case.lesions[0].voxels > case.lesions[1].voxels  # largest first
+    # without dataset.json the folders are scanned, skipping the tarballs' macOS "._" files
+    (root / "dataset.json").unlink()
+    (root / "imagesTr" / "._liver_0.nii.gz").write_bytes(b"\x00\x05\x16\x07")
+    assert LesionDataset(root).case_ids == ["liver_0"]
     assert set(np.unique(case.label)) == {0, 1, 2}
     assert all(l.attributes["organ"] == "liver" and l.attributes["lesion_type"] == "liver tumor" for l in case.lesions)
 

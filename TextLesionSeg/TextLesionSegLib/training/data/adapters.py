@@ -124,6 +124,8 @@ def _msd_entries(root: Path) -> list[tuple[Path, Path | None, str, Path | None]]
                 out.append((root / item, None, "test", None))
     else:
         for img in sorted((root / "imagesTr").glob("*.nii*")):
+            if img.name.startswith("._"):  # macOS resource forks, shipped inside the MSD tarballs
+                continue
             out.append((img, root / "labelsTr" / img.name.replace("_0000", ""), "train", None))
     return out
 
