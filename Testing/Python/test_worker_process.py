@@ -56,6 +56,7 @@ def test_request_streams_progress_then_a_result_file(client, site):
     progress = [m for m in messages if m["type"] == "progress"]
     stages = [m["stage"] for m in progress]
     assert "Loading model tiny" in stages and "Saving result" in stages
+    assert stages[0].startswith("Starting the engine")  # the request waited for the warm-up imports
     fractions = [m["fraction"] for m in progress if m["stage"] == "Segmenting"]
     assert fractions and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     final = messages[-1]
@@ -78,7 +79,7 @@ def test_second_request_reuses_the_loaded_model(client, site):
     assert client.pid == pid and client.starts == starts == 1
     status = client.request({"type": "status"}, TIMEOUT)
     assert status["load_counts"] == {"tiny@cpu": 1} and status["loaded_models"] == ["tiny@cpu"]
-    assert status["rss_bytes"] > 50e6
+    assert status["rss_bytes"] > 50e6 and status["warm_up"] == "done"
     assert time.perf_counter() - started < 60
 
 

@@ -11,10 +11,12 @@ calling process, for scripts and Slicer's self-test.
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections import Counter
@@ -46,6 +48,48 @@ def process_rss_bytes(pid: int | None = None) -> int | None:
         return None
 
 
+#: modules every model request needs; importing them takes seconds (MONAI pulls in transformers)
+WARM_UP_MODULES = ("torch", "monai.inferers", "TextLesionSegLib.pipeline.run", "TextLesionSegLib.pipeline.io",
+                   "TextLesionSegLib.query")
+_warm_up: threading.Thread | None = None
+
+
+def start_warm_up() -> None:
+    """Import the heavy modules in a background thread while the user is still typing.
+
+    Disabled with ``TEXTLESIONSEG_WORKER_WARMUP=0``. Model requests wait for it to finish
+    (:func:`wait_for_warm_up`) so two threads never import the same package at once.
+    """
+    global _warm_up
+    if os.environ.get("TEXTLESIONSEG_WORKER_WARMUP", "1") == "0" or _warm_up is not None:
+        return
+
+    def run() -> None:
+        started = time.perf_counter()
+        for name in WARM_UP_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # noqa: BLE001 - the request will report it properly
+                log.warning("warm-up import of %s failed: %s", name, exc)
+        log.info("warm-up imports done in %.1f s", time.perf_counter() - started)
+
+    _warm_up = threading.Thread(target=run, name="textlesionseg-warm-up", daemon=True)
+    _warm_up.start()
+
+
+def warm_up_state() -> str:
+    """``off`` (never started), ``running`` or ``done``."""
+    if _warm_up is None:
+        return "off"
+    return "running" if _warm_up.is_alive() else "done"
+
+
+def wait_for_warm_up() -> None:
+    """Block until the warm-up imports (if any) are finished."""
+    if _warm_up is not None:
+        _warm_up.join()
+
+
 class WorkerState:
     """Loaded models, keyed by (name, device), and how often each was loaded."""
 
@@ -69,6 +113,7 @@ class WorkerState:
 
     def unload(self) -> None:
         """Drop every loaded model and give cached GPU memory back."""
+        wait_for_warm_up()  # torch may be half-imported by the warm-up thread
         self.models.clear()
         gc.collect()
         torch = sys.modules.get("torch")
@@ -83,6 +128,7 @@ class WorkerState:
             "requests_done": self.requests_done,
             "rss_bytes": process_rss_bytes(),
             "pid": os.getpid(),
+            "warm_up": warm_up_state(),
         }
 
     # ---- requests -----------------------------------------------------------------------------
@@ -98,6 +144,10 @@ class WorkerState:
             if kind == "unload":
                 self.unload()
                 return {"type": "status", "id": rid, **self.status()}
+            if kind in ("load", "segment", "find_lesions") and warm_up_state() == "running":
+                emit({"type": "progress", "id": rid, "fraction": None,
+                      "stage": "Starting the engine (first run: importing PyTorch and MONAI)"})
+                wait_for_warm_up()
             if kind == "load":
                 from ..models import registry
 
@@ -212,8 +262,7 @@ def serve(stdin: TextIO, out: TextIO) -> int:
         emit(state.handle(request, emit))
         if request.get("type") == "shutdown":
             break
-    state.unload()
-    return 0
+    return 0  # no unload: the process exits next, which frees CPU and GPU memory at once
 
 
 def main() -> int:
@@ -224,6 +273,7 @@ def main() -> int:
     out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    start_warm_up()
     code = serve(sys.stdin, out)
     out.flush()
     logging.shutdown()
