@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 from pathlib import Path
 
 #: the files and their sha256 (as published in pyradiomics 3.1.0's source archive)
@@ -26,13 +28,8 @@ FILES: dict[str, str] = {
     "lung2_label.nrrd": "cef52738dc51aab69a48fe30639da956d2b911b1c2920439c091fab84727657a",
 }
 PYRADIOMICS = "pyradiomics==3.1.0"
-#: the sdist on PyPI, pinned by sha256. pip is given this URL rather than the name because the
-#: archive's metadata says 3.0.1a1: pip >= 25 then aborts ``pip download pyradiomics==3.1.0``
-#: even with ``--use-deprecated=legacy-resolver``; a URL requirement has no version to mismatch.
-PYRADIOMICS_SDIST = (
-    "https://files.pythonhosted.org/packages/03/c1/20fc2c50ab1e3304da36d866042a1905a2b05a1431ece35448ab6b4578f2/"
-    "pyradiomics-3.1.0.tar.gz#sha256=24722c962a6bbd09bc39c1c67dbffe92435f9692a421fabaae8a6b4511eb48e4"
-)
+#: sha256 of the pyradiomics 3.1.0 sdist, checked after download.
+PYRADIOMICS_SDIST_SHA256 = "24722c962a6bbd09bc39c1c67dbffe92435f9692a421fabaae8a6b4511eb48e4"
 #: the repository root (TextLesionSeg/TextLesionSegLib/sample_data.py -> three levels up)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,15 +63,37 @@ def _install(src: Path, dest: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _from_pypi(missing: list[str], out: Path) -> None:
-    """Download the pyradiomics 3.1.0 sdist with pip and extract only ``data/<name>`` files."""
-    with tempfile.TemporaryDirectory(prefix="tls-pyradiomics-") as tmpdir:
-        cmd = [sys.executable, "-m", "pip", "download", PYRADIOMICS_SDIST, "--no-deps", "--dest", tmpdir, "--quiet"]
+def _sdist_location() -> str:
+    """Where the package index serves the pyradiomics 3.1.0 sdist, as pip itself resolves it by name.
+
+    ``pip download pyradiomics==3.1.0`` aborts: the archive's metadata says 3.0.1a1, and even
+    ``--use-deprecated=legacy-resolver`` then fails an assertion in pip >= 24. A dry-run install
+    with the legacy resolver does resolve it, and its JSON report names the archive's location.
+    """
+    with tempfile.TemporaryDirectory(prefix="tls-pip-report-") as tmpdir:
+        report = Path(tmpdir) / "report.json"
+        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
+               "--use-deprecated=legacy-resolver", "--no-binary", "pyradiomics", "--quiet",
+               "--report", str(report), PYRADIOMICS]
         proc = subprocess.run(cmd, capture_output=True, text=True)
-        archives = list(Path(tmpdir).glob("pyradiomics-*.tar.gz"))
-        if proc.returncode != 0 or not archives:
-            raise RuntimeError(f"pip download {PYRADIOMICS} failed: {(proc.stderr or proc.stdout).strip()[-300:]}")
-        with tarfile.open(archives[0], "r:gz") as tar:
+        if proc.returncode != 0 or not report.exists():
+            raise RuntimeError(f"pip could not resolve {PYRADIOMICS}: {(proc.stderr or proc.stdout).strip()[-300:]}")
+        for item in json.loads(report.read_text()).get("install", []):
+            url = item.get("download_info", {}).get("url", "")
+            if url.endswith(".tar.gz"):
+                return url
+    raise RuntimeError(f"pip resolved no source archive for {PYRADIOMICS}")
+
+
+def _from_pypi(missing: list[str], out: Path) -> None:
+    """Download the pyradiomics 3.1.0 sdist (sha256-checked) and extract only ``data/<name>`` files."""
+    with tempfile.TemporaryDirectory(prefix="tls-pyradiomics-") as tmpdir:
+        archive = Path(tmpdir) / "pyradiomics-3.1.0.tar.gz"
+        with urllib.request.urlopen(_sdist_location(), timeout=120) as response, open(archive, "wb") as f:
+            shutil.copyfileobj(response, f)
+        if _sha256(archive) != PYRADIOMICS_SDIST_SHA256:
+            raise RuntimeError(f"{PYRADIOMICS} source archive does not match its published sha256")
+        with tarfile.open(archive, "r:gz") as tar:
             for member in tar.getmembers():
                 name = Path(member.name).name
                 if name in missing and member.name.endswith(f"data/{name}") and member.isfile():
