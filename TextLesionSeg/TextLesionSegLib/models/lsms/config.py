@@ -47,6 +47,7 @@ class LSMSConfig:
         spacing: working voxel size (I, J, K) in mm.
         slice_size: rows and columns of a training crop (inference takes the whole slice).
         dice_weight, bce_weight, contrastive_weight: loss weights.
+        bce_pos_weight: weight of lesion pixels in the BCE (lesions are ~0.2% of a slice).
         contrastive_negatives: background pixels per image used as negatives (hardest first).
         threshold: probability above which a voxel belongs to a candidate lesion.
         min_candidate_mm3: smaller 3D candidates are dropped as specks.
@@ -75,6 +76,7 @@ class LSMSConfig:
     slice_size: int = 512
     dice_weight: float = 1.0
     bce_weight: float = 1.0
+    bce_pos_weight: float = 10.0
     contrastive_weight: float = 0.1
     contrastive_negatives: int = 256
     threshold: float = 0.5

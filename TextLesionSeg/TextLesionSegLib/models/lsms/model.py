@@ -138,7 +138,7 @@ class LSMSModel(nn.Module):
         target = batch["label"].to(out["logits"].dtype)
         cfg = self.config
         dice = dice_loss(out["logits"], target)
-        bce = bce_loss(out["logits"], target)
+        bce = bce_loss(out["logits"], target, cfg.bce_pos_weight)
         con = contrastive_loss(out["pixel_emb"], out["sentence_emb"], target, self.log_temperature,
                                cfg.contrastive_negatives)
         loss = cfg.dice_weight * dice + cfg.bce_weight * bce + cfg.contrastive_weight * con

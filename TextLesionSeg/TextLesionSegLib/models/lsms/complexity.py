@@ -1,0 +1,89 @@
+"""Parameters and GFLOPs of LSMS per 512x512 slice, beside a CLIPSeg-size model built in the same run.
+
+    python -m TextLesionSegLib.models.lsms.complexity [--size 512] [--tokens 20]
+
+FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, convolutions and
+attention; one multiply-add = 2 FLOPs), for the vision-language network without its text
+encoder, and separately for the text encoders on one sentence of ``--tokens`` tokens. Random
+weights: cost does not depend on training. The peer is ``transformers``' CLIPSeg
+(``CLIPSegForImageSegmentation`` with its default ViT-B/16 configuration, the model medvlsm
+fine-tunes), run at the same 512x512 input with interpolated position embeddings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def _flops(fn: Any) -> float:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops() / 1e9
+
+
+def lsms_cost(preset: str, size: int, tokens: int) -> dict[str, Any]:
+    """Parameters (millions) and GFLOPs of one LSMS preset on a ``size``-square slice."""
+    import torch
+
+    from .model import LSMSModel, count_parameters
+    from .training import PRESETS
+
+    model = LSMSModel(PRESETS[preset]()).eval()
+    cfg = model.config
+    x = torch.rand(1, cfg.slice_channels, size, size)
+    words = torch.randn(1, tokens, cfg.text_dim)
+    mask = torch.ones(1, tokens, dtype=torch.bool)
+    return {"model": f"LSMS {preset}", "params_M": round(count_parameters(model) / 1e6, 2),
+            "gflops": round(_flops(lambda: model(x, words, mask)), 2), "text_model": cfg.text_model}
+
+
+def text_cost(kind: str, tokens: int) -> dict[str, Any]:
+    """Parameters and GFLOPs of a text encoder (BERT-base or MiniLM-L6 shape) on one sentence."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    cfg = BertConfig() if kind == "bert-base-uncased" else BertConfig(
+        hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
+    model = BertModel(cfg).eval()
+    ids = torch.randint(1000, 2000, (1, tokens))
+    return {"model": f"text: {kind}", "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+            "gflops": round(_flops(lambda: model(input_ids=ids)), 2)}
+
+
+def clipseg_cost(size: int, tokens: int) -> dict[str, Any]:
+    """CLIPSeg (ViT-B/16 image + text towers, decoder) on one ``size``-square image and sentence."""
+    import torch
+    from transformers import CLIPSegConfig, CLIPSegForImageSegmentation
+
+    model = CLIPSegForImageSegmentation(CLIPSegConfig()).eval()
+    pixels = torch.rand(1, 3, size, size)
+    ids = torch.randint(1000, 2000, (1, tokens))
+    gflops = _flops(lambda: model(input_ids=ids, pixel_values=pixels, interpolate_pos_encoding=True))
+    return {"model": "CLIPSeg (ViT-B/16, with its text tower)",
+            "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2), "gflops": round(gflops, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the table as JSON lines."""
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--tokens", type=int, default=20)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    rows = [lsms_cost("full", args.size, args.tokens), lsms_cost("demo", args.size, args.tokens),
+            text_cost("bert-base-uncased", args.tokens), text_cost("all-MiniLM-L6-v2", args.tokens),
+            clipseg_cost(args.size, args.tokens)]
+    for row in rows:
+        print(json.dumps(row))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
