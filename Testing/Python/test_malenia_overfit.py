@@ -138,3 +138,22 @@ def test_checkpoint_reload_gives_identical_outputs(trained, tmp_path):
     assert torch.equal(a["object_logits"], b["object_logits"])
     # the trainer's own checkpoint folder loads too
     assert MaleniaModel.from_pretrained(run / "last").config.num_tokens == 4
+
+
+def test_exported_weights_segment_without_a_text_encoder(trained, tmp_path, monkeypatch):
+    """Shipped weights carry the stored phrase embeddings: known descriptions need no text model."""
+    from TextLesionSegLib.models import text_encoders as te
+    from TextLesionSegLib.models.base import InferenceSettings
+    from TextLesionSegLib.models.malenia.segmenter import MaleniaSegmenter
+    from TextLesionSegLib.models.malenia.training import export_for_inference
+
+    model, cases, run, _ = trained
+    model.save_pretrained(tmp_path / "ckpt")
+    export_for_inference(tmp_path / "ckpt", tmp_path / "weights", trained_on="test")
+    monkeypatch.setenv("TEXTLESIONSEG_CACHE", str(tmp_path / "empty-cache"))  # no disk cache to lean on
+    seg = MaleniaSegmenter.from_pretrained(tmp_path / "weights", device="cpu")
+    assert seg.model.config.extra["trained_on"] == "test"
+    monkeypatch.setattr(te.TextEncoder, "_load", lambda self: (_ for _ in ()).throw(AssertionError("text model loaded")))
+    case = make_case(97)
+    prob = seg.predict(torch.from_numpy(case["image"])[None, None], [LEFT], InferenceSettings(device="cpu", amp=False))
+    assert _dice(prob[0].numpy() >= 0.5, case["instances"] == 1) > 0.7

@@ -159,3 +159,28 @@ def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDatase
                              pos_fraction=float(data.get("pos_fraction", 0.8)), train=True, seed=seed)
     val_ds = WindowDataset(val_cases, roi, train=False, seed=seed + 1)
     return train_ds, val_ds
+
+
+def export_for_inference(run_folder: Path, out_folder: Path, data_dir: Path | None = None, **info: Any) -> Path:
+    """Copy a trained checkpoint into a weights folder with the embeddings of every known phrase
+    (stored attribute values + the training phrases of ``data_dir``) inside ``model.safetensors``,
+    so inference needs no text encoder for them. ``info`` is recorded in ``config.json`` (extra).
+    """
+    from .data import read_reports
+    from .phrases import lesion_phrase_sets
+
+    model = MaleniaModel.from_pretrained(run_folder)
+    phrases = set(bank_phrases())
+    from .phrases import coarse_location_values
+
+    phrases |= {p for _, p in coarse_location_values()}
+    if data_dir is not None:
+        rng = np.random.default_rng(0)
+        for rows in read_reports(Path(data_dir)).values():
+            for row in rows:
+                sets = lesion_phrase_sets(row, rng)
+                phrases |= set(sets["positives"]) | {p for v in sets["variants"] for p in v}
+    model.set_known_phrases(sorted(phrases))
+    model.config.extra.pop("text_cache_dir", None)
+    model.config.extra.update(info)
+    return model.save_pretrained(out_folder)
