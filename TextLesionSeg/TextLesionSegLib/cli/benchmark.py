@@ -20,14 +20,29 @@ from typing import Any
 
 from ..errors import InputError
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "evaluation" / "configs"
-#: trainable model modules by architecture (``build_model`` + ``save_pretrained``)
-MODEL_MODULES = {
-    "unet": "TextLesionSegLib.models.unet_baseline",
-    "clipseg": "TextLesionSegLib.models.clipseg",
-    "malenia": "TextLesionSegLib.models.malenia.training",
-    "lsms": "TextLesionSegLib.models.lsms.training",
-}
+CONFIG_DIRS = (Path(__file__).resolve().parents[1] / "evaluation" / "configs",
+               Path(__file__).resolve().parents[1] / "training" / "configs")
+#: configs timed with random weights: (architecture, config name), demo then full
+DEMO_CONFIGS = (("malenia", "malenia-demo"), ("lsms", "lsms-demo"), ("unet", "unet_demo"), ("clipseg", "clipseg_demo"))
+FULL_CONFIGS = (("malenia", "malenia-full"), ("lsms", "lsms-full"), ("unet", "unet_full"), ("clipseg", "clipseg_full"))
+
+
+def _model_modules() -> dict[str, str]:
+    """Architecture -> trainable module (``build_model`` + ``save_pretrained``): the train command's table."""
+    from .train import TRAINABLE
+
+    return dict(TRAINABLE)
+
+
+def config_path(name: str) -> Path | None:
+    """A config file given as a path or as a shipped config's name (``malenia-full``, ``unet_demo``)."""
+    if Path(name).is_file():
+        return Path(name)
+    for folder in CONFIG_DIRS:
+        for cand in (folder / name, folder / f"{name}.yaml"):
+            if cand.is_file():
+                return cand
+    return None
 
 
 def register(subparsers: Any) -> None:
@@ -42,6 +57,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--quick", action="store_true", help="demo models, small inputs, peer on cube128 only")
     p.add_argument("--no-peer", action="store_true", help="skip the SwinUNETR-48 peer")
+    p.add_argument("--one-window", action="store_true",
+                   help="time one window (3D) or 4 slices (2D) of each model and of the peer, scaled by the "
+                        "window count (full-size models on large inputs on a CPU); stated in each row's note")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--gpu-tflops", type=float, default=100.0,
                    help="assumed effective GPU rate for the FLOP-based estimate (default 100 TFLOP/s, an "
@@ -61,9 +79,9 @@ def _default_models(quick: bool) -> list[str]:
                 names.append(entry.name)
         except Exception:  # noqa: BLE001 - a broken entry is skipped, not fatal to a benchmark
             continue
-    if not quick:
-        names += [f"{arch}@{cfg}" for arch, cfg in (("unet", CONFIG_DIR / "unet_full.yaml"),
-                                                   ("clipseg", CONFIG_DIR / "clipseg_full.yaml"))]
+    # demo configs with random weights stand in for demo models not registered yet (same cost)
+    wanted = ([] if names else list(DEMO_CONFIGS)) + ([] if quick else list(FULL_CONFIGS))
+    names += [f"{arch}@{cfg}" for arch, cfg in wanted if config_path(cfg) is not None]
     return names
 
 
@@ -74,11 +92,15 @@ def _random_model(spec: str, device: str, tmp: Path) -> Any:
     from ..models import registry
     from ..training.trainer import load_config
 
-    arch, _, cfg_path = spec.partition("@")
-    if arch not in MODEL_MODULES:
-        raise InputError(f"unknown architecture '{arch}' in '{spec}' (known: {', '.join(MODEL_MODULES)})")
+    arch, _, cfg_name = spec.partition("@")
+    modules = _model_modules()
+    if arch not in modules:
+        raise InputError(f"unknown architecture '{arch}' in '{spec}' (known: {', '.join(modules)})")
+    cfg_path = config_path(cfg_name)
+    if cfg_path is None:
+        raise InputError(f"config '{cfg_name}' not found (a file, or a name in {', '.join(map(str, CONFIG_DIRS))})")
     config = load_config(cfg_path)
-    model = importlib.import_module(MODEL_MODULES[arch]).build_model(config)
+    model = importlib.import_module(modules[arch]).build_model(config)
     folder = tmp / f"{arch}-{Path(cfg_path).stem}"
     model.save_pretrained(folder)
     seg = registry.default_registry().segmenter_class(arch).from_pretrained(folder, device)
@@ -112,7 +134,8 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = ["# Benchmark", "", f"Command: `{report['command']}`",
              f"Machine: {m['cpu']} ({m['threads']} torch threads), {m['device']}, torch {m['torch']}; measured "
-             f"matmul rate {m['matmul_gflops']:.1f} GFLOP/s.", "",
+             f"matmul rate {m['matmul_gflops']:.1f} GFLOP/s; load average at the end {m['load_average_1min']:.1f} "
+             "(other jobs share the cores when it exceeds the thread count: times are then upper bounds).", "",
              "Seconds per stage; peak = highest memory seen (MiB; CPU RSS of the whole process, or CUDA allocator); "
              "floor = model GFLOPs ÷ matmul rate; eff. = floor ÷ measured model time; peer = MONAI SwinUNETR-48 "
              "sliding window on the same working volume, ratio = model ÷ peer. "
@@ -122,6 +145,9 @@ def markdown(report: dict[str, Any]) -> str:
              "| GFLOPs | floor s | eff. % | peer s | ratio | GPU est. s |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [_row(r, report["gpu_tflops"]) for r in report["runs"]]
+    notes = [f"{r['model']} / {r['input']}: {r['note']}" for r in report["runs"] if "scaled" in r["note"] or "peer" in r["note"]]
+    if notes:
+        lines += ["", "Notes: " + "; ".join(notes)]
     if report.get("skipped"):
         lines += ["", "Skipped: " + "; ".join(report["skipped"])]
     return "\n".join(lines) + "\n"
@@ -162,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
             for spec in specs:
                 print(f"benchmark: {spec} on {name}", file=sys.stderr)
                 model = _load(spec, device, Path(tmp))
-                rec = bm.run_pipeline(model, path, TEXT_FOR_INPUT[name], device, name, rate)
+                rec = bm.run_pipeline(model, path, TEXT_FOR_INPUT[name], device, name, rate, one_window=args.one_window)
                 want_peer = not args.no_peer and (not args.quick or name == "cube128")
                 if want_peer:
                     from ..pipeline.io import read_image
@@ -172,18 +198,21 @@ def run(args: argparse.Namespace) -> int:
                     if key not in peer:
                         vol, _ = to_working_grid(read_image(path), PreprocessingConfig(
                             spacing=model.preprocessing.spacing, roi_size=(96, 96, 96)))
-                        peer[key] = bm.swinunetr_peer(vol, device)[0]
+                        # --quick / --one-window: one 96^3 window timed, times the window count
+                        peer[key] = bm.swinunetr_peer(vol, device, one_window=args.quick or args.one_window)[0]
                     rec.peer_s = peer[key]
+                    if args.quick or args.one_window:
+                        rec.note += "; peer extrapolated from one window"
                     rec.peer_ratio = rec.stages["model"].seconds / rec.peer_s
                 runs.append(rec.to_dict())
                 del model
     import os
 
-    report = {"command": "textlesionseg " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 and sys.argv[1] == "benchmark"
-              else "textlesionseg benchmark ...",
+    report = {"command": "textlesionseg benchmark " + " ".join(sys.argv[2:])
+              if len(sys.argv) > 1 and sys.argv[1] == "benchmark" else "textlesionseg benchmark ...",
               "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                           "threads": torch.get_num_threads(), "device": device, "torch": torch.__version__,
-                          "matmul_gflops": rate,
+                          "matmul_gflops": rate, "load_average_1min": os.getloadavg()[0],
                           "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None},
               "gpu_tflops": args.gpu_tflops, "runs": runs, "skipped": skipped}
     out.mkdir(parents=True, exist_ok=True)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
                                           progress=lambda msg: print(msg, file=sys.stderr)))
     meta = {"data": str(args.data), "split": args.split, "part": args.part, "n_cases": len(cases[: args.max_cases] if args.max_cases else cases),
             "tolerance_mm": args.tolerance_mm, "min_iou": args.min_iou, "threshold": args.threshold,
-            "device": args.device, "command": "textlesionseg " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+            "device": args.device, "command": "textlesionseg evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
             if len(sys.argv) > 1 and sys.argv[1] == "evaluate" else "textlesionseg evaluate ..."}
     written = write_report(evaluations, out, meta, plots=not args.no_plots)
     for e in evaluations:

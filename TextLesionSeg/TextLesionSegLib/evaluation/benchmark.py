@@ -147,8 +147,12 @@ def count_gflops(fn: Any) -> tuple[float, Any]:
     return counter.get_total_flops() / 1e9, out
 
 
-def swinunetr_peer(volume: Any, device: str, overlap: float = 0.5) -> tuple[float, float]:
-    """(seconds, GFLOPs per 96^3 window) of MONAI SwinUNETR-48 sliding-window inference on ``volume``."""
+def swinunetr_peer(volume: Any, device: str, overlap: float = 0.5, one_window: bool = False) -> tuple[float, float]:
+    """(seconds, GFLOPs per 96^3 window) of MONAI SwinUNETR-48 sliding-window inference on ``volume``.
+
+    ``one_window``: time a single window and multiply by the number of windows the sliding window
+    would run (``pipeline.inference.count_windows``); blending overhead is left out.
+    """
     import torch
     from monai.inferers import sliding_window_inference
     from monai.networks.nets import SwinUNETR
@@ -161,15 +165,46 @@ def swinunetr_peer(volume: Any, device: str, overlap: float = 0.5) -> tuple[floa
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         t = time.perf_counter()
-        sliding_window_inference(x, (96, 96, 96), 1, net, overlap=overlap, mode="gaussian")
+        if one_window:
+            from ..pipeline.inference import count_windows
+
+            net(window)
+            factor = count_windows(tuple(x.shape[2:]), (96, 96, 96), overlap)
+        else:
+            sliding_window_inference(x, (96, 96, 96), 1, net, overlap=overlap, mode="gaussian")
+            factor = 1
         if device.startswith("cuda"):
             torch.cuda.synchronize()
-    return time.perf_counter() - t, gflops_window
+    return (time.perf_counter() - t) * factor, gflops_window
+
+
+def _window_crop(volume: Any, roi: Sequence[int]) -> tuple[Any, float]:
+    """(a centred crop of one model window, how many such windows cover ``volume``).
+
+    3D models: one ``roi`` window, scaled by MONAI's window count at overlap 0.5. Slice models
+    (``roi[0] == 1``): 4 whole slices, scaled by slices / 4.
+    """
+    from ..pipeline.inference import count_windows
+
+    k, j, i = volume.shape[2:]
+    if int(roi[0]) == 1:
+        n = min(4, k)
+        k0 = (k - n) // 2
+        return volume[:, :, k0:k0 + n], k / n
+    r = [min(int(a), int(b)) for a, b in zip(roi, (k, j, i))]
+    s = [(d - a) // 2 for d, a in zip((k, j, i), r)]
+    crop = volume[:, :, s[0]:s[0] + r[0], s[1]:s[1] + r[1], s[2]:s[2] + r[2]]
+    return crop, float(count_windows((k, j, i), tuple(int(a) for a in roi), 0.5))
 
 
 def run_pipeline(model: Any, image_path: Path, texts: Sequence[str], device: str, input_name: str,
-                 matmul_rate: float | None = None, count_flops: bool = True) -> RunRecord:
-    """Run every stage once for ``model`` on the image file and record it."""
+                 matmul_rate: float | None = None, count_flops: bool = True, one_window: bool = False) -> RunRecord:
+    """Run every stage once for ``model`` on the image file and record it.
+
+    ``one_window``: the model stage runs on one window (or 4 slices) and its time and FLOPs are
+    scaled by the number of windows (for full-size models on large inputs on a CPU, where the
+    whole volume would take hours); postprocess and write then handle empty masks.
+    """
     import torch
 
     from ..models.base import InferenceSettings
@@ -195,8 +230,17 @@ def run_pipeline(model: Any, image_path: Path, texts: Sequence[str], device: str
         encode = getattr(model, "encode_queries", None)
         if callable(encode):
             encode(queries)
+    scale = 1.0
+    model_input = volume
+    if one_window:
+        model_input, scale = _window_crop(volume, model.preprocessing.roi_size)
     with stage(rec, "model", device), torch.no_grad():
-        prob = model.predict(volume, queries, settings)
+        prob = model.predict(model_input, queries, settings)
+    if one_window:
+        s = rec.stages["model"]
+        rec.stages["model"] = StageRecord(s.seconds * scale, s.peak_mib, s.rise_mib)
+        prob = torch.zeros((len(queries),) + tuple(volume.shape[2:]))
+        rec.note += f"; model time and FLOPs scaled from one window x {scale:g}"
     with stage(rec, "postprocess", device):
         segments = []
         for q, query in enumerate(queries):
@@ -210,9 +254,9 @@ def run_pipeline(model: Any, image_path: Path, texts: Sequence[str], device: str
     rec.total_s = time.perf_counter() - t0
     if count_flops and matmul_rate:
         with torch.no_grad():
-            gflops, _ = count_gflops(lambda: model.predict(volume, queries, settings))
-        rec.gflops = gflops
+            gflops, _ = count_gflops(lambda: model.predict(model_input, queries, settings))
+        rec.gflops = gflops * scale
         rec.floor_s = gflops / matmul_rate
         rec.efficiency = rec.floor_s / max(rec.stages["model"].seconds, 1e-9)
-    rec.note = f"{len(queries)} query(ies)"
+    rec.note = f"{len(queries)} query(ies)" + rec.note
     return rec

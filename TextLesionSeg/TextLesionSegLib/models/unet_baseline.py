@@ -55,9 +55,12 @@ class UNetBaseline(nn.Module):
             num_res_units=int(c["num_res_units"]),
         )
         # one sigmoid channel: DiceCE with sigmoid=True keeps a non-zero BCE term on it (the
-        # medvlsm pitfall was a CE term silently zero for a single output channel)
+        # medvlsm pitfall was a CE term silently zero for a single output channel). batch=True:
+        # one Dice over the batch, so lesion-free crops do not each demand an exactly empty output
+        # (per-sample Dice of an empty crop is ~1 for any false positive, which drove the first
+        # demo run to predict nothing)
         self.loss_fn = DiceCELoss(
-            sigmoid=True, lambda_dice=float(c["dice_weight"]), lambda_ce=float(c["bce_weight"])
+            sigmoid=True, batch=True, lambda_dice=float(c["dice_weight"]), lambda_ce=float(c["bce_weight"])
         )
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
