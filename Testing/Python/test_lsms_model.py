@@ -151,3 +151,27 @@ def test_config_json_round_trip() -> None:
     cfg = demo_config()
     assert LSMSConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert count_parameters(LSMSModel(cfg)) < 6_000_000  # demo weights stay well under 25 MB
+
+
+def test_segmenter_loads_weights_and_answers_on_the_working_grid(tmp_path) -> None:
+    from TextLesionSegLib.models.base import InferenceSettings
+    from TextLesionSegLib.models.lsms.segmenter import LSMSSegmenter
+    from TextLesionSegLib.query.types import LesionQuery
+
+    torch.manual_seed(0)
+    model = LSMSModel(tiny_config(spacing=(4.0, 4.0, 5.0)))
+    model.save_pretrained(tmp_path / "lsms-x")
+    seg = LSMSSegmenter.from_pretrained(tmp_path / "lsms-x", "cpu")
+    assert seg.name == "lsms-x" and seg.preprocessing.spacing == (4.0, 4.0, 5.0)
+    assert seg.preprocessing.hu_window == (-1000.0, 400.0)
+    vol = torch.zeros(1, 1, 5, 40, 48)
+    vol[:, :, 1:4, 5:35, 5:43] = 0.75  # body on slices 1..3 only
+    model._text_cache["two words"] = (torch.randn(3, 384), torch.ones(3, dtype=torch.bool))
+    seg.model._text_cache = model._text_cache
+    settings = InferenceSettings(extra={"keep_all_candidates": True})
+    out = seg.predict(vol, [LesionQuery(text="two words")], settings)
+    assert out.shape == (1, 5, 40, 48) and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    assert out[0, 0].abs().sum() == 0 and out[0, 4].abs().sum() == 0  # air slices are skipped
+    assert out[0, 2].abs().sum() > 0
+    with pytest.raises(ModelError):
+        LSMSSegmenter.from_pretrained(tmp_path / "missing", "cpu")

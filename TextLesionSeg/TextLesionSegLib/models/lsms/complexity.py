@@ -1,6 +1,7 @@
 """Parameters and GFLOPs of LSMS per 512x512 slice, beside a CLIPSeg-size model built in the same run.
 
     python -m TextLesionSegLib.models.lsms.complexity [--size 512] [--tokens 20]
+    python -m TextLesionSegLib.models.lsms.complexity --latency WEIGHTS_DIR --size 208 --threads 2
 
 FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, convolutions and
 attention; one multiply-add = 2 FLOPs), for the vision-language network without its text
@@ -68,6 +69,31 @@ def clipseg_cost(size: int, tokens: int) -> dict[str, Any]:
             "params_M": round(sum(p.numel() for p in model.parameters()) / 1e6, 2), "gflops": round(gflops, 2)}
 
 
+def slice_latency(weights_dir: str, size: int, threads: int, repeats: int = 20, batch: int = 8) -> dict[str, Any]:
+    """Median seconds per slice of a trained model's network (text encoded once, as inference does)."""
+    import statistics
+    import time
+
+    import torch
+
+    from .model import LSMSModel
+
+    torch.set_num_threads(threads)
+    model = LSMSModel.from_pretrained(weights_dir)
+    words, mask = model.encode_text(["a mass in the left lung"])
+    x = torch.rand(batch, model.config.slice_channels, size, size)
+    times = []
+    with torch.no_grad():
+        model(x, words.expand(batch, -1, -1), mask.expand(batch, -1))  # warm-up
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model(x, words.expand(batch, -1, -1), mask.expand(batch, -1))
+            times.append((time.perf_counter() - t0) / batch)
+    return {"weights": weights_dir, "slice": f"{size}x{size}", "threads": threads, "batch": batch,
+            "median_ms_per_slice": round(1000 * statistics.median(times), 1),
+            "min_ms_per_slice": round(1000 * min(times), 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the table as JSON lines."""
     import torch
@@ -75,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--tokens", type=int, default=20)
+    parser.add_argument("--latency", metavar="WEIGHTS_DIR", help="time a trained model per slice instead")
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.latency:
+        print(json.dumps(slice_latency(args.latency, args.size, args.threads)))
+        return 0
     torch.set_num_threads(1)
     rows = [lsms_cost("full", args.size, args.tokens), lsms_cost("demo", args.size, args.tokens),
             text_cost("bert-base-uncased", args.tokens), text_cost("all-MiniLM-L6-v2", args.tokens),
