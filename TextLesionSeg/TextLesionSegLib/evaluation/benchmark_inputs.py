@@ -60,7 +60,7 @@ def abdomen512(seed: int = 0) -> Image:
 
 
 def lung2_path() -> Path | None:
-    """The real lung2 CT if this checkout can see it (``$TEXTLESIONSEG_LUNG2``, ../shared/data, sample_data)."""
+    """The real lung2 CT if this checkout can see it (``$TEXTLESIONSEG_LUNG2``, ../shared/data, sample_data's shared folders)."""
     env = os.environ.get("TEXTLESIONSEG_LUNG2")
     candidates = [Path(env)] if env else []
     candidates.append(Path(__file__).resolve().parents[3] / "shared" / "data" / "lung2_image.nrrd")
@@ -71,11 +71,9 @@ def lung2_path() -> Path | None:
     try:
         from .. import sample_data
 
-        getter = getattr(sample_data, "lung2_paths", None) or getattr(sample_data, "lung2", None)
-        if callable(getter):
-            got = getter()
-            path = Path(got[0] if isinstance(got, (tuple, list)) else got)
-            return path if path.is_file() else None
+        for folder in sample_data.shared_data_dirs():
+            if (Path(folder) / "lung2_image.nrrd").is_file():
+                return Path(folder) / "lung2_image.nrrd"
     except Exception:  # noqa: BLE001 - no sample data: the benchmark skips lung2 and says so
         return None
     return None
