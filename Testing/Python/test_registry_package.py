@@ -56,3 +56,29 @@ def test_empty_or_weightless_registry_says_no_trained_model(tmp_path):
     }]}))
     with pytest.raises(reg.ModelError, match="registered models have no weights"):
         reg.default_model_name(reg.Registry([weightless], cache_dir=tmp_path / "cache"))
+
+
+def test_default_model_prefers_text_guided_models(tmp_path):
+    """With a baseline listed first, the default is still the text-guided model with weights."""
+    def entry(name, arch, path):
+        return {"name": name, "architecture": arch, "version": "1", "weights": {"path": path, "sha256": "0" * 64, "size": 1}}
+
+    for name in ("have-unet", "have-malenia"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.safetensors").write_bytes(b"x")
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"models": [entry("unet-demo", "unet", "have-unet"), entry("lsms-demo", "lsms", "absent"),
+                                           entry("malenia-demo", "malenia", "have-malenia")]}))
+    assert reg.default_model_name(reg.Registry([path], cache_dir=tmp_path / "c")) == "malenia-demo"
+    data = json.loads(path.read_text())
+    data["models"] = data["models"][:2]
+    path.write_text(json.dumps(data))
+    assert reg.default_model_name(reg.Registry([path], cache_dir=tmp_path / "c")) == "unet-demo"  # only a baseline left
+
+
+def test_the_shipped_default_is_text_guided_when_one_is_bundled():
+    registry = reg.default_registry()
+    usable = [e for e in registry.list_models() if registry.weights_status(e.name).state != "missing"]
+    if not any(e.architecture in reg.DEFAULT_PREFERENCE for e in usable):
+        pytest.skip("no text-guided model with weights is registered yet")
+    assert registry.get_entry(reg.default_model_name(registry)).architecture in reg.DEFAULT_PREFERENCE

@@ -414,10 +414,23 @@ def clear_cache(name: str | None = None) -> list[Path]:
     return default_registry().clear_cache(name)
 
 
+#: architectures tried first for the default model: the text-guided models, not the baselines
+DEFAULT_PREFERENCE: tuple[str, ...] = ("malenia", "lsms")
+
+
 def default_model_name(registry: Registry | None = None) -> str:
-    """The first registered model whose weights are usable now or downloadable."""
+    """The model used when none is named: Malenia, then LSMS, then any other, first with usable weights.
+
+    Baselines (e.g. the image-only UNet, which ignores the text) are chosen only when no
+    text-guided model is available.
+    """
     registry = registry or default_registry()
-    for entry in registry.list_models():
+
+    def rank(entry: ModelEntry) -> int:
+        arch = entry.architecture
+        return DEFAULT_PREFERENCE.index(arch) if arch in DEFAULT_PREFERENCE else len(DEFAULT_PREFERENCE)
+
+    for entry in sorted(registry.list_models(), key=rank):  # stable: registry order within a rank
         if registry.weights_status(entry.name).state != "missing":
             return entry.name
     if not registry.entries:
