@@ -3,9 +3,9 @@
     python -m TextLesionSegLib.worker.soak                      # 20 requests, see below for the model
     python -m TextLesionSegLib.worker.soak --model malenia-demo --image ct.nrrd --text "..." --json out.json
 
-Without ``--model`` it uses the first registered model with usable weights; if there is none it
-builds the tiny test segmenter of ``worker.testing`` (a real torch model, not a lesion model)
-and a CT-like phantom, and says so. The worker reports its own resident memory (VmRSS) after
+Without ``--model`` it uses the default registered model (Malenia first); if there is none it
+builds the tiny test segmenter of ``worker.testing`` (a real torch model, not a lesion model).
+Without ``--image`` it segments a CT-like phantom (``--size`` voxels per side), and says so. The worker reports its own resident memory (VmRSS) after
 every request. Growth compares the median RSS of the last 5 requests with that of the first 5
 (single readings jitter by a few % as the allocator reuses memory); the raw last-vs-first
 change and the peak are reported too. Exit code 0 when growth <= ``--max-growth`` (5 %), else 1.
@@ -70,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m TextLesionSegLib.worker.soak", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--model", help="registered model (default: first usable, else the tiny test model)")
-    parser.add_argument("--image", help="CT to segment (default: a phantom; required with --model)")
+    parser.add_argument("--image", help="CT to segment (default: a CT-like phantom of --size voxels per side)")
     parser.add_argument("--text", action="append", help="description(s); default one generic description")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--size", type=int, default=96, help="phantom edge in voxels (tiny model only)")
+    parser.add_argument("--size", type=int, default=96, help="phantom edge in voxels (when no --image)")
     parser.add_argument("--max-growth", type=float, default=5.0, help="percent")
     parser.add_argument("--json", type=Path, help="write the summary here too")
     args = parser.parse_args(argv)
@@ -89,13 +89,16 @@ def main(argv: list[str] | None = None) -> int:
             model = registry.default_model_name()
         except ModelError:
             model = None
-    if model is None or image is None:
-        if model is not None and image is None:
-            parser.error("--image is needed with a registered model")
+    if model is None:
         env, model, image = _tiny_setup(folder, args.size)
         note = "no trained model registered: tiny test segmenter (mean filter + threshold) on a phantom"
+    elif image is None:
+        from .testing import write_phantom
+
+        image = str(write_phantom(folder / "phantom.nrrd", size=args.size, lesion_radius_vox=args.size / 8))
+        note = f"CT-like phantom {args.size}^3 (1.5 x 1.5 x 2 mm), one +150 HU sphere"
     request = {"type": "segment", "image_path": image, "model": model, "output_dir": str(folder / "results"),
-               "texts": args.text or ["round hypodense mass in the liver"], "settings": {"device": args.device}}
+               "texts": args.text or ["round solid nodule in the right lung"], "settings": {"device": args.device}}
     client = WorkerClient(env=env, log_path=folder / "worker.log")
     try:
         summary = soak(client, request, args.requests)
