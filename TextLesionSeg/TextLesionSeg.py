@@ -201,6 +201,7 @@ class TextLesionSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelSelector.clear()
         for entry in self.logic.listModels():
             self.ui.modelSelector.addItem(entry.name)
+        self._selectComboText(self.ui.modelSelector, self.logic.defaultModel())
         if self.ui.modelSelector.count == 0:
             self.ui.modelDescriptionLabel.text = _("No model is registered yet (see 'textlesionseg models').")
 
@@ -497,6 +498,17 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
             logging.error(f"TextLesionSeg: cannot read the model registry: {error}")
             return []
 
+    @staticmethod
+    def defaultModel() -> str:
+        """The registry's preferred usable model (Malenia first), or "" when there is none."""
+        from TextLesionSegLib.errors import ModelError
+        from TextLesionSegLib.models.registry import default_model_name
+
+        try:
+            return default_model_name()
+        except ModelError:
+            return ""
+
     def modelSummary(self, name: str) -> str:
         """One line: description, licence and where the weights are."""
         from TextLesionSegLib.models.registry import get_entry, weights_status
@@ -673,7 +685,7 @@ class TextLesionSegTest(ScriptedLoadableModuleTest):
     def test_TextLesionSeg_wholeFlow(self) -> None:
         import numpy as np
 
-        from TextLesionSegLib.models.registry import list_models, weights_status
+        from TextLesionSegLib.models.registry import default_model_name, list_models, weights_status
 
         self.delayDisplay("Starting the TextLesionSeg self-test")
         logic = TextLesionSegLogic()
@@ -681,6 +693,8 @@ class TextLesionSegTest(ScriptedLoadableModuleTest):
             self.skipTest("dependencies not installed")
         models = [m.name for m in list_models() if weights_status(m.name).state == "bundled"]
         self.assertTrue(models, "no bundled demo model to test with")
+        if default_model_name() in models:  # the model the panel offers first
+            models.insert(0, default_model_name())
 
         # A synthetic CT: air, a water-density body and a +150 HU ball ("lesion") in it.
         k, j, i = np.mgrid[:48, :64, :64]
