@@ -99,6 +99,18 @@ def draw_icon(paths=ICON_FILES) -> None:
         image.save(path)
 
 
+def _model_line() -> tuple[str, str]:
+    """The registry's default model and the line the panel shows for it (as the module builds it)."""
+    try:
+        from TextLesionSegLib.models.registry import default_model_name, get_entry, weights_status
+
+        name = default_model_name()
+        entry = get_entry(name)
+        return name, f"{entry.description} (licence {entry.license}; weights {weights_status(name).state})"
+    except Exception:  # no engine or no model: an empty selector, as the panel would show
+        return "", "No model is registered yet (see 'textlesionseg models')."
+
+
 def draw_panel(path: Path = SCREENSHOT) -> Path:
     """Render the panel from the .ui offscreen, with example inputs filled in."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -110,14 +122,18 @@ def draw_panel(path: Path = SCREENSHOT) -> Path:
     find(QComboBox, "inputVolumeSelector").addItem("CT chest (lung2)")
     find(QComboBox, "outputSegmentationSelector").addItem("Create new segmentation")
     find(QComboBox, "roiSelector").addItem("Whole volume")
-    find(QComboBox, "modelSelector").addItem("malenia-demo")
+    model, summary = _model_line()
+    find(QComboBox, "modelSelector").addItem(model)
     find(QComboBox, "deviceSelector").addItems(["auto", "cpu"])
-    find(QPlainTextEdit, "descriptionsTextEdit").setPlainText(
-        "irregular mass in the left upper lobe of the lung\nsmall round nodule in the right lung")
-    find(QLabel, "queryPreviewLabel").setText(
-        "<b>irregular mass in the left upper lobe</b>: organ: lung, side: left, type: mass, shape: irregular<br>"
-        "<b>small round nodule in the right lung</b>: organ: lung, side: right, type: lung nodule, shape: round-like")
-    find(QLabel, "modelDescriptionLabel").setText("Malenia demo (3D, mask-attribute alignment). Licence: Apache-2.0. Weights: bundled.")
+    text = "irregular mass in the left upper lobe of the lung\nsmall round nodule in the right lung"
+    find(QPlainTextEdit, "descriptionsTextEdit").setPlainText(text)
+    try:  # the real parser's preview, as the panel shows it
+        from TextLesionSegLib.mrml.preview import preview_html
+
+        find(QLabel, "queryPreviewLabel").setText(preview_html(text))
+    except ImportError:
+        pass
+    find(QLabel, "modelDescriptionLabel").setText(summary)
     progress = find(QProgressBar, "progressBar")
     progress.setVisible(True)
     progress.setValue(60)

@@ -515,7 +515,7 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
 
         entry = get_entry(name)
         status = weights_status(name)
-        return _("{description} Licence: {license}. Weights: {state}.").format(
+        return _("{description} (licence {license}; weights {state})").format(
             description=entry.description, license=entry.license, state=status.state)
 
     def modelsFolder(self) -> str:
