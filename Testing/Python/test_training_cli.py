@@ -1,0 +1,42 @@
+"""``textlesionseg train``: bad inputs are one line and exit code 2; shipped configs parse."""
+
+from __future__ import annotations
+
+import pytest
+
+from TextLesionSegLib.cli import main
+
+
+def test_unknown_config_and_missing_data_exit_2(tmp_path, capsys):
+    assert main(["train", "malenia", "--config", "no-such-config", "--data", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["train", "malenia", "--config", "malenia-demo", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_non_empty_run_folder_is_never_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("user data")
+    assert main(["train", "malenia", "--config", "malenia-demo", "--data", str(tmp_path), "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err and (out / "keep.txt").read_text() == "user data"
+
+
+def test_data_folder_without_dataset_json_exit_2(tmp_path, capsys):
+    pytest.importorskip("torch")
+    code = main(["train", "malenia", "--config", "malenia-demo", "--data", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--no-progress"])
+    assert code == 2 and "dataset.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["malenia-demo", "malenia-full"])
+def test_shipped_configs_build(name):
+    pytest.importorskip("torch")
+    from TextLesionSegLib.cli.train import resolve_config
+    from TextLesionSegLib.models.malenia.config import MaleniaConfig
+    from TextLesionSegLib.training.trainer import TrainSettings, load_config
+
+    cfg = load_config(resolve_config(name))
+    TrainSettings.from_config(cfg)  # no unknown keys
+    model_cfg = MaleniaConfig.from_dict(cfg["model"])
+    assert model_cfg.num_blocks == 3 and model_cfg.fusion_rounds == 3 and not model_cfg.extra
