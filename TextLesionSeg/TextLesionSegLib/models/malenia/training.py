@@ -44,6 +44,8 @@ class WindowDataset(torch.utils.data.Dataset):
         self.pos_fraction = pos_fraction
         self.jitter = intensity_jitter
         self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self._worker: int | None = None
         self._coords = [{les["label"]: np.argwhere(c["instances"] == les["label"]) for les in c["lesions"]} for c in self.cases]
         if train:
             self.length = samples or len(self.cases)
@@ -64,6 +66,10 @@ class WindowDataset(torch.utils.data.Dataset):
         return np.array([self.rng.integers(s) for s in case["image"].shape])
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
+        info = torch.utils.data.get_worker_info()
+        if info is not None and self._worker != info.id:  # DataLoader workers copy the RNG: give each its own
+            self._worker = info.id
+            self.rng = np.random.default_rng([self.seed, info.id, int(info.seed % 2**32)])
         if self.train:
             ci = int(self.rng.integers(len(self.cases)))
             lesions = self.cases[ci]["lesions"]
