@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, TextLesionSegError
 
 CONFIG_DIRS = (Path(__file__).resolve().parents[1] / "evaluation" / "configs",
                Path(__file__).resolve().parents[1] / "training" / "configs")
@@ -153,6 +153,26 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _report(args: argparse.Namespace, device: str, rate: float, runs: list, skipped: list) -> dict[str, Any]:
+    import os
+
+    import torch
+
+    return {"command": "textlesionseg benchmark " + " ".join(sys.argv[2:])
+            if len(sys.argv) > 1 and sys.argv[1] == "benchmark" else "textlesionseg benchmark ...",
+            "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                        "threads": torch.get_num_threads(), "device": device, "torch": torch.__version__,
+                        "matmul_gflops": rate, "load_average_1min": os.getloadavg()[0],
+                        "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None},
+            "gpu_tflops": args.gpu_tflops, "runs": runs, "skipped": skipped}
+
+
+def _write(out: Path, report: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmark.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    (out / "benchmark.md").write_text(markdown(report), encoding="utf-8")
+
+
 def run(args: argparse.Namespace) -> int:
     """Benchmark every model on every input and write the report."""
     import torch
@@ -174,6 +194,11 @@ def run(args: argparse.Namespace) -> int:
     specs = args.models or _default_models(args.quick)
     if not specs:
         raise InputError("no model to benchmark: none is registered with weights; name one with --models")
+    for spec in specs:  # a mistyped model is the user's error (exit 2), found before any timing
+        arch, sep, cfg = spec.partition("@")
+        if sep and (arch not in _model_modules() or config_path(cfg) is None):
+            raise InputError(f"'{spec}': unknown architecture or config (architectures: "
+                             f"{', '.join(_model_modules())}; configs: files or shipped names)")
     rate = bm.matmul_gflops(device)
     runs, skipped = [], []
     cache = Path(tempfile.gettempdir()) / "textlesionseg-benchmark-inputs"
@@ -187,8 +212,15 @@ def run(args: argparse.Namespace) -> int:
             peer: dict[tuple, float] = {}
             for spec in specs:
                 print(f"benchmark: {spec} on {name}", file=sys.stderr)
-                model = _load(spec, device, Path(tmp))
-                rec = bm.run_pipeline(model, path, TEXT_FOR_INPUT[name], device, name, rate, one_window=args.one_window)
+                try:
+                    model = _load(spec, device, Path(tmp))
+                    rec = bm.run_pipeline(model, path, TEXT_FOR_INPUT[name], device, name, rate,
+                                          one_window=args.one_window)
+                except (TextLesionSegError, OSError, ValueError, RuntimeError) as exc:
+                    # one model that cannot load (e.g. a text model not available offline) must
+                    # not cost the others' numbers
+                    skipped.append(f"{spec} on {name}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+                    continue
                 want_peer = not args.no_peer and (not args.quick or name == "cube128")
                 if want_peer:
                     from ..pipeline.io import read_image
@@ -206,17 +238,8 @@ def run(args: argparse.Namespace) -> int:
                     rec.peer_ratio = rec.stages["model"].seconds / rec.peer_s
                 runs.append(rec.to_dict())
                 del model
-    import os
-
-    report = {"command": "textlesionseg benchmark " + " ".join(sys.argv[2:])
-              if len(sys.argv) > 1 and sys.argv[1] == "benchmark" else "textlesionseg benchmark ...",
-              "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                          "threads": torch.get_num_threads(), "device": device, "torch": torch.__version__,
-                          "matmul_gflops": rate, "load_average_1min": os.getloadavg()[0],
-                          "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None},
-              "gpu_tflops": args.gpu_tflops, "runs": runs, "skipped": skipped}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmark.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    (out / "benchmark.md").write_text(markdown(report), encoding="utf-8")
+                _write(out, _report(args, device, rate, runs, skipped))  # partial results survive a crash
+    report = _report(args, device, rate, runs, skipped)
+    _write(out, report)
     print(markdown(report))
     return 0

@@ -29,6 +29,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", required=True, help="output folder for evaluation.json / .md / PNGs")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
+    p.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap of 3D models (default 0.5)")
     p.add_argument("--tolerance-mm", type=float, default=2.0, help="NSD tolerance in mm (default 2)")
     p.add_argument("--min-iou", type=float, default=0.1, help="IoU for a detection match (default 0.1)")
     p.add_argument("--max-cases", type=int, default=None, help="evaluate only the first N cases")
@@ -56,14 +57,16 @@ def run(args: argparse.Namespace) -> int:
     cases = load_cases(args.data, args.split, args.part)
     options = EvalOptions(tolerance_mm=args.tolerance_mm, min_iou=args.min_iou,
                           text_sensitivity=not args.no_text_sensitivity, max_cases=args.max_cases)
-    settings = InferenceSettings(device=args.device, threshold=args.threshold)
+    if not 0.0 <= args.overlap < 1.0:
+        raise InputError("--overlap must be in [0, 1)")
+    settings = InferenceSettings(device=args.device, threshold=args.threshold, overlap=args.overlap)
     evaluations = []
     for spec in args.model:
         model = load_model(spec, args.device)
         evaluations.append(evaluate_model(model, cases, settings, options,
                                           progress=lambda msg: print(msg, file=sys.stderr)))
     meta = {"data": str(args.data), "split": args.split, "part": args.part, "n_cases": len(cases[: args.max_cases] if args.max_cases else cases),
-            "tolerance_mm": args.tolerance_mm, "min_iou": args.min_iou, "threshold": args.threshold,
+            "overlap": args.overlap, "tolerance_mm": args.tolerance_mm, "min_iou": args.min_iou, "threshold": args.threshold,
             "device": args.device, "command": "textlesionseg evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
             if len(sys.argv) > 1 and sys.argv[1] == "evaluate" else "textlesionseg evaluate ..."}
     written = write_report(evaluations, out, meta, plots=not args.no_plots)
