@@ -13,6 +13,8 @@ to one 3D lesion. Modules, by concern:
 * :mod:`.training` — the trainer protocol (``build_model``/``build_datasets``/``evaluate_batch``).
 * :mod:`.referring` — 3D candidates and their ranking against the query's words.
 * :mod:`.segmenter` — :class:`LSMSSegmenter`, the pipeline's ``LesionSegmenter``.
+* :mod:`.slices` — referring slice samples (training data on the working grid).
+* :mod:`.complexity`, :mod:`.referring_eval` — cost table, per-slice latency, referring accuracy.
 
 Nothing here imports torch at package import time (Slicer loads packages before torch exists).
 """
