@@ -2,7 +2,8 @@
 
 ``python -m TextLesionSegLib.mrml.benchmark [--shape K J I] [--segments N]`` prints seconds for:
 volume node -> engine image, import of a result with probability maps, one live re-threshold
-(what the slider does per move), and one "keep lesion under click". Numbers go to
+(what the slider does per move), and one "keep lesion under click". With ``--image FILE
+[--label FILE] [--text T] [--model M]`` it runs the whole Slicer-side flow on a real file instead. Numbers go to
 docs/BENCHMARKS.md (E2 section) with the command that produced them.
 """
 
@@ -29,6 +30,41 @@ def _volume(scene, shape):
     return node
 
 
+def run_real(image_path: str, text: str, model: str, label_path: str | None = None) -> None:
+    """The Slicer-side flow on a real file: Slicer's reader -> request -> worker (in-process,
+    CPU) -> segments; prints stage times and, with a label, the Dice of the first segment."""
+    import slicer
+
+    from ..pipeline.io import read_image
+    from ..worker.server import run_request_sync
+    from .session import discard_run, finish_run, prepare_run
+
+    scene = slicer.vtkMRMLScene()
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "input")
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    scene.AddNode(storage)
+    storage.SetFileName(image_path)
+    if not storage.ReadData(node):
+        raise SystemExit(f"Slicer's reader could not read {image_path}")
+    t0 = time.perf_counter()
+    request, context = prepare_run(node, text, model, {"device": "cpu"}, keep_probability=True)
+    t1 = time.perf_counter()
+    message = run_request_sync(request)
+    t2 = time.perf_counter()
+    if message.get("type") != "result":
+        raise SystemExit(f"worker error: {message.get('message')}")
+    imported, rows, result = finish_run(context, message["result_path"])
+    t3 = time.perf_counter()
+    discard_run(context)
+    print(f"grid KJI {result.segments[0].mask.shape}; prepare {t1 - t0:.2f} s, worker {t2 - t1:.1f} s, "
+          f"import {t3 - t2:.2f} s; {len(rows)} table rows")
+    if label_path:
+        label = read_image(label_path).array > 0
+        mask = result.segments[0].mask > 0
+        dice = 2 * (mask & label).sum() / max(1, mask.sum() + label.sum())
+        print(f"Dice vs label {dice:.3f} (predicted {int(mask.sum())} voxels, label {int(label.sum())})")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print one line per step."""
     import slicer
@@ -42,7 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", type=int, nargs=3, default=(200, 512, 512), metavar=("K", "J", "I"))
     parser.add_argument("--segments", type=int, default=3)
+    parser.add_argument("--image", help="run the whole flow on this file instead (e.g. lung2_image.nrrd)")
+    parser.add_argument("--label", help="with --image: a label file for the Dice of the first segment")
+    parser.add_argument("--text", default="a mass in the left lung")
+    parser.add_argument("--model", default="malenia-demo")
     args = parser.parse_args(argv)
+    if args.image:
+        factory = slicer.vtkSegmentationConverterFactory.GetInstance()
+        factory.RegisterConverterRule(slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule())
+        run_real(args.image, args.text, args.model, args.label)
+        return 0
     shape = tuple(args.shape)
     factory = slicer.vtkSegmentationConverterFactory.GetInstance()
     factory.RegisterConverterRule(slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule())
