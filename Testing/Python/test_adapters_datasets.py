@@ -48,7 +48,7 @@ def test_msd_liver_task_instances_and_sides(tmp_path: Path, flip: bool) -> None:
     _write(hu, root / "imagesTr" / "liver_0.nii.gz", flip)
     _write(lab, root / "labelsTr" / "liver_0.nii.gz", flip)
     (root / "dataset.json").write_text(json.dumps({"name": "Liver", "training": [
-        {"image": "./imagesTr/liver_0.nii.gz", "label": "./labelsTr/liver_0.nii.gz"}], "test": []}))
+        {"image": "./imagesTr/liver_0.nii.gz", "label": "./labelsTr/liver_0.nii.gz"}], "test": []}), encoding="utf-8")
     assert detect_layout(root) == "msd" and msd_task(root) == 3
     ds = LesionDataset(root)
     case = ds[0]

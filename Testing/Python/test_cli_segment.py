@@ -58,7 +58,7 @@ def _outputs(tmp_path):
 
 def _bad_images(tmp_path) -> dict[str, tuple[Path, str]]:
     out = {}
-    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
     out["not an image"] = (tmp_path / "notes.txt", "not an image")
     out["missing"] = (tmp_path / "nope.nrrd", "no such file")
     sitk.WriteImage(sitk.GetImageFromArray(np.zeros((20, 30), np.int16)), str(tmp_path / "two.nrrd"))
@@ -120,7 +120,7 @@ def test_bad_options_exit_2(tmp_path, capsys, ct_file, test_model):
 def test_good_run_writes_everything(tmp_path, capsys, ct_file, test_model):
     import slicerio
 
-    (tmp_path / "texts.txt").write_text("cyst in the left kidney\n\n")
+    (tmp_path / "texts.txt").write_text("cyst in the left kidney\n\n", encoding="utf-8")
     rc = main(["segment", str(ct_file), "--text", TEXT, "--text-file", str(tmp_path / "texts.txt"), "--device", "cpu",
                "--quiet"] + _outputs(tmp_path))
     captured = capsys.readouterr()
@@ -128,7 +128,7 @@ def test_good_run_writes_everything(tmp_path, capsys, ct_file, test_model):
     assert test_model.windows > 0
     seg = slicerio.read_segmentation(str(tmp_path / "o.seg.nrrd"))
     assert [s["name"] for s in seg["segments"]] == [TEXT, "cyst in the left kidney"]
-    rep = json.loads((tmp_path / "o.json").read_text())
+    rep = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
     lesion = rep["segments"][0]["lesions"][0]
     assert abs(lesion["volume_ml"] - 4 / 3 * np.pi * 7**3 / 1000) < 0.25 * 4 / 3 * np.pi * 7**3 / 1000
     assert (tmp_path / "o.png").stat().st_size > 1000 and (tmp_path / "o.nii.gz").exists()

@@ -85,7 +85,7 @@ def test_bad_files(tmp_path):
     (tmp_path / "empty.nii.gz").write_bytes(b"")
     with pytest.raises(InputError, match="empty"):
         read_image(tmp_path / "empty.nii.gz")
-    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "notes.txt").write_text("not an image", encoding="utf-8")
     with pytest.raises(InputError, match="not an image"):
         read_image(tmp_path / "notes.txt")
     good = write_image(grid_image((20, 30, 30), (1, 1, 1), np.eye(3), (0, 0, 0)), tmp_path / "g.nrrd")

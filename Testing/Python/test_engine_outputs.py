@@ -72,7 +72,7 @@ def test_labelmap_report_overlay(tmp_path):
     np.testing.assert_allclose(lab.direction, res.image.direction, atol=1e-5)
     assert set(np.unique(lab.array)) == {0, 1, 2}
     assert np.array_equal(lab.array == 2, res.segments[1].mask > 0)
-    rep = json.loads(outputs.write_report(res, tmp_path / "r.json").read_text())
+    rep = json.loads(outputs.write_report(res, tmp_path / "r.json").read_text(encoding="utf-8"))
     assert rep["model"] == {"name": "test-model", "version": "1.2"}
     assert rep["segments"][0]["lesions"][0]["volume_ml"] == pytest.approx(res.segments[0].lesions[0].volume_ml)
     assert rep["warnings"] == ["a warning"] and rep["timings_s"]["inference"] == 1.5

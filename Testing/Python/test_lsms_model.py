@@ -127,7 +127,7 @@ def test_checkpoint_round_trip(tmp_path) -> None:
     torch.manual_seed(3)
     model = LSMSModel(tiny_config(decoder_layers=2)).eval()
     model.save_pretrained(tmp_path / "w")
-    assert json.loads((tmp_path / "w" / "config.json").read_text())["architecture"] == "lsms"
+    assert json.loads((tmp_path / "w" / "config.json").read_text(encoding="utf-8"))["architecture"] == "lsms"
     loaded = LSMSModel.from_pretrained(tmp_path / "w")
     assert loaded.config == model.config
     words, mask = _words(1, 5, 384, [5])
@@ -142,7 +142,7 @@ def test_broken_checkpoints_raise_model_error(tmp_path) -> None:
     tiny_config(embed_dims=(8, 16, 24, 40)).save(tmp_path / "config.json")
     with pytest.raises(ModelError, match="does not match"):
         LSMSModel.from_pretrained(tmp_path)
-    (tmp_path / "config.json").write_text('{"depthz": [1]}')
+    (tmp_path / "config.json").write_text('{"depthz": [1]}', encoding="utf-8")
     with pytest.raises(ModelError, match="not a valid"):
         LSMSModel.from_pretrained(tmp_path)
 

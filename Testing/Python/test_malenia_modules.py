@@ -93,12 +93,12 @@ def test_config_json_round_trip_and_bad_files(tmp_path):
 
     cfg = _tiny_cfg(extra={"note": 1})
     cfg.save(tmp_path)
-    data = json.loads((tmp_path / "config.json").read_text())
+    data = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))
     assert data["model_type"] == "malenia" and MaleniaConfig.load(tmp_path) == cfg
     with pytest.raises(ModelError, match="model.safetensors"):
         MaleniaModel.from_pretrained(tmp_path)  # config without weights
     other = _tiny_cfg(num_tokens=6)
     MaleniaModel(other).save_pretrained(tmp_path / "other")
-    (tmp_path / "other" / "config.json").write_text(json.dumps(cfg.to_dict()))
+    (tmp_path / "other" / "config.json").write_text(json.dumps(cfg.to_dict()), encoding="utf-8")
     with pytest.raises(ModelError, match="do not match"):
         MaleniaModel.from_pretrained(tmp_path / "other")

@@ -80,7 +80,7 @@ def test_loss_falls_and_overfits(trained):
     model, cases, run, summary = trained
     import csv
 
-    rows = list(csv.DictReader(open(run / "log.csv")))
+    rows = list(csv.DictReader(open(run / "log.csv", encoding="utf-8")))
     assert float(rows[-1]["train_loss"]) < 0.6 * float(rows[0]["train_loss"])
     assert summary["last"]["val_dice"] > 0.9, summary["last"]
 

@@ -175,7 +175,7 @@ def test_lesion_table_rows_csv_and_table_node(scene, tmp_path):
     assert rows[1]["volume_ml"] == ""
     assert table_cells(rows[0])[:4] == ["liver mass", "liver mass (2)", "1", "2.35"]
     path = write_csv(rows, tmp_path / "lesions.csv")
-    with path.open() as handle:
+    with path.open(encoding="utf-8") as handle:
         read = list(csv.reader(handle))
     assert read[0] == [header for _, header in COLUMNS]
     assert read[1][0] == "liver mass" and read[1][3] == "2.35" and read[1][-1] == "1 -2.5 30"

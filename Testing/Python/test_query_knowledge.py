@@ -143,10 +143,10 @@ def test_verifier_finds_every_code_in_slicer_shaped_files_and_reports_a_missing_
 
     codes = table_codes()
     cat, anat = tmp_path / "cat.json", tmp_path / "anat.json"
-    cat.write_text(json.dumps({"SegmentationCodes": {"Category": as_nodes(codes["category"])}}))
-    anat.write_text(json.dumps({"AnatomicCodes": {"AnatomicRegion": as_nodes(codes["anatomy"])}}))
+    cat.write_text(json.dumps({"SegmentationCodes": {"Category": as_nodes(codes["category"])}}), encoding="utf-8")
+    anat.write_text(json.dumps({"AnatomicCodes": {"AnatomicRegion": as_nodes(codes["anatomy"])}}), encoding="utf-8")
     assert verify(cat, anat) == []
-    anat.write_text(json.dumps({"AnatomicCodes": {"AnatomicRegion": as_nodes(codes["anatomy"][1:])}}))
+    anat.write_text(json.dumps({"AnatomicCodes": {"AnatomicRegion": as_nodes(codes["anatomy"][1:])}}), encoding="utf-8")
     missing = verify(cat, anat)
     assert len(missing) == 1 and "region liver" in missing[0]
 

@@ -50,7 +50,7 @@ def _registry_for(architecture: str, tmp_path: Path) -> Path:
              "weights": {"path": "weights/m", "sha256": sha256_file(weights / "model.safetensors"),
                          "size": (weights / "model.safetensors").stat().st_size}}
     path = tmp_path / "site" / "registry.json"
-    path.write_text(json.dumps({"models": [entry]}))
+    path.write_text(json.dumps({"models": [entry]}), encoding="utf-8")
     return path
 
 
@@ -63,10 +63,10 @@ def test_registry_loads_each_model_family_and_refuses_a_mismatched_config(archit
     assert len(segmenter.preprocessing.roi_size) == 3
     # A config.json from a different size of model: the family's strict load must refuse it.
     config = path.parent / "weights" / "m" / "config.json"
-    data = json.loads(config.read_text())
+    data = json.loads(config.read_text(encoding="utf-8"))
     key = {"unet": "channels", "lsms": "embed_dims", "malenia": "hidden_dim"}[architecture]
     holder = data.get("model", data) if key not in data else data
     holder[key] = [2 * c for c in holder[key]] if isinstance(holder[key], list) else 2 * holder[key]
-    config.write_text(json.dumps(data))
+    config.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ModelError, match="match"):
         Registry([path], cache_dir=tmp_path / "cache").load_segmenter(f"{architecture}-tiny", "cpu")

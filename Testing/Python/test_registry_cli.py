@@ -16,14 +16,14 @@ from TextLesionSegLib.worker import testing as tiny
 def site(tmp_path: Path, monkeypatch) -> Path:
     """A site registry with a bundled model (with a card) and a file:// one, via the environment."""
     path = tiny.write_test_registry(tmp_path / "site", {"tiny": {}, "remote": {}})
-    data = json.loads(path.read_text())
-    (path.parent / "tiny.md").write_text("# tiny\n[chosen] a mean filter, not a lesion model\n")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    (path.parent / "tiny.md").write_text("# tiny\n[chosen] a mean filter, not a lesion model\n", encoding="utf-8")
     data["models"][0]["card"] = "tiny.md"
     remote = data["models"][1]
     source = path.parent / remote["weights"].pop("path")
     remote["weights"]["url"] = (source / "model.safetensors").as_uri()
-    remote["weights"]["config"] = json.loads((source / "config.json").read_text())
-    path.write_text(json.dumps(data))
+    remote["weights"]["config"] = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    path.write_text(json.dumps(data), encoding="utf-8")
     monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(path))
     monkeypatch.setenv("TEXTLESIONSEG_CACHE", str(tmp_path / "cache"))
     return path

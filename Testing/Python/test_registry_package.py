@@ -46,14 +46,14 @@ def test_bundled_weights_verify(name):
 def test_empty_or_weightless_registry_says_no_trained_model(tmp_path):
     """While nothing is trained, asking for the default model is a clear ModelError (exit 3)."""
     empty = tmp_path / "empty.json"
-    empty.write_text('{"models": []}')
+    empty.write_text('{"models": []}', encoding="utf-8")
     with pytest.raises(reg.ModelError, match="no trained model is available yet") as info:
         reg.default_model_name(reg.Registry([empty], cache_dir=tmp_path / "cache"))
     assert info.value.exit_code == 3
     weightless = tmp_path / "weightless.json"
     weightless.write_text(json.dumps({"models": [{
         "name": "m", "architecture": "malenia", "version": "1", "weights": {"path": "nowhere", "sha256": "0" * 64, "size": 1},
-    }]}))
+    }]}), encoding="utf-8")
     with pytest.raises(reg.ModelError, match="registered models have no weights"):
         reg.default_model_name(reg.Registry([weightless], cache_dir=tmp_path / "cache"))
 
@@ -68,11 +68,11 @@ def test_default_model_prefers_text_guided_models(tmp_path):
         (tmp_path / name / "model.safetensors").write_bytes(b"x")
     path = tmp_path / "r.json"
     path.write_text(json.dumps({"models": [entry("unet-demo", "unet", "have-unet"), entry("lsms-demo", "lsms", "absent"),
-                                           entry("malenia-demo", "malenia", "have-malenia")]}))
+                                           entry("malenia-demo", "malenia", "have-malenia")]}), encoding="utf-8")
     assert reg.default_model_name(reg.Registry([path], cache_dir=tmp_path / "c")) == "malenia-demo"
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text(encoding="utf-8"))
     data["models"] = data["models"][:2]
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(data), encoding="utf-8")
     assert reg.default_model_name(reg.Registry([path], cache_dir=tmp_path / "c")) == "unet-demo"  # only a baseline left
 
 

@@ -21,25 +21,25 @@ def tiny_registry(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _rewrite(path: Path, **changes) -> None:
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text(encoding="utf-8"))
     entry = data["models"][0]
     for key, value in changes.items():
         if key.startswith("weights."):
             entry["weights"][key.split(".", 1)[1]] = value
         else:
             entry[key] = value
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 def _url_entry(tmp_path: Path, registry_path: Path, sha256: str | None = None) -> Path:
     """Move the tiny weights out of the registry folder and register them by file:// URL."""
-    data = json.loads(registry_path.read_text())
+    data = json.loads(registry_path.read_text(encoding="utf-8"))
     entry = data["models"][0]
     served = tmp_path / "server"
     served.mkdir()
     source = registry_path.parent / entry["weights"]["path"]
     (served / "model.safetensors").write_bytes((source / "model.safetensors").read_bytes())
-    config = json.loads((source / "config.json").read_text())
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
     entry["weights"] = {
         "url": (served / "model.safetensors").as_uri(),
         "sha256": sha256 or entry["weights"]["sha256"],
@@ -47,7 +47,7 @@ def _url_entry(tmp_path: Path, registry_path: Path, sha256: str | None = None) -
         "config": config,
     }
     out = tmp_path / "url_registry.json"
-    out.write_text(json.dumps(data))
+    out.write_text(json.dumps(data), encoding="utf-8")
     return out
 
 
@@ -134,7 +134,7 @@ def test_pickled_checkpoints_are_refused(tmp_path, tiny_registry):
 def test_weights_not_matching_config_name_the_fix(tiny_registry):
     path, cache = tiny_registry
     config = path.parent / "weights" / "tiny" / "config.json"
-    config.write_text(json.dumps({**json.loads(config.read_text()), "channels": 5}))
+    config.write_text(json.dumps({**json.loads(config.read_text(encoding="utf-8")), "channels": 5}))
     with pytest.raises(ModelError, match="do not match its config.json.*re-download"):
         Registry([path], cache_dir=cache).load_segmenter("tiny")
 
@@ -159,7 +159,7 @@ def test_missing_weights_and_empty_registry_say_no_trained_model(tmp_path, tiny_
     with pytest.raises(ModelError, match="no trained weights for model 'tiny'.*--import tiny"):
         registry.load_segmenter("tiny")
     empty = tmp_path / "empty.json"
-    empty.write_text('{"models": []}')
+    empty.write_text('{"models": []}', encoding="utf-8")
     with pytest.raises(ModelError, match="no trained model is registered yet"):
         Registry([empty], cache_dir=cache).load_segmenter("malenia-demo")
 

@@ -38,7 +38,7 @@ def test_internal_error_is_one_line_exit_1_with_a_log(buggy_site, tmp_path):
     assert len(lines) == 1 and "Traceback" not in proc.stderr and "internal error" in lines[0], proc.stderr
     logs = list((tmp_path / "logs").iterdir())
     assert len(logs) == 1 and str(logs[0]) in lines[0]
-    text = logs[0].read_text()
+    text = logs[0].read_text(encoding="utf-8")
     assert "Traceback" in text and "simulated programming error" in text
     assert list(out.iterdir()) == []
 

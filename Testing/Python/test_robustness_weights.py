@@ -34,9 +34,9 @@ def site(pristine, tmp_path, monkeypatch) -> Path:
 
 def _entry(site: Path, **changes) -> None:
     path = site / "test_registry.json"
-    data = json.loads(path.read_text())
+    data = json.loads(path.read_text(encoding="utf-8"))
     data["models"][0].update(changes)
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 def _weights(site: Path) -> Path:
@@ -61,7 +61,7 @@ FAULTS = {
     "truncated file": (lambda s: _weights(s).write_bytes(_weights(s).read_bytes()[:-100]), "truncated or altered"),
     "pickled checkpoint": (_pickle, "pickled PyTorch checkpoint"),
     "weights not matching config": (
-        lambda s: (s / "weights/tiny/config.json").write_text(json.dumps({**tiny.DEFAULT_CONFIG, "channels": 7})),
+        lambda s: (s / "weights/tiny/config.json").write_text(json.dumps({**tiny.DEFAULT_CONFIG, "channels": 7}), encoding="utf-8"),
         "do not match its config.json"),
     "incompatible registry entry": (lambda s: _entry(s, min_engine_version="42.0"), "needs TextLesionSeg >= 42.0"),
     "unknown architecture": (lambda s: _entry(s, architecture="future-net"), "unknown to TextLesionSeg"),

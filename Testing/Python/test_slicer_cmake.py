@@ -94,10 +94,10 @@ set(Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR ${Slicer_QTSCRIPTEDMODULES_LIB_DIR}
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("slicer-standin")
-    (folder / "SlicerConfig.cmake").write_text(SLICER_CONFIG)
-    (folder / "UseSlicer.cmake").write_text(USE_SLICER)
-    (folder / "GenerateConfig.cmake").write_text(GENERATE_CONFIG.replace("@METADATA@", " ".join(METADATA)))
-    (folder / "CPack.cmake").write_text('set(CPACK_PACKAGE_NAME "${PROJECT_NAME}")\n')
+    (folder / "SlicerConfig.cmake").write_text(SLICER_CONFIG, encoding="utf-8")
+    (folder / "UseSlicer.cmake").write_text(USE_SLICER, encoding="utf-8")
+    (folder / "GenerateConfig.cmake").write_text(GENERATE_CONFIG.replace("@METADATA@", " ".join(METADATA)), encoding="utf-8")
+    (folder / "CPack.cmake").write_text('set(CPACK_PACKAGE_NAME "${PROJECT_NAME}")\n', encoding="utf-8")
     return folder
 
 
@@ -111,7 +111,7 @@ def configure(source: Path, build: Path, standin: Path) -> subprocess.CompletedP
 
 
 def _lines(path: Path) -> list[str]:
-    return [line for line in path.read_text().splitlines() if line]
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 @pytest.fixture(scope="module")
@@ -134,13 +134,13 @@ def test_cmake_configures_and_lists_every_file_on_disk(configured):
     assert _lines(configured / "standin-flags.txt") == ["WITH_GENERIC_TESTS"]
     assert _lines(configured / "standin-unittests.txt") == ["TextLesionSeg.py"]
     requirements = configured / "lib/Slicer-5.10/qt-scripted-modules/Resources/python-requirements.txt"
-    assert requirements.read_text() == (ROOT / "python-requirements.txt").read_text()
+    assert requirements.read_text(encoding="utf-8") == (ROOT / "python-requirements.txt").read_text(encoding="utf-8")
 
 
 @needs_cmake
 def test_json_matches_the_cmake_metadata(configured):
     metadata = dict(line.split("=", 1) for line in _lines(configured / "standin-metadata.txt"))
-    entry = json.loads((ROOT / "TextLesionSeg.json").read_text())
+    entry = json.loads((ROOT / "TextLesionSeg.json").read_text(encoding="utf-8"))
     assert entry["$schema"].startswith("https://raw.githubusercontent.com/Slicer/Slicer/")
     # the catalog schema (v1.0.1) allows no other keys
     assert set(entry) <= {"$schema", "category", "scm_url", "scm_revision", "scm_type", "build_dependencies",
@@ -186,13 +186,13 @@ def test_a_missing_listed_file_or_empty_metadata_fails_the_build(tmp_path, stand
     assert "listed file is missing: TextLesionSegLib/mrml/correction.py" in " ".join(failed.stderr.split())
     source = _minimal_tree(tmp_path / "second")
     top = source / "CMakeLists.txt"
-    top.write_text(re.sub(r'set\(EXTENSION_CONTRIBUTORS "[^"]*"\)', 'set(EXTENSION_CONTRIBUTORS "")', top.read_text()))
+    top.write_text(re.sub(r'set\(EXTENSION_CONTRIBUTORS "[^"]*"\)', 'set(EXTENSION_CONTRIBUTORS "")', top.read_text(encoding="utf-8")))
     failed = configure(source, tmp_path / "b2", standin)
     assert failed.returncode != 0 and "EXTENSION_CONTRIBUTORS is empty" in " ".join(failed.stderr.split())
 
 
 def test_generated_lists_are_up_to_date_and_the_script_detects_drift(tmp_path, monkeypatch):
-    text = update_cmake_sources.CMAKE_FILE.read_text()
+    text = update_cmake_sources.CMAKE_FILE.read_text(encoding="utf-8")
     assert update_cmake_sources.updated_text(text) == text, "run python Testing/Python/update_cmake_sources.py"
     stale = text.replace("    TextLesionSegLib/mrml/table.py\n", "")
     assert update_cmake_sources.updated_text(stale) == text
@@ -208,7 +208,7 @@ def test_cmake_lint_passes():
 
 
 def test_top_level_template_shape():
-    text = (ROOT / "CMakeLists.txt").read_text()
+    text = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
     order = ["cmake_minimum_required(", "project(TextLesionSeg)", "find_package(Slicer REQUIRED)",
              "include(${Slicer_USE_FILE})", "add_subdirectory(TextLesionSeg)",
              "include(${Slicer_EXTENSION_GENERATE_CONFIG})", "include(${Slicer_EXTENSION_CPACK})"]

@@ -119,7 +119,7 @@ def test_user_facing_strings_are_translatable_and_torch_is_never_pip_installed()
             if target.endswith((".text", ".toolTip")) and node.value.value:
                 pytest.fail(f"untranslated UI text: {ast.unparse(node)}")
     assert checked >= 10
-    assert "installTorch" in MODULE_FILE.read_text()
+    assert "installTorch" in MODULE_FILE.read_text(encoding="utf-8")
 
 
 def test_missing_requirements_protect_slicer_packages(tmp_path):
@@ -141,12 +141,12 @@ def test_dependencies_ask_once_and_install_torch_first(tmp_path):
 
     calls = []
     complete = tmp_path / "complete.txt"
-    complete.write_text("# present\nscipy>=1.0\n")
+    complete.write_text("# present\nscipy>=1.0\n", encoding="utf-8")
     assert ensure_dependencies(complete, lambda listed: calls.append(("ask", listed)) or True,
                                lambda: calls.append("torch"), lambda m: calls.append(("pip", m)))
     assert calls == []  # nothing missing: no question, no install
     lacking = tmp_path / "lacking.txt"
-    lacking.write_text("scipy>=1.0\nnot-a-real-package-xyz>=1\nnumpy>=999\n")
+    lacking.write_text("scipy>=1.0\nnot-a-real-package-xyz>=1\nnumpy>=999\n", encoding="utf-8")
     assert not ensure_dependencies(lacking, lambda listed: calls.append(("ask", listed)) or False,
                                    lambda: calls.append("torch"), lambda m: calls.append(("pip", m)))
     assert calls == [("ask", ["not-a-real-package-xyz>=1"])]  # declined: nothing installed

@@ -30,7 +30,7 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def test_layout_and_reports_match_labels(dataset: Path) -> None:
-    meta = json.loads((dataset / "dataset.json").read_text())
+    meta = json.loads((dataset / "dataset.json").read_text(encoding="utf-8"))
     assert meta["numTraining"] == 2 and len(meta["training"]) == 2
     rows = list(csv.DictReader(open(dataset / "reports.csv", encoding="utf-8")))
     assert len(rows) == 4
@@ -69,7 +69,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys) -> Non
     assert not out.exists()
     # an existing non-empty folder is never touched
     out.mkdir()
-    (out / "mine.txt").write_text("user data")
+    (out / "mine.txt").write_text("user data", encoding="utf-8")
     assert main(["synth", "--out", str(out), "--count", "1", "--hosts", "ctchest4", "--no-progress"]) == 2
     assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
     assert not list(tmp_path.glob(".x.partial-*"))
@@ -88,7 +88,7 @@ def test_referring_split_describes_one_lesion(tmp_path: Path) -> None:
         assert sum(int(r["described"]) for r in case_rows) == 1
         pairs = {(r["density"], r["shape"]) for r in case_rows}
         assert len(pairs) == len(case_rows)  # the described lesion differs from every distractor
-    meta = json.loads((out / "dataset.json").read_text())
+    meta = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
     assert meta["numTraining"] == 1 and meta["numTest"] == 1
 
 
@@ -97,7 +97,7 @@ def test_organ_masks_are_written_and_read_back(tmp_path: Path) -> None:
 
     out = tmp_path / "org"
     assert main(["synth", "--out", str(out), "--count", "1", "--hosts", "ctchest4", "--organ-masks", "--no-progress"]) == 0
-    meta = json.loads((out / "dataset.json").read_text())
+    meta = json.loads((out / "dataset.json").read_text(encoding="utf-8"))
     names = meta["organ_labels"]
     assert "ctchest4:12" in names and names["ctchest4:12"] == "left lung upper lobe"
     case = LesionDataset(out)[0]

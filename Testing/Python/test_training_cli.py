@@ -17,9 +17,9 @@ def test_unknown_config_and_missing_data_exit_2(tmp_path, capsys):
 def test_non_empty_run_folder_is_never_overwritten(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "keep.txt").write_text("user data")
+    (out / "keep.txt").write_text("user data", encoding="utf-8")
     assert main(["train", "malenia", "--config", "malenia-demo", "--data", str(tmp_path), "--out", str(out)]) == 2
-    assert "--resume" in capsys.readouterr().err and (out / "keep.txt").read_text() == "user data"
+    assert "--resume" in capsys.readouterr().err and (out / "keep.txt").read_text(encoding="utf-8") == "user data"
 
 
 def test_data_folder_without_dataset_json_exit_2(tmp_path, capsys):

@@ -33,7 +33,7 @@ class ToyModel(torch.nn.Module):
 
         os.makedirs(folder, exist_ok=True)
         save_file({k: v.contiguous() for k, v in self.state_dict().items()}, os.path.join(folder, "model.safetensors"))
-        with open(os.path.join(folder, "config.json"), "w") as f:
+        with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as f:
             json.dump(self.config.get("model", {}), f)
 
 
@@ -76,12 +76,12 @@ def test_unknown_train_setting_is_an_input_error():
 def test_fit_logs_checkpoints_and_resumes(tmp_path):
     t = tr.Trainer(ToyModule, CONFIG, tmp_path, tmp_path / "run", device="cpu", show_progress=False)
     summary = t.fit()
-    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv", encoding="utf-8")))
     assert len(rows) == 6 and float(rows[-1]["train_loss"]) < 0.2 * float(rows[0]["train_loss"])
     assert float(rows[-1]["val_dice"]) > float(rows[0]["val_dice"])
     for name in ("best", "last"):
         assert (tmp_path / "run" / name / "model.safetensors").exists()
-        assert json.loads((tmp_path / "run" / name / "config.json").read_text()) == {"kind": "toy"}
+        assert json.loads((tmp_path / "run" / name / "config.json").read_text(encoding="utf-8")) == {"kind": "toy"}
     assert summary["steps"] == 36
     # resume continues from the saved step with the saved weights, and trains further
     cfg = {**CONFIG, "train": {**CONFIG["train"], "epochs": 8}}
@@ -90,7 +90,7 @@ def test_fit_logs_checkpoints_and_resumes(tmp_path):
     assert t2.step == 36 and torch.equal(t2.model.lin.weight, t.model.lin.weight)
     t2 = tr.Trainer(ToyModule, cfg, tmp_path, tmp_path / "run", device="cpu", show_progress=False)
     assert t2.fit(resume=True)["steps"] == 48
-    assert len(list(csv.DictReader(open(tmp_path / "run" / "log.csv")))) == 8
+    assert len(list(csv.DictReader(open(tmp_path / "run" / "log.csv", encoding="utf-8")))) == 8
 
 
 def test_resume_without_state_is_an_input_error(tmp_path):

@@ -73,7 +73,7 @@ def test_result_round_trip_is_exact(tmp_path):
     assert (b.name, b.score, b.color, b.terminology, b.lesion_type) == (a.name, a.score, a.color, a.terminology, a.lesion_type)
     assert b.query == a.query and b.lesions[0] == a.lesions[0]
     assert back.segments[1].probability is None and not back.segments[1].mask.any()
-    assert json.loads(path.read_text())["image"]["stored"] is False
+    assert json.loads(path.read_text(encoding="utf-8"))["image"]["stored"] is False
 
 
 def test_voxels_stored_on_request_or_omitted_without_memory(tmp_path):
@@ -89,7 +89,7 @@ def test_voxels_stored_on_request_or_omitted_without_memory(tmp_path):
 
 
 def test_unreadable_result_is_an_input_error(tmp_path):
-    (tmp_path / "x.json").write_text('{"format": "something else"}')
+    (tmp_path / "x.json").write_text('{"format": "something else"}', encoding="utf-8")
     with pytest.raises(InputError, match="cannot read worker result|not a TextLesionSeg result"):
         protocol.load_result(tmp_path / "x.json")
     with pytest.raises(InputError, match="cannot read worker result"):

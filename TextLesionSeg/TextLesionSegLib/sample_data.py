@@ -78,7 +78,7 @@ def _sdist_location() -> str:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not report.exists():
             raise RuntimeError(f"pip could not resolve {PYRADIOMICS}: {(proc.stderr or proc.stdout).strip()[-300:]}")
-        for item in json.loads(report.read_text()).get("install", []):
+        for item in json.loads(report.read_text(encoding="utf-8")).get("install", []):
             url = item.get("download_info", {}).get("url", "")
             if url.endswith(".tar.gz"):
                 return url

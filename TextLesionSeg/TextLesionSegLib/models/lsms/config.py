@@ -119,12 +119,12 @@ class LSMSConfig:
 
     def save(self, path: Path) -> None:
         """Write ``config.json`` (with ``"architecture": "lsms"`` for the registry)."""
-        Path(path).write_text(json.dumps({"architecture": "lsms", **self.to_dict()}, indent=2))
+        Path(path).write_text(json.dumps({"architecture": "lsms", **self.to_dict()}, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> "LSMSConfig":
         """Read a ``config.json`` written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def full_config(**overrides: Any) -> LSMSConfig:
