@@ -115,3 +115,16 @@ def test_sheared_direction_is_read_then_refused_by_validation(tmp_path):
     img = read_image(_write_raw(tmp_path, "shear", "", "(1,0,0) (0.5,1,0) (0,0,1)"))
     with pytest.raises(InputError, match="not orthonormal"):
         validate_image(img)
+
+
+def test_written_files_get_the_users_usual_mode(tmp_path):
+    """Atomic writes go through a private temporary file; the result must not stay private (0600)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = write_image(grid_image((4, 8, 8), (1, 1, 1), np.eye(3), (0, 0, 0)), tmp_path / "m.nrrd")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

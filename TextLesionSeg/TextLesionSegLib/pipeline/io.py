@@ -157,11 +157,20 @@ def atomic_output(path: str | os.PathLike, overwrite: bool = False) -> Iterator[
         yield tmp
         if not overwrite and target.exists():  # appeared meanwhile: never clobber
             raise InputError(f"{target}: output file exists; use --overwrite to replace it")
+        # mkstemp made the file private (0600); give it the mode any new file of the user gets
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _current_umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool = False) -> None:
