@@ -30,10 +30,8 @@ def directions(draw) -> np.ndarray:
                             [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
                             [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
             base = rot @ base
-    # Entries like 1e-298 (products of subnormal quaternion parts) make ITK's SVD fail and its
-    # resampler silently return zeros; no image header holds such numbers, so they are snapped
-    # to 0 here (noted in docs/robustness.md as an engine limitation).
-    base[np.abs(base) < 1e-100] = 0.0
+    # Entries like 1e-298 (products of subnormal quaternion parts) are left in on purpose:
+    # Image snaps them to 0 (test_subnormal_direction_entries_do_not_zero_the_result).
     return base
 
 
@@ -114,3 +112,16 @@ def test_simpleitk_reference_is_itself_consistent():
     image.SetDirection((0, 1, 0, -1, 0, 0, 0, 0, 1))
     image.SetSpacing((2.0, 3.0, 4.0))
     assert image.TransformIndexToPhysicalPoint((1, 0, 0)) == (0.0, -2.0, 0.0)
+
+
+def test_subnormal_direction_entries_do_not_zero_the_result():
+    """A direction with a 1e-298 entry once made ITK's resampler return zeros silently."""
+    direction = np.eye(3)
+    direction[0, 1] = 1e-298
+    values = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6)
+    img = _image((4, 5, 6), (1.0, 1.0, 1.0), (0, 0, 0), direction, values)
+    assert img.direction[0, 1] == 0.0
+    cfg = PreprocessingConfig(spacing=(0.9, 0.9, 0.9), hu_window=(0.0, 200.0), roi_size=(1, 1, 1), crop_foreground=False)
+    tensor, grid = to_working_grid(img, cfg)
+    back = grid.to_input_grid(tensor[0].numpy())[0]
+    assert np.abs(back).max() > 0.5  # not silently zero

@@ -30,6 +30,9 @@ def lps_to_ras(points: np.ndarray) -> np.ndarray:
 
 ras_to_lps = lps_to_ras
 
+#: direction cosines smaller than this are exactly 0 (far below any header's printed precision)
+NEGLIGIBLE_COSINE = 1e-100
+
 
 @dataclass
 class Image:
@@ -52,7 +55,11 @@ class Image:
     def __post_init__(self) -> None:
         self.spacing = tuple(float(s) for s in self.spacing)  # type: ignore[assignment]
         self.origin = np.asarray(self.origin, dtype=float).reshape(3)
-        self.direction = np.asarray(self.direction, dtype=float).reshape(3, 3)
+        direction = np.array(self.direction, dtype=float).reshape(3, 3)
+        # Entries like 1e-298 (round-off of oblique rotations) make ITK's SVD fail and its resampler
+        # silently return zeros; a direction cosine that small is 0 for any physical purpose.
+        direction[np.abs(direction) < NEGLIGIBLE_COSINE] = 0.0
+        self.direction = direction
 
     # ---- sizes -------------------------------------------------------------------------
     @property
