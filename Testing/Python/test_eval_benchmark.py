@@ -47,15 +47,15 @@ def test_run_pipeline_records_every_stage(tmp_path):
 
 def test_benchmark_cli_writes_json_and_markdown(tmp_path):
     cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(TINY_UNET_YAML)
+    cfg.write_text(TINY_UNET_YAML, encoding="utf-8")
     out = tmp_path / "bench"
     argv = ["benchmark", "--models", f"unet@{cfg}", "--inputs", "cube128", "--no-peer", "--out", str(out)]
     assert main(argv) == 0
-    report = json.loads((out / "benchmark.json").read_text())
+    report = json.loads((out / "benchmark.json").read_text(encoding="utf-8"))
     (run,) = report["runs"]
     assert run["input"] == "cube128" and run["shape_kji"] == [128, 128, 128]
     assert run["model"] == "tiny (random weights)" and run["gflops"] > 0
-    md = (out / "benchmark.md").read_text()
+    md = (out / "benchmark.md").read_text(encoding="utf-8")
     assert "| tiny (random weights) | cube128 |" in md and "ESTIMATE" in md
     assert main(argv) == 2  # refuses to overwrite
 

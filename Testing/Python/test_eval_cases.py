@@ -56,8 +56,8 @@ def write_tiny_dataset(root: Path, n_cases: int = 3, seed: int = 0) -> Path:
                      "density": "hypodense", "report": "A round hypodense lesion in the right kidney."})
         rows.append({"case_id": case, "lesion_id": 2, "lesion_type": "renal cell carcinoma", "split": split,
                      "density": "hyperdense", "report": "An irregular hyperdense mass in the left kidney."})
-    (root / "dataset.json").write_text(json.dumps({"name": "tiny", "training": items}))
-    with (root / "reports.csv").open("w", newline="") as f:
+    (root / "dataset.json").write_text(json.dumps({"name": "tiny", "training": items}), encoding="utf-8")
+    with (root / "reports.csv").open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -95,10 +95,10 @@ def test_benchmark_root_and_parts(tmp_path):
     root = tmp_path / "bench"
     write_tiny_dataset(root / "seen", n_cases=2)
     write_tiny_dataset(root / "referring", n_cases=2, seed=1)
-    rows = (root / "referring" / "reports.csv").read_text().splitlines()
+    rows = (root / "referring" / "reports.csv").read_text(encoding="utf-8").splitlines()
     header = rows[0] + ",part"
     parts = [r + (",train" if "tiny_000" in r else ",test") for r in rows[1:]]
-    (root / "referring" / "reports.csv").write_text("\n".join([header] + parts) + "\n")
+    (root / "referring" / "reports.csv").write_text("\n".join([header] + parts) + "\n", encoding="utf-8")
     assert len(load_cases(root)) == 4
     assert [c.case_id for c in load_cases(root, part="test")] == ["tiny_001", "tiny_000", "tiny_001"]
     only = load_cases(root / "referring", part="train")

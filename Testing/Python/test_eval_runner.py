@@ -100,12 +100,12 @@ def test_evaluate_cli_writes_reports_and_refuses_overwrite(tiny_dataset, tmp_pat
     out = tmp_path / "eval"
     argv = ["evaluate", "--model", str(weights), "--data", str(tiny_dataset), "--out", str(out), "--max-cases", "2"]
     assert main(argv) == 0
-    report = json.loads((out / "evaluation.json").read_text())
+    report = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
     (m,) = report["models"]
     assert m["model"] == "unet-tiny" and m["n_lesions"] == 4
     assert m["text_sensitivity"]["n"] == 4 and m["text_sensitivity"]["chance_rate"] == 0.5
     assert 0.0 <= m["overall"]["dice"]["mean"] <= 1.0
-    md = (out / "evaluation.md").read_text()
+    md = (out / "evaluation.md").read_text(encoding="utf-8")
     assert "## unet-tiny" in md and "Verdict" in md
     for png in ("per_type_dice.png", "text_sensitivity.png", "unet-tiny_best.png", "unet-tiny_worst.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
