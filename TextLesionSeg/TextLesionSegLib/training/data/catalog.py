@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ...query.agreement import CODES
+
 SHAPES = ("round-like", "irregular")
 DENSITIES = ("hypodense", "isodense", "hyperdense", "mixed")
 VARIATIONS = ("homogeneous", "heterogeneous")
@@ -151,15 +153,9 @@ def sample_attributes(lesion_type: str, rng: np.random.Generator, fixed: dict[st
     return out
 
 
-#: Malenia annotation-table codes -> canonical values (see ../shared/reference/README.md)
-MALENIA_CODES: dict[str, dict[str, str]] = {
-    "enhancement": {"1": "non-contrast", "2": "contrast-enhanced"},
-    "shape": {"1": "round-like", "2": "irregular"},
-    "density": {"1": "hypodense", "2": "isodense", "3": "hyperdense", "4": "mixed"},
-    "density_variation": {"1": "homogeneous", "2": "heterogeneous"},
-    "surface": {"1": "well-defined", "2": "ill-defined"},
-    "relation": {"1": "not closely related", "2": "closely related"},
-}
+#: Malenia annotation-table codes -> canonical values (one code book, kept beside the parser's
+#: agreement measurement that reads the same table)
+MALENIA_CODES: dict[str, dict[str, str]] = CODES
 
 #: Malenia location codes per organ -> (side, sub_location)
 MALENIA_LOCATION: dict[str, dict[str, tuple[str | None, str | None]]] = {
