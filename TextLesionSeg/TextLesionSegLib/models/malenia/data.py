@@ -1,4 +1,4 @@
-"""MSD-layout folders with a ``reports.csv`` → in-memory training cases on the working grid.
+"""Dataset folders (synthetic, MSD, KiTS23; see ``training.data``) → in-memory training cases on the working grid.
 
 Each case is moved with the inference preprocessing (``pipeline.preprocess.to_working_grid``), so
 a model trains on exactly the intensities and spacing it will see; lesion attributes from the CSV
@@ -8,7 +8,7 @@ become Malenia's 8 phrases through ``query.attribute_phrases`` (the same words a
 from __future__ import annotations
 
 import csv
-import json
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -31,30 +31,36 @@ def read_reports(data_dir: Path) -> dict[str, list[dict[str, str]]]:
     return groups
 
 
-def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None) -> list[dict[str, Any]]:
-    """Read every training case of ``data_dir/dataset.json`` onto the working grid.
+def record_row(record: Any) -> dict[str, str]:
+    """A ``training.data.LesionRecord`` as a ``reports.csv``-style row, so synthetic cases and real
+    ones (MSD / KiTS23 + an attribute table) get their phrases from the same code."""
+    row = {k: "" if v is None else ";".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+           for k, v in record.attributes.items()}
+    row.update(report=record.report, lesion_id=str(record.lesion_id))
+    return row
+
+
+def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,
+               attributes: str | Path | None = None) -> list[dict[str, Any]]:
+    """Read the training cases of any folder ``training.data.LesionDataset`` reads (synthetic MSD
+    layout + ``reports.csv``, MSD task folders, KiTS23; ``attributes``: a Malenia-format table) onto
+    the working grid.
 
     Returns cases ``{"id", "image" (K,J,I) float32 0..1, "instances" (K,J,I) int16, "lesions"}``.
     """
-    from ...pipeline.io import read_image
     from ...pipeline.preprocess import to_working_grid, to_working_grid_label
+    from ...training.data import LesionDataset
 
-    meta_path = data_dir / "dataset.json"
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {meta_path}: {exc} (expected an MSD-layout folder)") from exc
-    reports = read_reports(data_dir)
+    dataset = LesionDataset(data_dir, part="train", attributes=attributes)
     prep = PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window), roi_size=tuple(cfg.roi_size),
                                crop_foreground=True)
     rng = np.random.default_rng(0)
     cases = []
-    for entry in meta.get("training", [])[: max_cases or None]:
-        case_id = Path(entry["image"]).name.replace(".nii.gz", "").replace(".nrrd", "")
-        vol, grid = to_working_grid(read_image(data_dir / entry["image"]), prep)
-        inst = to_working_grid_label(read_image(data_dir / entry["label"]), grid).astype(np.int16)
-        lesions = [{"label": int(r["lesion_id"]), **lesion_phrase_sets(r, rng)} for r in reports.get(case_id, [])]
-        cases.append({"id": case_id, "image": vol[0, 0].numpy(), "instances": inst, "lesions": lesions})
+    for case in itertools.islice(dataset, max_cases or None):
+        vol, grid = to_working_grid(case.image, prep)
+        inst = to_working_grid_label(case.image.with_array(case.label), grid).astype(np.int16)
+        lesions = [{"label": int(r.lesion_id), **lesion_phrase_sets(record_row(r), rng)} for r in case.lesions]
+        cases.append({"id": case.case_id, "image": vol[0, 0].numpy(), "instances": inst, "lesions": lesions})
     if not cases:
-        raise InputError(f"{meta_path} lists no training cases")
+        raise InputError(f"{data_dir}: no training cases")
     return cases

@@ -151,13 +151,14 @@ def evaluate_batch(model: MaleniaModel, batch: dict[str, Any]) -> dict[str, floa
 
 
 def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDataset, WindowDataset]:
-    """Training and validation windows from an MSD-layout folder with a reports CSV."""
+    """Training and validation windows from a dataset folder (``data.attributes``: an optional
+    Malenia-format attribute table for MSD / KiTS23 folders)."""
     from .data import load_cases
 
     data = dict(config.get("data") or {})
     model_cfg = MaleniaConfig.from_dict(dict(config.get("model", {})))
     roi = tuple(data.get("roi_size", model_cfg.roi_size))
-    cases = load_cases(Path(data_dir), model_cfg, max_cases=data.get("max_cases"))
+    cases = load_cases(Path(data_dir), model_cfg, max_cases=data.get("max_cases"), attributes=data.get("attributes"))
     n_val = max(1, int(round(len(cases) * float(data.get("val_fraction", 0.1))))) if len(cases) > 1 else 0
     train_cases, val_cases = cases[n_val:], cases[:n_val]
     seed = int((config.get("train") or {}).get("seed", 0))
