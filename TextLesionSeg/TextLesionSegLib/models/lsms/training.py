@@ -123,9 +123,7 @@ def load_cases(data_dir: Path, cfg: LSMSConfig, max_cases: int | None = None,
             tensor, grid = to_working_grid(case.image, preprocessing_for(cfg))
             instances = grid.to_working_image(case.image.with_array(case.label), nearest=True).astype(np.int32)
             present = {int(v) for v in np.unique(instances)} - {0}
-            sentences = {int(l.lesion_id): sentences_for({**{k: "" if v is None else str(v)
-                                                              for k, v in l.attributes.items()},
-                                                           "report": l.report})
+            sentences = {int(l.lesion_id): sentences_for(l.as_row())
                          for l in case.lesions if l.lesion_id in present and (l.report or l.attributes)}
             if sentences:
                 cases.append(ReferringCase(tensor[0, 0].numpy(), instances, unambiguous(sentences), case.case_id))

@@ -31,15 +31,6 @@ def read_reports(data_dir: Path) -> dict[str, list[dict[str, str]]]:
     return groups
 
 
-def record_row(record: Any) -> dict[str, str]:
-    """A ``training.data.LesionRecord`` as a ``reports.csv``-style row, so synthetic cases and real
-    ones (MSD / KiTS23 + an attribute table) get their phrases from the same code."""
-    row = {k: "" if v is None else ";".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
-           for k, v in record.attributes.items()}
-    row.update(report=record.report, lesion_id=str(record.lesion_id))
-    return row
-
-
 def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,
                attributes: str | Path | None = None) -> list[dict[str, Any]]:
     """Read the training cases of any folder ``training.data.LesionDataset`` reads (synthetic MSD
@@ -59,7 +50,7 @@ def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,
     for case in itertools.islice(dataset, max_cases or None):
         vol, grid = to_working_grid(case.image, prep)
         inst = to_working_grid_label(case.image.with_array(case.label), grid).astype(np.int16)
-        lesions = [{"label": int(r.lesion_id), **lesion_phrase_sets(record_row(r), rng)} for r in case.lesions]
+        lesions = [{"label": int(r.lesion_id), **lesion_phrase_sets(r.as_row(), rng)} for r in case.lesions]
         cases.append({"id": case.case_id, "image": vol[0, 0].numpy(), "instances": inst, "lesions": lesions})
     if not cases:
         raise InputError(f"{data_dir}: no training cases")

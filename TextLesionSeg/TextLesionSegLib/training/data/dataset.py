@@ -50,6 +50,14 @@ class LesionRecord:
     described: bool = True
     voxels: int = 0
 
+    def as_row(self) -> dict[str, str]:
+        """This lesion as a ``reports.csv``-style row of strings (lists joined with ``;``), so real
+        and synthetic lesions reach the models' phrase builders through one format."""
+        row = {k: "" if v is None else ";".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+               for k, v in self.attributes.items()}
+        row.update(report=self.report, lesion_id=str(self.lesion_id))
+        return row
+
     def query(self):
         """This lesion as a :class:`~TextLesionSegLib.query.types.LesionQuery` (text = report)."""
         from ...query.types import LesionQuery
