@@ -63,27 +63,31 @@ def test_msd_liver_task_instances_and_sides(tmp_path: Path, flip: bool) -> None:
     assert all(l.attributes["organ"] == "liver" and l.attributes["lesion_type"] == "liver tumor" for l in case.lesions)
 
 
-@pytest.mark.parametrize("flip", [False, True])
-def test_kits23_classes_sides_and_attribute_table(tmp_path: Path, flip: bool) -> None:
+def write_kits_case(case_dir: Path, flip: bool) -> None:
+    """A KiTS23 case: the big left blob is a tumour (class 2), the small right blob a cyst (class 3)."""
     hu, lab = _volume(flip)
-    lab[lab == 2] = 0
-    big, small = _volume(flip)[1] == 2, None
-    lab[big] = 2
-    # make the right-side blob a cyst (class 3)
     right = np.zeros(SHAPE, bool)
     right[3:6, 25:29] = True
-    lab[right & (_volume(flip)[1] == 2)] = 3
     lab[right & (lab == 2)] = 3
-    case_dir = tmp_path / "kits" / "case_00007"
     _write(hu, case_dir / "imaging.nii.gz", flip)
     _write(lab, case_dir / "segmentation.nii.gz", flip)
-    table = tmp_path / "attrs.csv"
-    with open(table, "w", newline="", encoding="utf-8") as f:
+
+
+def write_malenia_table(path: Path, case_id: str) -> None:
+    """A one-row attribute table in the Malenia format (codes: ../shared/reference/README.md)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["lesion_type", "organ", "case_id", "enhancement", "location", "shape", "density",
                     "density_variation", "surface", "relation", "report"])
-        w.writerow(["renal cell carcinoma", "kidney", "case_00007", "2", "1", "2", "3", "2", "2", "1",
+        w.writerow(["renal cell carcinoma", "kidney", case_id, "2", "1", "2", "3", "2", "2", "1",
                     "Contrast-enhanced CT: An irregular hyperdense lesion is seen in the left kidney."])
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_kits23_classes_sides_and_attribute_table(tmp_path: Path, flip: bool) -> None:
+    write_kits_case(tmp_path / "kits" / "case_00007", flip)
+    table = tmp_path / "attrs.csv"
+    write_malenia_table(table, "case_00007")
     ds = LesionDataset(tmp_path / "kits", attributes=table)
     assert ds.layout == "kits23"
     case = ds[0]

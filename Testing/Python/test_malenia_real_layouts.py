@@ -3,12 +3,11 @@ synthetic folders: its loader goes through ``training.data.LesionDataset``."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
-from test_adapters_datasets import SHAPE, _volume, _write
+from test_adapters_datasets import write_kits_case, write_malenia_table
 from TextLesionSegLib.models.malenia.training import build_datasets
 
 TINY = {
@@ -18,26 +17,12 @@ TINY = {
 }
 
 
-def _kits_case(root: Path, case_id: str) -> None:
-    hu, lab = _volume(flip=False)
-    right = np.zeros(SHAPE, bool)
-    right[3:6, 25:29] = True
-    lab[right & (lab == 2)] = 3  # the small right-side blob is a cyst
-    _write(hu, root / case_id / "imaging.nii.gz", False)
-    _write(lab, root / case_id / "segmentation.nii.gz", False)
-
-
 def test_kits23_folder_with_attribute_table_gives_phrased_lesions(tmp_path: Path) -> None:
     root = tmp_path / "kits23"
     for case_id in ("case_00001", "case_00002"):
-        _kits_case(root, case_id)
+        write_kits_case(root / case_id, flip=False)
     table = tmp_path / "attrs.csv"
-    with open(table, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["lesion_type", "organ", "case_id", "enhancement", "location", "shape", "density",
-                    "density_variation", "surface", "relation", "report"])
-        w.writerow(["renal cell carcinoma", "kidney", "case_00001", "2", "1", "2", "3", "2", "2", "1",
-                    "Contrast-enhanced CT: An irregular hyperdense lesion is seen in the left kidney."])
+    write_malenia_table(table, "case_00001")
     train_ds, val_ds = build_datasets({**TINY, "data": {**TINY["data"], "attributes": str(table)}}, root)
     cases = train_ds.cases + val_ds.cases
     assert sorted(c["id"] for c in cases) == ["case_00001", "case_00002"]
