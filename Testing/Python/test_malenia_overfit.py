@@ -157,3 +157,22 @@ def test_exported_weights_segment_without_a_text_encoder(trained, tmp_path, monk
     case = make_case(97)
     prob = seg.predict(torch.from_numpy(case["image"])[None, None], [LEFT], InferenceSettings(device="cpu", amp=False))
     assert _dice(prob[0].numpy() >= 0.5, case["instances"] == 1) > 0.7
+
+
+def test_hard_negative_windows_sit_on_tissue_air_borders_away_from_lesions():
+    from TextLesionSegLib.models.malenia import training as mt
+
+    case = make_case(0)
+    img = case["image"]
+    img[:, :, :4] = 0.0  # an air pocket along one side: its border with tissue is a hard negative
+    ds = mt.WindowDataset([case], (16, 16, 16), samples=40, pos_fraction=0.0, hard_fraction=1.0, seed=3,
+                          intensity_jitter=0.0)
+    centres = ds._hard[0]
+    assert len(centres) > 0
+    assert np.all(np.abs(centres[:, 2] - 4) <= 2)  # at the air border, nowhere else
+    near = np.array([[np.abs(c - np.argwhere(case["instances"] > 0)).sum(1).min()] for c in centres])
+    assert near.min() > 2  # never on a lesion
+    windows = [ds[i] for i in range(40)]
+    assert sum(w["image"][0, :, :, :1].max() < 0.05 for w in windows) > 0  # some windows see the air edge
+    off = mt.WindowDataset([case], (16, 16, 16), samples=4, pos_fraction=0.0)
+    assert len(off._hard[0]) == 0  # off unless asked for

@@ -93,6 +93,24 @@ def test_fit_logs_checkpoints_and_resumes(tmp_path):
     assert len(list(csv.DictReader(open(tmp_path / "run" / "log.csv", encoding="utf-8")))) == 8
 
 
+def test_init_from_starts_from_trained_weights(tmp_path):
+    t = tr.Trainer(ToyModule, CONFIG, tmp_path, tmp_path / "run", device="cpu", show_progress=False)
+    t.fit()
+    fine = {**CONFIG, "train": {**CONFIG["train"], "init_from": str(tmp_path / "run" / "last")}}
+    t2 = tr.Trainer(ToyModule, fine, tmp_path, tmp_path / "fine", device="cpu", show_progress=False)
+    assert torch.equal(t2.model.lin.weight, t.model.lin.weight) and t2.step == 0  # weights, not the run state
+    fresh = tr.Trainer(ToyModule, CONFIG, tmp_path, tmp_path / "fresh", device="cpu", show_progress=False)
+    assert not torch.equal(fresh.model.lin.weight, t.model.lin.weight)
+    (tmp_path / "other").mkdir()
+    from safetensors.torch import save_file
+
+    save_file({"other.weight": torch.zeros(3)}, str(tmp_path / "other" / "model.safetensors"))
+    for folder, message in ((tmp_path / "missing", "not found"), (tmp_path / "other", "no tensor")):
+        bad = {**CONFIG, "train": {**CONFIG["train"], "init_from": str(folder)}}
+        with pytest.raises(InputError, match=message):
+            tr.Trainer(ToyModule, bad, tmp_path, tmp_path / "bad", device="cpu", show_progress=False)
+
+
 def test_resume_without_state_is_an_input_error(tmp_path):
     t = tr.Trainer(ToyModule, CONFIG, tmp_path, tmp_path / "empty", device="cpu", show_progress=False)
     with pytest.raises(InputError, match="nothing to resume"):

@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--max-steps", type=int, help="override train.max_steps")
+    p.add_argument("--init-from", metavar="WEIGHTS", help="start from these weights (a weights or run folder "
+                   "with model.safetensors): fine-tune instead of training from scratch")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -76,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         section["epochs"] = args.epochs
     if args.max_steps is not None:
         section["max_steps"] = args.max_steps
+    if args.init_from is not None:
+        section["init_from"] = args.init_from
     summary = train(module, config, data, out, resume=args.resume, device=args.device,
                     show_progress=not args.no_progress)
     print(json.dumps({k: summary[k] for k in ("steps", "epochs", "best", "out_dir")}))

@@ -105,6 +105,7 @@ class TrainSettings:
     seed: int = 0
     val_every: int = 1
     threads: int | None = None
+    init_from: str | None = None  # weights folder to start from (fine-tuning); None = fresh weights
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "TrainSettings":
@@ -194,7 +195,10 @@ class Trainer:
         if self.settings.threads:
             torch.set_num_threads(int(self.settings.threads))
         self._seed(self.settings.seed + self.rank)
-        self.model = self.module.build_model(config).to(self.device)
+        self.model = self.module.build_model(config)
+        if self.settings.init_from:
+            self.init_from(self.settings.init_from)
+        self.model = self.model.to(self.device)
         self.train_ds, self.val_ds = self.module.build_datasets(config, self.data_dir)
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.settings.lr, weight_decay=self.settings.weight_decay)
@@ -210,6 +214,23 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # some parameters (e.g. CMKI on a lesion-free batch) may get no gradient in a step
             self.loss_module = DistributedDataParallel(self.loss_module, device_ids=ids, find_unused_parameters=True)
+
+    def init_from(self, folder: str | Path) -> None:
+        """Start from the weights in ``folder`` (``model.safetensors``): every tensor whose name and
+        shape match is loaded; InputError when none does (wrong architecture or config)."""
+        from safetensors.torch import load_file
+
+        path = Path(folder) / "model.safetensors"
+        if not path.is_file():
+            raise InputError(f"init_from: {path} not found")
+        own = self.model.state_dict()
+        loaded = {k: v for k, v in load_file(str(path)).items() if k in own and own[k].shape == v.shape}
+        if not loaded:
+            raise InputError(f"init_from: no tensor of {path} fits this model (another architecture or config?)")
+        self.model.load_state_dict(loaded, strict=False)
+        skipped = sorted(set(own) - set(loaded))
+        if skipped and self.rank == 0:
+            print(f"init_from {folder}: {len(loaded)} tensors loaded, {len(skipped)} kept fresh: {skipped[:5]}")
 
     @staticmethod
     def _seed(seed: int) -> None:

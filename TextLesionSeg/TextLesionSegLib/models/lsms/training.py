@@ -104,21 +104,10 @@ def load_cases(data_dir: Path, cfg: LSMSConfig, max_cases: int | None = None,
     are its distractors); a lesion without one stays in the label map as a distractor only.
     """
     from ...pipeline.preprocess import to_working_grid
-    from ...training.data import LesionDataset
+    from ...training.data import lesion_datasets
 
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise InputError(f"training data folder {data_dir} does not exist (run: textlesionseg synth)")
-    has_own = (data_dir / "imagesTr").is_dir() or (data_dir / "dataset.json").exists()
-    parts = [data_dir] if has_own else sorted(p for p in data_dir.iterdir() if p.is_dir())
     cases: list[ReferringCase] = []
-    for folder in parts:
-        try:
-            dataset = LesionDataset(folder, part=part)
-        except InputError:
-            if has_own:
-                raise
-            continue  # a sub-folder without cases of this part
+    for dataset in lesion_datasets(data_dir, part=part):
         for case in dataset:
             tensor, grid = to_working_grid(case.image, preprocessing_for(cfg))
             instances = grid.to_working_image(case.image.with_array(case.label), nearest=True).astype(np.int32)

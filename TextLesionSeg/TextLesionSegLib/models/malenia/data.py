@@ -34,20 +34,20 @@ def read_reports(data_dir: Path) -> dict[str, list[dict[str, str]]]:
 def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,
                attributes: str | Path | None = None) -> list[dict[str, Any]]:
     """Read the training cases of any folder ``training.data.LesionDataset`` reads (synthetic MSD
-    layout + ``reports.csv``, MSD task folders, KiTS23; ``attributes``: a Malenia-format table) onto
-    the working grid.
+    layout + ``reports.csv``, MSD task folders, KiTS23; ``attributes``: a Malenia-format table), or
+    of a folder of such folders, onto the working grid.
 
     Returns cases ``{"id", "image" (K,J,I) float32 0..1, "instances" (K,J,I) int16, "lesions"}``.
     """
     from ...pipeline.preprocess import to_working_grid, to_working_grid_label
-    from ...training.data import LesionDataset
+    from ...training.data import lesion_datasets
 
-    dataset = LesionDataset(data_dir, part="train", attributes=attributes)
+    datasets = lesion_datasets(data_dir, part="train", attributes=attributes)
     prep = PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window), roi_size=tuple(cfg.roi_size),
                                crop_foreground=True)
     rng = np.random.default_rng(0)
     cases = []
-    for case in itertools.islice(dataset, max_cases or None):
+    for case in itertools.islice(itertools.chain(*datasets), max_cases or None):
         vol, grid = to_working_grid(case.image, prep)
         inst = to_working_grid_label(case.image.with_array(case.label), grid).astype(np.int16)
         lesions = [{"label": int(r.lesion_id), **lesion_phrase_sets(r.as_row(), rng)} for r in case.lesions]

@@ -19,6 +19,25 @@ from .model import MaleniaModel
 
 #: voxels of a lesion a window must hold for the lesion to count as present in it [chosen]
 MIN_LESION_VOXELS = 8
+#: working-grid intensities (HU -175..250 -> 0..1) of "air or lung" and of "soft tissue or more"
+AIR_LEVEL, SOFT_TISSUE_LEVEL = 0.05, 0.35
+#: hard-negative centres kept per case (a random subset: enough variety, little memory)
+HARD_CENTRES_PER_CASE = 4000
+
+
+def hard_negative_centres(image: np.ndarray, instances: np.ndarray, rng: np.random.Generator,
+                          keep: int = HARD_CENTRES_PER_CASE) -> np.ndarray:
+    """Voxels where soft tissue meets air or lung, away from every lesion: heart border, chest
+    wall, diaphragm, bowel gas. Lesions look most like these places, so windows centred there teach
+    the objectness head to stay silent where a synthetic lesion is absent [chosen]."""
+    from scipy import ndimage
+
+    air = ndimage.binary_dilation(image < AIR_LEVEL, iterations=2)
+    near_lesion = ndimage.binary_dilation(instances > 0, iterations=4)
+    pts = np.argwhere(air & (image > SOFT_TISSUE_LEVEL) & ~near_lesion)
+    if len(pts) > keep:
+        pts = pts[rng.choice(len(pts), keep, replace=False)]
+    return pts
 
 
 def build_model(config: dict[str, Any]) -> MaleniaModel:
@@ -32,21 +51,26 @@ class WindowDataset(torch.utils.data.Dataset):
 
     A case is ``{"image": (K,J,I) float 0..1, "instances": (K,J,I) int, "lesions": [{"label": int,
     "phrases": [8 str], optional "positives", "variants"}]}`` (see ``phrases.lesion_phrase_sets``). Training: with probability ``pos_fraction`` the window is centred on a
-    random voxel of a random lesion, else anywhere. Left-right flips are never used: they would
+    random voxel of a random lesion, with probability ``hard_fraction`` on a hard negative (see
+    :func:`hard_negative_centres`), else anywhere. Left-right flips are never used: they would
     contradict the location attribute.
     """
 
     def __init__(self, cases: Sequence[dict[str, Any]], roi_size: Sequence[int], samples: int | None = None,
-                 pos_fraction: float = 0.8, train: bool = True, seed: int = 0, intensity_jitter: float = 0.05):
+                 pos_fraction: float = 0.8, train: bool = True, seed: int = 0, intensity_jitter: float = 0.05,
+                 hard_fraction: float = 0.0):
         self.cases = list(cases)
         self.roi = tuple(int(r) for r in roi_size)
         self.train = train
         self.pos_fraction = pos_fraction
+        self.hard_fraction = hard_fraction
         self.jitter = intensity_jitter
         self.rng = np.random.default_rng(seed)
         self.seed = seed
         self._worker: int | None = None
         self._coords = [{les["label"]: np.argwhere(c["instances"] == les["label"]) for les in c["lesions"]} for c in self.cases]
+        self._hard = [hard_negative_centres(c["image"], c["instances"], self.rng) if train and hard_fraction > 0
+                      else np.zeros((0, 3), int) for c in self.cases]
         if train:
             self.length = samples or len(self.cases)
             self.items = None
@@ -74,9 +98,14 @@ class WindowDataset(torch.utils.data.Dataset):
             ci = int(self.rng.integers(len(self.cases)))
             lesions = self.cases[ci]["lesions"]
             label = None
-            if lesions and self.rng.random() < self.pos_fraction:
+            draw = self.rng.random()
+            if lesions and draw < self.pos_fraction:
                 label = lesions[int(self.rng.integers(len(lesions)))]["label"]
-            center = self._center(ci, label, random_voxel=True)
+            hard = self._hard[ci]
+            if label is None and len(hard) and draw < self.pos_fraction + self.hard_fraction:
+                center = hard[self.rng.integers(len(hard))]
+            else:
+                center = self._center(ci, label, random_voxel=True)
         else:
             ci, label = self.items[idx]
             center = self._center(ci, label, random_voxel=False)
@@ -163,7 +192,8 @@ def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDatase
     train_cases, val_cases = cases[n_val:], cases[:n_val]
     seed = int((config.get("train") or {}).get("seed", 0))
     train_ds = WindowDataset(train_cases, roi, samples=int(data.get("samples_per_epoch", 200)),
-                             pos_fraction=float(data.get("pos_fraction", 0.8)), train=True, seed=seed)
+                             pos_fraction=float(data.get("pos_fraction", 0.8)), train=True, seed=seed,
+                             hard_fraction=float(data.get("hard_negative_fraction", 0.0)))
     val_ds = WindowDataset(val_cases, roi, train=False, seed=seed + 1)
     return train_ds, val_ds
 

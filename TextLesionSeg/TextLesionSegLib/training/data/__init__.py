@@ -20,7 +20,7 @@ _EXPORTS = {
     "LESION_TYPES": ".catalog", "sample_attributes": ".catalog",
     "make_report": ".report",
     "generate_dataset": ".generate", "generate_split": ".generate", "generate_benchmark": ".generate",
-    "LesionDataset": ".dataset", "LesionCase": ".dataset", "LesionRecord": ".dataset",
+    "LesionDataset": ".dataset", "lesion_datasets": ".dataset", "LesionCase": ".dataset", "LesionRecord": ".dataset",
     "read_attribute_table": ".adapters", "TrainingWindows": ".transforms", "to_working_arrays": ".transforms",
 }
 

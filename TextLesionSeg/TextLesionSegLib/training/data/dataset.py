@@ -209,3 +209,26 @@ class LesionDataset(Sequence[LesionCase]):
                 report = f"{kind} in {location_phrase(attrs)}."
             out.append(LesionRecord(k, attrs, report, True, voxels))
         return out
+
+
+def lesion_datasets(data_dir: str | Path, part: str = "train", attributes: str | Path | None = None
+                    ) -> list[LesionDataset]:
+    """The datasets of ``data_dir``: the folder itself when it is one (MSD / synthetic / KiTS23),
+    else each sub-folder that holds ``part`` cases (e.g. ``DATA/chest`` + ``DATA/SynthLesion/seen``
+    trained together). InputError when none does."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise InputError(f"training data folder {data_dir} does not exist (run: textlesionseg synth)")
+    own = (data_dir / "imagesTr").is_dir() or (data_dir / "dataset.json").exists() or any(data_dir.glob("case_*"))
+    if own:
+        return [LesionDataset(data_dir, part=part, attributes=attributes)]
+    found = []
+    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        try:
+            found.append(LesionDataset(folder, part=part, attributes=attributes))
+        except InputError:
+            continue  # a sub-folder without labelled cases of this part
+    if not found:
+        raise InputError(f"{data_dir}: no labelled {part} cases in it or in its sub-folders (expected imagesTr/ + "
+                         "labelsTr/ + dataset.json as MSD or `textlesionseg synth` write them, or KiTS23 case_* folders)")
+    return found
