@@ -39,6 +39,21 @@ def test_encoder_and_decoder_shapes() -> None:
     assert logits.shape == (2, 1, 24, 16) and emb.shape == (2, cfg.embed_dim, 24, 16)
 
 
+def test_separable_fusion_is_cheaper_same_shapes_and_validated() -> None:
+    from TextLesionSegLib.models.lsms.complexity import lsms_cost
+
+    cfg = tiny_config(decoder_fuse="separable")
+    feats = [torch.rand(1, c, 32 // s, 32 // s) for c, s in zip(cfg.embed_dims, (1, 2, 4, 8))]
+    logits, _ = FullScaleDecoder(cfg)(feats)
+    assert logits.shape == (1, 1, 32, 32)
+    assert count_parameters(FullScaleDecoder(cfg)) < count_parameters(FullScaleDecoder(tiny_config()))
+    dense, separable = lsms_cost("tiny", 512, 8), lsms_cost("tiny", 512, 8, decoder_fuse="separable")
+    assert separable["gflops"] < dense["gflops"] and "decoder_fuse=separable" in separable["model"]
+    assert LSMSConfig.from_dict(tiny_config(decoder_fuse="separable").to_dict()).decoder_fuse == "separable"
+    with pytest.raises(ValueError, match="decoder_fuse"):
+        tiny_config(decoder_fuse="dense3x3")
+
+
 def test_strip_kernels_are_the_configured_ones() -> None:
     conv = ScaleAwareConv(8, 5, (7, 11, 21))
     assert conv.square.kernel_size == (5, 5) and conv.square.groups == 8

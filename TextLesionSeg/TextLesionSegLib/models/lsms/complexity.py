@@ -27,19 +27,21 @@ def _flops(fn: Any) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def lsms_cost(preset: str, size: int, tokens: int) -> dict[str, Any]:
-    """Parameters (millions) and GFLOPs of one LSMS preset on a ``size``-square slice."""
+def lsms_cost(preset: str, size: int, tokens: int, **overrides: Any) -> dict[str, Any]:
+    """Parameters (millions) and GFLOPs of one LSMS preset (with config ``overrides``) on a
+    ``size``-square slice."""
     import torch
 
     from .model import LSMSModel, count_parameters
     from .training import PRESETS
 
-    model = LSMSModel(PRESETS[preset]()).eval()
+    model = LSMSModel(PRESETS[preset](**overrides)).eval()
     cfg = model.config
     x = torch.rand(1, cfg.slice_channels, size, size)
     words = torch.randn(1, tokens, cfg.text_dim)
     mask = torch.ones(1, tokens, dtype=torch.bool)
-    return {"model": f"LSMS {preset}", "params_M": round(count_parameters(model) / 1e6, 2),
+    label = f"LSMS {preset}" + "".join(f", {k}={v}" for k, v in overrides.items())
+    return {"model": label, "params_M": round(count_parameters(model) / 1e6, 2),
             "gflops": round(_flops(lambda: model(x, words, mask)), 2), "text_model": cfg.text_model}
 
 
@@ -108,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(slice_latency(args.latency, args.size, args.threads)))
         return 0
     torch.set_num_threads(1)
-    rows = [lsms_cost("full", args.size, args.tokens), lsms_cost("demo", args.size, args.tokens),
+    rows = [lsms_cost("full", args.size, args.tokens),
+            lsms_cost("full", args.size, args.tokens, decoder_fuse="separable"),
+            lsms_cost("demo", args.size, args.tokens),
             text_cost("bert-base-uncased", args.tokens), text_cost("all-MiniLM-L6-v2", args.tokens),
             clipseg_cost(args.size, args.tokens)]
     for row in rows:

@@ -84,11 +84,14 @@ class FullScaleDecoder(nn.Module):
         # Position Alignment: per-level projection (applied before enlarging; see module doc).
         self.align = nn.ModuleList(nn.Conv2d(c, d, 1) for c in dims)
         self.cross_scale = GlobalCrossScale(tuple(dims[1:]), d, config.decoder_heads, config.decoder_layers)
+        # the 3x3 fusion at stride 4 is most of the decoder's cost; "separable" splits it
+        spatial = [nn.Conv2d(d, d, 3, padding=1)] if config.decoder_fuse == "conv" else \
+            [nn.Conv2d(d, d, 3, padding=1, groups=d), nn.Conv2d(d, d, 1)]
         self.fuse = nn.Sequential(
             nn.Conv2d(4 * d, d, 1),
             nn.GroupNorm(1, d),
             nn.GELU(),
-            nn.Conv2d(d, d, 3, padding=1),
+            *spatial,
             nn.GroupNorm(1, d),
             nn.GELU(),
         )
