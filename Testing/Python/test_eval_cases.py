@@ -126,5 +126,36 @@ def test_kits_layout_splits_classes_into_lesions(tmp_path):
 def test_missing_folder_is_input_error(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_cases(tmp_path / "nope")
-    with pytest.raises(InputError, match="no cases"):
+    with pytest.raises(InputError, match="no labelled cases"):
         load_cases(tmp_path)
+
+
+def test_cases_are_listed_without_reading_images(tiny_dataset, monkeypatch):
+    from TextLesionSegLib.training.data.dataset import LesionDataset
+
+    def refuse(self, index):
+        raise AssertionError("an image was read while listing cases")
+
+    with monkeypatch.context() as m:
+        m.setattr(LesionDataset, "__getitem__", refuse)
+        (case,) = load_cases(tiny_dataset, "unseen")
+    assert case.split == "unseen" and [l.lesion_id for l in case.lesions] == [1, 2]
+    _, inst = case.load()
+    assert all(l.voxels == int((inst == l.lesion_id).sum()) > 0 for l in case.lesions)
+
+
+def test_hand_made_reports_columns_and_described_flag(tmp_path):
+    from TextLesionSegLib.training.data.adapters import detect_layout
+
+    root = write_tiny_dataset(tmp_path / "hand", n_cases=1)
+    # another tool's column names, file names as case ids, a referring distractor
+    (root / "reports.csv").write_text(
+        "Case,Lesion,Type,Text,Subset,described\n"
+        "tiny_000_0000.nii.gz,1,renal cyst,A round hypodense lesion.,Referring,1\n"
+        "tiny_000_0000.nii.gz,2,renal cell carcinoma,An irregular hyperdense mass.,referring,0\n"
+        "tiny_000_0000.nii.gz,,note without a lesion,,,\n", encoding="utf-8")
+    assert detect_layout(root) == "synthetic"  # reports.csv rows name instances of the label map
+    (case,) = load_cases(root, "referring")
+    assert [(l.lesion_id, l.lesion_type, l.described) for l in case.lesions] == \
+        [(1, "renal cyst", True), (2, "renal cell carcinoma", False)]
+    assert case.lesions[0].report == "A round hypodense lesion." and case.part == ""

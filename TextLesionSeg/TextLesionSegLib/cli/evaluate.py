@@ -22,7 +22,8 @@ def register(subparsers: Any) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", required=True,
                    help="registry name or weights folder (repeat to compare models in one run)")
-    p.add_argument("--data", required=True, help="dataset folder (SynthLesion/MSD layout with reports.csv, or KiTS23)")
+    p.add_argument("--data", required=True, help="dataset folder as training reads it (SynthLesion/MSD layout with reports.csv, "
+                   "MSD task, KiTS23), or a benchmark root with one such folder per split")
     p.add_argument("--split", default=None, help="only this split (e.g. seen, unseen, referring)")
     p.add_argument("--part", default="test", help="cases of this part when the data names parts: test (default), "
                    "train, or all; training cases are never a fair test")

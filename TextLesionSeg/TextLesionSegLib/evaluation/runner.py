@@ -17,7 +17,8 @@ import numpy as np
 
 from ..models.base import InferenceSettings, LesionSegmenter
 from ..query.types import LesionQuery
-from .cases import Case, LesionInfo
+from ..training.data.dataset import LesionRecord
+from .cases import Case
 from .detection import DEFAULT_MIN_IOU, DetectionCounts, match_lesions
 from .metrics import DEFAULT_NSD_TOLERANCE_MM, segmentation_metrics, summarize
 from .text_sensitivity import has_swappable, score_lesion, summarize_sensitivity, swap_attributes
@@ -89,7 +90,7 @@ def _metric_summary(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "nsd": summarize([r["nsd"] for r in recs]), "hd95_mm": summarize(hd)}
 
 
-def lesion_text(lesion: LesionInfo) -> str:
+def lesion_text(lesion: LesionRecord) -> str:
     """The description used for a lesion: its report, else its type (datasets without reports)."""
     return (lesion.report or "").strip() or (lesion.lesion_type if lesion.lesion_type != "lesion" else "a lesion")
 

@@ -24,7 +24,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..models.base import PreprocessingConfig
-from .cases import Case, LesionInfo, load_cases
+from ..training.data.dataset import LesionRecord
+from .cases import Case, load_cases
 
 #: splits held out of every baseline's training (Malenia's zero-shot setting)
 HELD_OUT_SPLITS = ("unseen", "test")
@@ -37,7 +38,7 @@ class PreparedCase:
     case_id: str
     image: np.ndarray
     labels: np.ndarray
-    lesions: list[LesionInfo]
+    lesions: list[LesionRecord]
 
 
 def prepare_case(case: Case, cfg: PreprocessingConfig) -> PreparedCase:
@@ -130,7 +131,7 @@ class SliceTextDataset(Dataset):
     template is drawn per sample from a seeded generator (deterministic, unlike medvlsm's test prompts).
     """
 
-    def __init__(self, cases: list[PreparedCase], prompt_fn: Callable[[LesionInfo, int], str],
+    def __init__(self, cases: list[PreparedCase], prompt_fn: Callable[[LesionRecord, int], str],
                  templates: Sequence[int], image_size: int, samples_per_lesion: int = 8,
                  negative_fraction: float = 0.15, seed: int = 0, vary: bool = True) -> None:
         self.cases, self.prompt_fn, self.templates = cases, prompt_fn, list(templates)
@@ -209,7 +210,7 @@ def build_volume_datasets(config: dict[str, Any], data_dir: Path, cfg: Preproces
 
 
 def build_slice_datasets(config: dict[str, Any], data_dir: Path, cfg: PreprocessingConfig,
-                         prompt_fn: Callable[[LesionInfo, int], str], templates: Sequence[int],
+                         prompt_fn: Callable[[LesionRecord, int], str], templates: Sequence[int],
                          image_size: int) -> tuple[Dataset, Dataset]:
     """(train, val) :class:`SliceTextDataset` for the CLIPSeg baseline (validation uses one fixed template)."""
     train_cases, val_cases = split_cases(config, data_dir)

@@ -11,7 +11,8 @@ component of a lesion class becomes one instance, numbered 1..K by decreasing si
 * Attribute tables in the Malenia format (CSV or XLSX: lesion_type, organ, case_id,
   enhancement, location, shape, density, density_variation, surface, relation, report), joined
   to cases by id; codes become canonical values (:data:`catalog.MALENIA_CODES`).
-* Synthetic folders (``textlesionseg synth``): instance labels and ``reports.csv`` as written.
+* Synthetic folders (``textlesionseg synth``), and any MSD-layout folder with a ``reports.csv``:
+  instance labels, one report row per lesion (lesion id = its value in the label map).
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ class CaseSource:
         lesion_classes: label value -> lesion type when labels are semantic (real datasets);
             empty when the label map already holds instances (synthetic data).
         organ: organ of the dataset's lesions (None: per lesion, from reports).
-        part: "train" or "test".
+        part: "train" or "test" where the folder says so (a ``reports.csv`` part column, a
+            dataset.json "test" entry); "" where it does not: an MSD "training" list holds every
+            labelled case and KiTS23 names no parts, so neither marks a case as unfit for testing.
         organs: optional path of a host-part label map (synthetic data).
     """
 
@@ -58,7 +61,7 @@ class CaseSource:
     label: Path | None
     lesion_classes: dict[int, str] = field(default_factory=dict)
     organ: str | None = None
-    part: str = "train"
+    part: str = ""
     organs: Path | None = None
 
 
@@ -83,12 +86,9 @@ def detect_layout(root: Path) -> str:
         raise InputError(f"data folder not found: {root}")
     if any((p / "imaging.nii.gz").exists() for p in root.glob("case_*")):
         return "kits23"
-    if (root / "reports.csv").exists() and (root / "dataset.json").exists():
-        meta = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
-        if "instance" in str(meta.get("label_semantics", "")):
-            return "synthetic"
     if (root / "dataset.json").exists() or (root / "imagesTr").is_dir():
-        return "msd"
+        # reports.csv rows name lesions by their label value, so its labels are instances
+        return "synthetic" if (root / "reports.csv").exists() else "msd"
     raise InputError(f"{root}: not an MSD folder (dataset.json, imagesTr/), a KiTS23 folder (case_*/imaging.nii.gz) "
                      "or a synthetic dataset (textlesionseg synth)")
 
@@ -114,7 +114,7 @@ def _msd_entries(root: Path) -> list[tuple[Path, Path | None, str, Path | None]]
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         for item in meta.get("training", []) or []:
             organs = root / item["organs"] if isinstance(item, dict) and item.get("organs") else None
-            out.append((root / item["image"], root / item["label"], "train", organs))
+            out.append((root / item["image"], root / item["label"], "", organs))
         for item in meta.get("test", []) or []:
             if isinstance(item, dict):
                 lab = root / item["label"] if item.get("label") else None
@@ -126,7 +126,7 @@ def _msd_entries(root: Path) -> list[tuple[Path, Path | None, str, Path | None]]
         for img in sorted((root / "imagesTr").glob("*.nii*")):
             if img.name.startswith("._"):  # macOS resource forks, shipped inside the MSD tarballs
                 continue
-            out.append((img, root / "labelsTr" / img.name.replace("_0000", ""), "train", None))
+            out.append((img, root / "labelsTr" / img.name.replace("_0000", ""), "", None))
     return out
 
 
@@ -156,16 +156,41 @@ def list_cases(root: Path, layout: str | None = None) -> tuple[str, list[CaseSou
     return layout, cases
 
 
+#: other names of ``reports.csv`` columns in hand-made tables -> the synthetic writer's names
+REPORT_ALIASES = {
+    "case": "case_id", "caseid": "case_id", "id": "case_id", "image_id": "case_id",
+    "lesion": "lesion_id", "label": "lesion_id", "instance": "lesion_id", "label_value": "lesion_id",
+    "type": "lesion_type", "lesion_class": "lesion_type", "class": "lesion_type",
+    "text": "report", "description": "report", "sentence": "report",
+    "subset": "split", "group": "split", "benchmark_split": "split",
+}
+
+
+def _report_row(raw: dict[str, Any]) -> dict[str, Any]:
+    """One row with lower-case canonical column names (an alias only fills a missing column)."""
+    row = {str(k).strip().lower(): (v or "").strip() for k, v in raw.items() if k}
+    for alias, name in REPORT_ALIASES.items():
+        if alias in row and not row.get(name):
+            row[name] = row.pop(alias)
+    return row
+
+
 def read_reports(path: Path) -> dict[str, dict[int, dict[str, Any]]]:
-    """A synthetic ``reports.csv``: case id -> lesion id -> row (attribute values canonical)."""
+    """A ``reports.csv``: case id -> lesion id -> row (attribute values canonical).
+
+    ``split`` and ``part`` are lower-cased; rows without a case id or an integer lesion id are
+    skipped (they name no lesion of the label map).
+    """
     table: dict[str, dict[int, dict[str, Any]]] = {}
     with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            row = dict(row)
+        for row in map(_report_row, csv.DictReader(f)):
+            if not row.get("case_id") or not row.get("lesion_id", "").lstrip("-").isdigit():
+                continue
             row["specific_features"] = [s.strip() for s in (row.get("specific_features") or "").split(";") if s.strip()]
             row["size_mm"] = [float(v) for v in re.findall(r"[\d.]+", row.get("size_mm") or "")] or None
-            row["described"] = str(row.get("described", "1")) not in ("0", "False", "false")
-            table.setdefault(row["case_id"], {})[int(row["lesion_id"])] = row
+            row["described"] = row.get("described", "1").lower() not in ("0", "false", "no")
+            row["split"], row["part"] = row.get("split", "").lower(), row.get("part", "").lower()
+            table.setdefault(case_id_of(row["case_id"]), {})[int(row["lesion_id"])] = row
     return table
 
 

@@ -4,18 +4,19 @@
     case = ds[0]
     case.image        # pipeline.geometry.Image (HU, KJI array + LPS geometry)
     case.label        # (K, J, I) int32 instance map: 0 background, lesion_id elsewhere
-    case.lesions      # [LesionRecord(lesion_id, attributes, report, described)]
+    case.lesions      # [LesionRecord(lesion_id, attributes, report, described, voxels, split)]
     case.lesions[0].query()   # the same lesion as a query.types.LesionQuery
 
 Real datasets label lesion classes; connected components become instances (largest first).
 Attributes of real lesions come from an attribute table (``attributes=`` a Malenia CSV/XLSX,
 joined by case id: a case's rows go to its lesions in decreasing size); otherwise from what the
-label says (organ, lesion type, side from the patient's LPS x).
+label says (organ, lesion type, side from the patient's LPS x). A folder with a ``reports.csv``
+lists its lesions before any image is read (:meth:`LesionDataset.listed_lesions`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -41,7 +42,8 @@ class LesionRecord:
         attributes: canonical attribute dict (keys of ``query.types.LesionQuery``; None = unknown).
         report: a sentence describing it ("" if none is known).
         described: False for the distractors of a referring case (their report is not the text).
-        voxels: voxel count in the label map.
+        voxels: voxel count in the label map (0 until the label is read).
+        split: benchmark split of the lesion (``reports.csv``: seen/unseen/referring; "" if none).
     """
 
     lesion_id: int
@@ -49,6 +51,12 @@ class LesionRecord:
     report: str
     described: bool = True
     voxels: int = 0
+    split: str = ""
+
+    @property
+    def lesion_type(self) -> str:
+        """The lesion's type, "lesion" where the data does not say."""
+        return str(self.attributes.get("lesion_type") or "lesion")
 
     def as_row(self) -> dict[str, str]:
         """This lesion as a ``reports.csv``-style row of strings (lists joined with ``;``), so real
@@ -75,7 +83,7 @@ class LesionCase:
     image: Image
     label: np.ndarray
     lesions: list[LesionRecord]
-    part: str = "train"
+    part: str = "train"  # "train" also where the folder names no part (see adapters.CaseSource)
     organs: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -137,11 +145,14 @@ class LesionDataset(Sequence[LesionCase]):
             raise InputError(f"part must be train, test or all, not '{part}'")
         self.root = Path(data_dir)
         self.layout, cases = list_cases(self.root, layout)
-        self.sources: list[CaseSource] = [c for c in cases if part == "all" or c.part == part]
+        self.reports = read_reports(self.root / "reports.csv") if self.layout == "synthetic" else {}
+        # the reports' part column states a case's part, also where dataset.json lists only "training"
+        cases = [replace(c, part=_stated_part(self.reports.get(c.case_id, {})) or c.part) for c in cases]
+        # a case whose part is not stated is labelled data, i.e. training data
+        self.sources: list[CaseSource] = [c for c in cases if part == "all" or (c.part or "train") == part]
         self.sources = [c for c in self.sources if c.label is not None and c.label.exists()]
         if not self.sources:
-            raise InputError(f"{self.root}: no labelled {part} cases")
-        self.reports = read_reports(self.root / "reports.csv") if self.layout == "synthetic" else {}
+            raise InputError(f"{self.root}: no labelled {'' if part == 'all' else part + ' '}cases")
         self.table = read_attribute_table(attributes) if attributes else {}
         self.described_only = described_only
         self.min_voxels = min_voxels
@@ -172,24 +183,32 @@ class LesionDataset(Sequence[LesionCase]):
             lesions = self._real_lesions(src, image, label, info)
         else:
             label = raw.astype(np.int32)
-            lesions = self._synthetic_lesions(src, label)
+            lesions = self._counted(self.listed_lesions(index) or [], label)
         if self.described_only:
             lesions = [l for l in lesions if l.described]
-        return LesionCase(src.case_id, image, label, lesions, src.part, organs, {"layout": self.layout})
+        return LesionCase(src.case_id, image, label, lesions, src.part or "train", organs, {"layout": self.layout})
 
-    def _synthetic_lesions(self, src: CaseSource, label: np.ndarray) -> list[LesionRecord]:
-        rows = self.reports.get(src.case_id, {})
-        counts = np.bincount(label.ravel())
+    def listed_lesions(self, index: int) -> list[LesionRecord] | None:
+        """The lesions ``reports.csv`` lists for case ``index``, without reading any image
+        (``voxels`` 0); None for real datasets, whose lesions are the label's components."""
+        if self.layout != "synthetic":
+            return None
         out = []
-        for lesion_id, row in sorted(rows.items()):
-            voxels = int(counts[lesion_id]) if lesion_id < len(counts) else 0
-            if voxels == 0:
-                continue
+        for lesion_id, row in sorted(self.reports.get(self.sources[index].case_id, {}).items()):
             attrs = {k: (v if v != "" else None) for k, v in row.items()
                      if k not in ("case_id", "lesion_id", "report", "described", "part", "split", "host")
                      and not k.startswith("measured_")}
-            out.append(LesionRecord(lesion_id, attrs, row.get("report", ""), bool(row["described"]), voxels))
+            out.append(LesionRecord(lesion_id, attrs, row.get("report", ""), bool(row["described"]), 0,
+                                    row.get("split", "")))
         return out
+
+    @staticmethod
+    def _counted(records: list[LesionRecord], label: np.ndarray) -> list[LesionRecord]:
+        """``records`` with their voxel counts; a listed lesion absent from the label is dropped."""
+        counts = np.bincount(label.ravel())
+        for rec in records:
+            rec.voxels = int(counts[rec.lesion_id]) if 0 <= rec.lesion_id < len(counts) else 0
+        return [rec for rec in records if rec.voxels]
 
     def _real_lesions(self, src: CaseSource, image: Image, label: np.ndarray,
                       info: list[tuple[int, str, int]]) -> list[LesionRecord]:
@@ -211,16 +230,27 @@ class LesionDataset(Sequence[LesionCase]):
         return out
 
 
+def _stated_part(rows: dict[int, dict[str, Any]]) -> str:
+    """The part a case's report rows agree on ("" when they name none or disagree)."""
+    parts = {row.get("part", "") for row in rows.values()} - {""}
+    return parts.pop() if len(parts) == 1 else ""
+
+
+def is_dataset_folder(path: Path) -> bool:
+    """True when ``path`` itself is a dataset (MSD / synthetic / KiTS23), not a folder of them."""
+    path = Path(path)
+    return (path / "imagesTr").is_dir() or (path / "dataset.json").exists() or any(path.glob("case_*"))
+
+
 def lesion_datasets(data_dir: str | Path, part: str = "train", attributes: str | Path | None = None
                     ) -> list[LesionDataset]:
     """The datasets of ``data_dir``: the folder itself when it is one (MSD / synthetic / KiTS23),
     else each sub-folder that holds ``part`` cases (e.g. ``DATA/chest`` + ``DATA/SynthLesion/seen``
-    trained together). InputError when none does."""
+    trained together, or a SynthLesion benchmark root). InputError when none does."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise InputError(f"training data folder {data_dir} does not exist (run: textlesionseg synth)")
-    own = (data_dir / "imagesTr").is_dir() or (data_dir / "dataset.json").exists() or any(data_dir.glob("case_*"))
-    if own:
+    if is_dataset_folder(data_dir):
         return [LesionDataset(data_dir, part=part, attributes=attributes)]
     found = []
     for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
@@ -229,6 +259,7 @@ def lesion_datasets(data_dir: str | Path, part: str = "train", attributes: str |
         except InputError:
             continue  # a sub-folder without labelled cases of this part
     if not found:
-        raise InputError(f"{data_dir}: no labelled {part} cases in it or in its sub-folders (expected imagesTr/ + "
-                         "labelsTr/ + dataset.json as MSD or `textlesionseg synth` write them, or KiTS23 case_* folders)")
+        raise InputError(f"{data_dir}: no labelled {'' if part == 'all' else part + ' '}cases in it or in its "
+                         "sub-folders (expected imagesTr/ + labelsTr/ + dataset.json as MSD or `textlesionseg synth` "
+                         "write them, or KiTS23 case_* folders)")
     return found
