@@ -29,7 +29,7 @@ def test_data_folder_without_dataset_json_exit_2(tmp_path, capsys):
     assert code == 2 and "dataset.json" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["malenia-demo", "malenia-full"])
+@pytest.mark.parametrize("name", ["malenia-demo", "malenia-full", "malenia-demo-finetune"])
 def test_shipped_configs_build(name):
     pytest.importorskip("torch")
     from TextLesionSegLib.cli.train import resolve_config
@@ -40,3 +40,14 @@ def test_shipped_configs_build(name):
     TrainSettings.from_config(cfg)  # no unknown keys
     model_cfg = MaleniaConfig.from_dict(cfg["model"])
     assert model_cfg.num_blocks == 3 and model_cfg.fusion_rounds == 3 and not model_cfg.extra
+
+
+def test_finetune_configs_keep_their_stage_one_model():
+    """Stage 2 loads stage 1's weights: the model sections must be the same network."""
+    from TextLesionSegLib.cli.train import resolve_config
+    from TextLesionSegLib.training.trainer import TrainSettings, load_config
+
+    for arch in ("malenia", "lsms"):
+        base, fine = (load_config(resolve_config(f"{arch}-demo{s}")) for s in ("", "-finetune"))
+        assert fine["model"] == base["model"]
+        TrainSettings.from_config(fine)
