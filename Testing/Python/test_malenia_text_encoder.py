@@ -62,6 +62,9 @@ def test_phrase_cache_memory_and_disk(tiny_bert, tmp_path, monkeypatch):
     assert torch.allclose(again.embed(["liver"]), first[1:2])
     with pytest.raises(AssertionError, match="encoder loaded"):
         again.embed(["a phrase never seen"])
+    monkeypatch.undo()
+    again._file.write_bytes(b"damaged")  # a damaged disk cache is rebuilt, never trusted
+    assert torch.allclose(te.PhraseEmbeddingCache(str(tiny_bert), cache_dir=tmp_path).embed(["liver"]), first[1:2])
 
 
 def test_shipped_embeddings_need_no_encoder(monkeypatch):
@@ -69,3 +72,27 @@ def test_shipped_embeddings_need_no_encoder(monkeypatch):
     cache.add(["Shape: round-like"], torch.ones(1, 4))
     monkeypatch.setattr(te.TextEncoder, "_load", lambda self: (_ for _ in ()).throw(AssertionError("encoder loaded")))
     assert torch.equal(cache.embed(["Shape: round-like"]), torch.ones(1, 4))
+
+
+def test_sentence_cache_lets_lsms_skip_the_text_model(tiny_bert, tmp_path, monkeypatch):
+    from TextLesionSegLib.models.lsms.config import tiny_config
+    from TextLesionSegLib.models.lsms.model import LSMSModel
+
+    cfg = tiny_config(text_model=str(tiny_bert), text_dim=32)
+    first = LSMSModel(cfg)
+    first.sentence_cache = te.SentenceFeatureCache(cfg.text_model, cfg.text_max_length, cache_dir=tmp_path)
+    words, mask = first.encode_text(["a mass in the left lung", "lesion"])
+    assert len(list(first.sentence_cache.folder.glob("*.safetensors"))) == 2
+    # a fresh model (a new process, in real use) reads the sentences back without any text model
+    again = LSMSModel(cfg)
+    again.sentence_cache = te.SentenceFeatureCache(cfg.text_model, cfg.text_max_length, cache_dir=tmp_path)
+    monkeypatch.setattr(te.TextEncoder, "_load", lambda self: (_ for _ in ()).throw(AssertionError("encoder loaded")))
+    words2, mask2 = again.encode_text(["a mass in the left lung", "lesion"])
+    assert torch.equal(mask2, mask) and torch.allclose(words2, words)
+    with pytest.raises(AssertionError, match="encoder loaded"):
+        again.encode_text(["a sentence never seen"])
+    # another truncation length is another key; a damaged entry is ignored, not trusted
+    assert te.SentenceFeatureCache(cfg.text_model, 8, cache_dir=tmp_path).get("lesion") is None
+    cache = again.sentence_cache
+    cache._path("lesion").write_bytes(b"not a safetensors file")
+    assert cache.get("lesion") is None

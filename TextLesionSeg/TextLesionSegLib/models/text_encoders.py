@@ -189,7 +189,7 @@ class PhraseEmbeddingCache:
         try:
             phrases = json.loads(index.read_text(encoding="utf-8"))
             table = load_file(str(self._file))["embeddings"]
-        except (OSError, ValueError, KeyError):
+        except Exception:  # noqa: BLE001 - OSError, JSON errors, KeyError, safetensors' own error
             return  # a damaged cache is rebuilt, never trusted
         if len(phrases) == table.shape[0]:
             self._memory.update({p: table[i] for i, p in enumerate(phrases)})
@@ -246,3 +246,56 @@ class PhraseEmbeddingCache:
             os.replace(tmp_index, self._file.with_suffix(".json"))
         except OSError:
             pass  # a read-only cache folder only costs re-encoding next time
+
+
+class SentenceFeatureCache:
+    """Word features of whole sentences on disk, one small safetensors file per sentence.
+
+    LSMS reads a sentence's word features, not one pooled vector, so :class:`PhraseEmbeddingCache`
+    does not fit. With this cache a repeated description (the same sentence over a batch of
+    scans, a re-run) needs no text model at all: loading ``transformers`` and BERT costs seconds
+    on a CPU, more than the LSMS network itself on a whole CT.
+
+    Args:
+        model_name: the text model the features come from (part of the key).
+        max_length: its truncation length (part of the key: it changes the features).
+        cache_dir: parent folder; ``None`` → :func:`default_cache_dir`.
+    """
+
+    def __init__(self, model_name: str | None, max_length: int, cache_dir: str | os.PathLike | None = None):
+        root = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.folder = root / f"{text_model_key(model_name)}-sentences-{int(max_length)}"
+
+    def _path(self, text: str) -> Path:
+        return self.folder / f"{hashlib.sha1(text.encode('utf-8')).hexdigest()}.safetensors"
+
+    def get(self, text: str) -> "torch.Tensor | None":
+        """The cached ``(L, D)`` word features of ``text``, or None (missing or unreadable)."""
+        from safetensors.torch import load_file
+
+        path = self._path(text)
+        if not path.exists():
+            return None
+        try:
+            data = load_file(str(path))
+        except Exception:  # noqa: BLE001 - safetensors raises its own error type on damaged files
+            return None  # a damaged entry is re-encoded, never trusted
+        # the sentence is stored too: a hash collision must not hand back another text's features
+        if bytes(data["text"].tolist()).decode("utf-8", "replace") != text:
+            return None
+        return data["tokens"]
+
+    def put(self, text: str, tokens: "torch.Tensor") -> None:
+        """Store ``(L, D)`` word features; a read-only or full disk only costs re-encoding later."""
+        import torch
+        from safetensors.torch import save_file
+
+        path = self._path(text)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            save_file({"tokens": tokens.detach().float().cpu().contiguous(),
+                       "text": torch.tensor(list(text.encode("utf-8")), dtype=torch.uint8)}, str(tmp))
+            os.replace(tmp, path)  # atomic: a concurrent reader sees no half-written file
+        except OSError:
+            pass

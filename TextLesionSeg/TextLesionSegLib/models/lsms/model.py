@@ -44,6 +44,8 @@ class LSMSModel(nn.Module):
         self.log_temperature = nn.Parameter(torch.tensor(float(config.temperature)).log())
         self._text_encoder: Any = None  # models.text_encoders.TextEncoder, loaded on first use
         self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: optional on-disk sentence cache (``text_encoders.SentenceFeatureCache``), set for inference
+        self.sentence_cache: Any = None
         if config.finetune_text:
             # A fine-tuned text model is part of the network: its weights train and are saved.
             self.text_model = self._load_text_encoder()._model
@@ -85,11 +87,19 @@ class LSMSModel(nn.Module):
             out = self.text_model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"])
             return out.last_hidden_state.float(), tok["attention_mask"].bool()
         missing = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
+        if missing and self.sentence_cache is not None:
+            for t in list(missing):
+                tokens = self.sentence_cache.get(t)
+                if tokens is not None and tokens.shape[-1] == self.config.text_dim:
+                    self._text_cache[t] = (tokens, torch.ones(tokens.shape[0], dtype=torch.bool))
+                    missing.remove(t)
         if missing:
             feats = self._load_text_encoder().encode_tokens(missing)
             for n, t in enumerate(missing):
                 keep = feats.mask[n]
                 self._text_cache[t] = (feats.tokens[n][keep].cpu(), keep[keep].cpu())
+                if self.sentence_cache is not None:
+                    self.sentence_cache.put(t, self._text_cache[t][0])
         length = max(self._text_cache[t][0].shape[0] for t in texts)
         words = torch.zeros(len(texts), length, self.config.text_dim)
         mask = torch.zeros(len(texts), length, dtype=torch.bool)

@@ -30,7 +30,11 @@ class LSMSSegmenter(LesionSegmenter):
     def __init__(self, model: Any, name: str = "lsms", version: str = "0", device: str = "cpu"):
         from .training import preprocessing_for
 
+        from ..text_encoders import SentenceFeatureCache
+
         self.model = model.eval().to(device)
+        if not model.config.finetune_text:  # a fine-tuned encoder ships in the weights: nothing to cache
+            model.sentence_cache = SentenceFeatureCache(model.config.text_model, model.config.text_max_length)
         self.device = device
         self.name = name
         self.version = version
