@@ -157,6 +157,15 @@ def test_exported_weights_segment_without_a_text_encoder(trained, tmp_path, monk
     case = make_case(97)
     prob = seg.predict(torch.from_numpy(case["image"])[None, None], [LEFT], InferenceSettings(device="cpu", amp=False))
     assert _dice(prob[0].numpy() >= 0.5, case["instances"] == 1) > 0.7
+    # with training data (here a folder holding a dataset folder) its lesions' phrases ship too
+    from test_eval_cases import write_tiny_dataset
+
+    monkeypatch.undo()  # new phrases need the text model
+
+    write_tiny_dataset(tmp_path / "data" / "tiny")
+    export_for_inference(tmp_path / "ckpt", tmp_path / "weights2", data_dir=tmp_path / "data")
+    with_data = set(MaleniaSegmenter.from_pretrained(tmp_path / "weights2", device="cpu").model.config.extra["known_phrases"])
+    assert with_data > set(seg.model.config.extra["known_phrases"])
 
 
 def test_hard_negative_windows_sit_on_tissue_air_borders_away_from_lesions():

@@ -7,7 +7,6 @@ become Malenia's 8 phrases through ``query.attribute_phrases`` (the same words a
 
 from __future__ import annotations
 
-import csv
 import itertools
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,6 @@ from ...errors import InputError
 from ..base import PreprocessingConfig
 from .config import MaleniaConfig
 from .phrases import lesion_phrase_sets
-
-def read_reports(data_dir: Path) -> dict[str, list[dict[str, str]]]:
-    """``reports.csv`` rows grouped by case id."""
-    path = data_dir / "reports.csv"
-    if not path.exists():
-        raise InputError(f"{data_dir} has no reports.csv (the lesion attributes); make one with `textlesionseg synth`")
-    groups: dict[str, list[dict[str, str]]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            groups.setdefault(row["case_id"], []).append(row)
-    return groups
 
 
 def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,

@@ -200,23 +200,23 @@ def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDatase
 
 def export_for_inference(run_folder: Path, out_folder: Path, data_dir: Path | None = None, **info: Any) -> Path:
     """Copy a trained checkpoint into a weights folder with the embeddings of every known phrase
-    (stored attribute values + the training phrases of ``data_dir``) inside ``model.safetensors``,
-    so inference needs no text encoder for them. ``info`` is recorded in ``config.json`` (extra).
+    (stored attribute values + the training phrases of ``data_dir``, a dataset folder or a folder
+    of them) inside ``model.safetensors``, so inference needs no text encoder for them. ``info``
+    is recorded in ``config.json`` (extra).
     """
-    from .data import read_reports
-    from .phrases import lesion_phrase_sets
+    from ...training.data import lesion_datasets
+    from .phrases import coarse_location_values, lesion_phrase_sets
 
     model = MaleniaModel.from_pretrained(run_folder)
     phrases = set(bank_phrases())
-    from .phrases import coarse_location_values
-
     phrases |= {p for _, p in coarse_location_values()}
     if data_dir is not None:
         rng = np.random.default_rng(0)
-        for rows in read_reports(Path(data_dir)).values():
-            for row in rows:
-                sets = lesion_phrase_sets(row, rng)
-                phrases |= set(sets["positives"]) | {p for v in sets["variants"] for p in v}
+        for dataset in lesion_datasets(data_dir, part="all"):
+            for index in range(len(dataset)):
+                for record in dataset.listed_lesions(index) or []:
+                    sets = lesion_phrase_sets(record.as_row(), rng)
+                    phrases |= set(sets["positives"]) | {p for v in sets["variants"] for p in v}
     model.set_known_phrases(sorted(phrases))
     model.config.extra.pop("text_cache_dir", None)
     model.config.extra.update(info)
