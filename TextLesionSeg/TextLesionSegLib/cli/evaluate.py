@@ -1,8 +1,11 @@
 """``textlesionseg evaluate``: accuracy, detection and text sensitivity of one or more models.
 
     textlesionseg evaluate --model malenia-demo --model unet-demo --data SYNTH --split unseen --out EVAL
+    textlesionseg evaluate --prompt-free --model malenia-demo --data SYNTH --out EVAL
 
-Writes ``EVAL/evaluation.json``, ``EVAL/evaluation.md`` and PNG figures. See docs/evaluation.md.
+Writes ``EVAL/evaluation.json``, ``EVAL/evaluation.md`` and PNG figures; with ``--prompt-free``
+(no text: every lesion the model finds, with its predicted attributes) ``EVAL/prompt_free.json``,
+``EVAL/prompt_free.md`` and ``EVAL/prompt_free_attributes.png``. See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--min-iou", type=float, default=0.1, help="IoU for a detection match (default 0.1)")
     p.add_argument("--max-cases", type=int, default=None, help="evaluate only the first N cases")
     p.add_argument("--no-text-sensitivity", action="store_true", help="skip swapped/empty-text runs")
+    p.add_argument("--prompt-free", action="store_true", help="evaluate the prompt-free mode instead: detection, "
+                   "Dice and attribute accuracy of every lesion found without text (models without it are skipped)")
     p.add_argument("--no-plots", action="store_true", help="write no PNG figures")
     p.add_argument("--overwrite", action="store_true", help="replace an existing evaluation in --out")
     p.set_defaults(func=run)
@@ -49,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from ..models.base import InferenceSettings
 
     out = Path(args.out)
-    if (out / "evaluation.json").exists() and not args.overwrite:
-        raise InputError(f"{out}/evaluation.json exists; choose another --out or add --overwrite")
+    report_name = "prompt_free.json" if args.prompt_free else "evaluation.json"
+    if (out / report_name).exists() and not args.overwrite:
+        raise InputError(f"{out}/{report_name} exists; choose another --out or add --overwrite")
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file, not a folder")
     if not 0.0 < args.threshold < 1.0:
@@ -61,20 +67,54 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.overlap < 1.0:
         raise InputError("--overlap must be in [0, 1)")
     settings = InferenceSettings(device=args.device, threshold=args.threshold, overlap=args.overlap)
+    if args.prompt_free:
+        return _run_prompt_free(args, cases, settings, options, out, _meta(args, cases))
     evaluations = []
     for spec in args.model:
         model = load_model(spec, args.device)
         evaluations.append(evaluate_model(model, cases, settings, options,
                                           progress=lambda msg: print(msg, file=sys.stderr)))
-    meta = {"data": str(args.data), "split": args.split, "part": args.part, "n_cases": len(cases[: args.max_cases] if args.max_cases else cases),
-            "overlap": args.overlap, "tolerance_mm": args.tolerance_mm, "min_iou": args.min_iou, "threshold": args.threshold,
-            "device": args.device, "command": "textlesionseg evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-            if len(sys.argv) > 1 and sys.argv[1] == "evaluate" else "textlesionseg evaluate ..."}
-    written = write_report(evaluations, out, meta, plots=not args.no_plots)
+    written = write_report(evaluations, out, _meta(args, cases), plots=not args.no_plots)
     for e in evaluations:
         d = e.to_dict()
         t = d["text_sensitivity"]
         print(f"{e.model}: Dice {d['overall']['dice']['mean'] or 0:.3f}  NSD {d['overall']['nsd']['mean'] or 0:.3f}  "
               f"detection F1 {d['detection']['f1']:.3f}  text: {t['verdict']}")
+    print(f"wrote {written['markdown']} and {written['json']}")
+    return 0
+
+
+def _meta(args: argparse.Namespace, cases: list[Any]) -> dict[str, Any]:
+    """Settings and the command line, written at the top of either report."""
+    return {"data": str(args.data), "split": args.split, "part": args.part, "n_cases": len(cases[: args.max_cases] if args.max_cases else cases),
+            "overlap": args.overlap, "tolerance_mm": args.tolerance_mm, "min_iou": args.min_iou, "threshold": args.threshold,
+            "device": args.device, "command": "textlesionseg evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+            if len(sys.argv) > 1 and sys.argv[1] == "evaluate" else "textlesionseg evaluate ..."}
+
+
+def _run_prompt_free(args: argparse.Namespace, cases: list[Any], settings: Any, options: Any, out: Path,
+                     meta: dict[str, Any]) -> int:
+    """Prompt-free evaluation of each model; models without the mode are reported as skipped."""
+    from ..errors import ModelError
+    from ..evaluation.models import load_model
+    from ..evaluation.prompt_free import evaluate_prompt_free
+    from ..evaluation.report import write_prompt_free_report
+
+    evaluations = []
+    for spec in args.model:
+        e = evaluate_prompt_free(load_model(spec, args.device), cases, settings, options,
+                                 progress=lambda msg: print(msg, file=sys.stderr))
+        if e.skipped:
+            print(f"skipped {e.model}: {e.skipped}", file=sys.stderr)
+        evaluations.append(e)
+    if all(e.skipped for e in evaluations):  # nothing measured: no report that looks like a result
+        raise ModelError("; ".join(e.skipped for e in evaluations))
+    written = write_prompt_free_report(evaluations, out, meta, plots=not args.no_plots)
+    for e in evaluations:
+        if not e.skipped:
+            d = e.to_dict()
+            acc = ", ".join(f"{a} {v['accuracy']:.2f} (chance {v['chance']:.2f})" for a, v in d["attributes"].items())
+            print(f"{e.model}: detection P {d['detection']['precision']:.3f} R {d['detection']['recall']:.3f} "
+                  f"F1 {d['detection']['f1']:.3f}  Dice {d['overall']['dice']['mean'] or 0:.3f}  attributes: {acc or '-'}")
     print(f"wrote {written['markdown']} and {written['json']}")
     return 0

@@ -1,4 +1,5 @@
-"""PNG figures of an evaluation: per-type Dice bars and best/worst overlays (matplotlib, Agg)."""
+"""PNG figures of an evaluation: per-type Dice bars, best/worst overlays, prompt-free attribute
+accuracy (matplotlib, Agg)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,31 @@ def plot_sensitivity(models: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.set_ylabel("fraction of descriptions")
     ax.legend(fontsize=7)
     ax.set_title("Does the output follow the text?", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_attribute_accuracy(models: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Prompt-free attribute accuracy: one bar per model and attribute, chance as a black tick."""
+    plt = _pyplot()
+    attrs = list(dict.fromkeys(a for m in models for a in m.get("attributes", {})))
+    width = 0.8 / max(len(models), 1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(attrs) + 2), 3.6), dpi=90)
+    x = np.arange(len(attrs))
+    for n, m in enumerate(models):
+        xs = x + n * width - 0.4 + width / 2
+        stats = [m.get("attributes", {}).get(a) for a in attrs]
+        ax.bar(xs, [s["accuracy"] if s else 0.0 for s in stats], width, label=m["model"])
+        # chance depends on which lesions the model matched, so each model gets its own tick
+        ax.hlines([s["chance"] if s else np.nan for s in stats], xs - width / 2, xs + width / 2, colors="black",
+                  linewidths=1.5, label="chance (majority answer)" if n == 0 else None)
+    ax.set_xticks(x, attrs, rotation=30, ha="right", fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy on matched lesions")
+    ax.set_title("Prompt-free attribute accuracy", fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

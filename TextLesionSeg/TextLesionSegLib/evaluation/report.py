@@ -19,12 +19,22 @@ def _row(name: str, s: dict[str, Any]) -> str:
     return f"| {name} | {s['n']} | {_f(s['dice']['mean'])} | {_f(s['nsd']['mean'])} | {hd} |"
 
 
+def _header(title: str, meta: dict[str, Any]) -> list[str]:
+    """Title, data, command and settings lines shared by both reports."""
+    return ["# " + title, "", f"Data: `{meta.get('data')}`" + (f", split `{meta['split']}`" if meta.get("split") else ""),
+            f"Command: `{meta.get('command', '')}`", f"Cases: {meta.get('n_cases')}; NSD tolerance "
+            f"{meta.get('tolerance_mm')} mm; detection IoU ≥ {meta.get('min_iou')}; threshold {meta.get('threshold')}.",
+            "", "HD95 means are over lesions the model found; missed lesions (empty output) are counted apart.", ""]
+
+
+def _figures(meta: dict[str, Any]) -> list[str]:
+    figs = meta.get("figures", [])
+    return ["## Figures", ""] + [f"![{Path(f).stem}]({Path(f).name})" for f in figs] + [""] if figs else []
+
+
 def markdown(models: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The Markdown report: overall, per split, per type, detection, text sensitivity."""
-    lines = ["# Evaluation", "", f"Data: `{meta.get('data')}`" + (f", split `{meta['split']}`" if meta.get("split") else ""),
-             f"Command: `{meta.get('command', '')}`", f"Cases: {meta.get('n_cases')}; NSD tolerance "
-             f"{meta.get('tolerance_mm')} mm; detection IoU ≥ {meta.get('min_iou')}; threshold {meta.get('threshold')}.",
-             "", "HD95 means are over lesions the model found; missed lesions (empty output) are counted apart.", ""]
+    lines = _header("Evaluation", meta)
     header = ["| group | lesions | Dice | NSD | HD95 mm |", "|---|---|---|---|---|"]
     for m in models:
         lines += [f"## {m['model']} (version {m['version']})", ""]
@@ -56,10 +66,7 @@ def markdown(models: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
                          f"{_f(o['hd95_mm']['mean'], 1)} | {_f(m['detection']['f1'])} | "
                          f"{_f(t['follow_rate'], 2)} | {_f(t['chance_rate'], 2)} |")
         lines.append("")
-    figs = meta.get("figures", [])
-    if figs:
-        lines += ["## Figures", ""] + [f"![{Path(f).stem}]({Path(f).name})" for f in figs] + [""]
-    return "\n".join(lines)
+    return "\n".join(lines + _figures(meta))
 
 
 def write_report(evaluations: Sequence[ModelEvaluation], out_dir: Path, meta: dict[str, Any],
@@ -85,4 +92,56 @@ def write_report(evaluations: Sequence[ModelEvaluation], out_dir: Path, meta: di
     written["json"].write_text(json.dumps({"meta": meta, "models": models}, indent=1, default=float), encoding="utf-8")
     written["markdown"] = out_dir / "evaluation.md"
     written["markdown"].write_text(markdown(models, meta), encoding="utf-8")
+    return written
+
+
+def _attribute_rows(attrs: dict[str, Any]) -> list[str]:
+    rows = ["| attribute | lesions | answered | accuracy | chance (majority) |", "|---|---|---|---|---|"]
+    rows += [f"| {a} | {v['n']} | {v['n_answered']} | {_f(v['accuracy'])} | {_f(v['chance'])} "
+             f"({v['majority_value']}) |" for a, v in attrs.items()]
+    return rows
+
+
+def prompt_free_markdown(models: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The Markdown report of a prompt-free evaluation: detection, Dice per group, attribute accuracy."""
+    lines = _header("Prompt-free evaluation", meta)
+    lines += ["Every lesion of each case is a reference (described or not); a missed lesion scores Dice 0. "
+              "Attribute accuracy is over matched lesions whose reference states the attribute; chance is "
+              "always answering the most frequent reference value.", ""]
+    for m in models:
+        lines += [f"## {m['model']} (version {m['version']})", ""]
+        if m["skipped"]:
+            lines += [f"**Skipped**: {m['skipped']}.", ""]
+            continue
+        if m["errors"]:
+            lines += [f"**{len(m['errors'])} case(s) failed**: " + "; ".join(m["errors"][:3]), ""]
+        d = m["detection"]
+        lines += [f"Detection: TP {d['tp']}, FP {d['fp']}, FN {d['fn']}; precision {_f(d['precision'])}, "
+                  f"recall {_f(d['recall'])}, F1 {_f(d['f1'])}.", "",
+                  "| group | lesions | Dice | NSD | HD95 mm |", "|---|---|---|---|---|", _row("all", m["overall"]),
+                  _row("matched only", m["matched_only"])]
+        for key in ("per_split", "per_lesion_type"):
+            lines += [_row(f"{'split: ' if key == 'per_split' else ''}{k} (recall {_f(v['recall'], 2)})", v)
+                      for k, v in m[key].items()]
+        lines += [""] + (_attribute_rows(m["attributes"]) if m["attributes"] else ["No matched lesion with a "
+                                                                                 "reference attribute."]) + [""]
+        lines += [f"Time per case (CPU unless stated): mean {_f(m['seconds_per_case']['mean'], 1)} s.", ""]
+    return "\n".join(lines + _figures(meta))
+
+
+def write_prompt_free_report(evaluations: Sequence[Any], out_dir: Path, meta: dict[str, Any],
+                             plots: bool = True) -> dict[str, Path]:
+    """Write ``prompt_free.json``, ``prompt_free.md`` and the attribute-accuracy PNG to ``out_dir``."""
+    from .plots import plot_attribute_accuracy
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    models = [e.to_dict() for e in evaluations]
+    figures: list[str] = []
+    measured = [m for m in models if not m["skipped"]]  # a skipped model would show as all-zero bars
+    if plots and any(m["attributes"] for m in measured):
+        figures.append(str(plot_attribute_accuracy(measured, out_dir / "prompt_free_attributes.png")))
+    meta = {**meta, "mode": "prompt-free", "figures": figures}
+    written = {"json": out_dir / "prompt_free.json", "markdown": out_dir / "prompt_free.md"}
+    written["json"].write_text(json.dumps({"meta": meta, "models": models}, indent=1, default=float), encoding="utf-8")
+    written["markdown"].write_text(prompt_free_markdown(models, meta), encoding="utf-8")
     return written

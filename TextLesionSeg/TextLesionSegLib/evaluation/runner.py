@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -48,24 +48,24 @@ class CaseView:
 
 
 @dataclass
-class ModelEvaluation:
-    """Everything measured for one model; :meth:`to_dict` is the JSON report's model section."""
+class EvaluationRecords:
+    """What every evaluation of one model collects: per-lesion records, detection, time, errors."""
 
     model: str
     version: str
     lesions: list[dict[str, Any]] = field(default_factory=list)
     detection: DetectionCounts = field(default_factory=DetectionCounts)
-    sensitivity_records: list[Any] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModelEvaluation(EvaluationRecords):
+    """Everything measured for one model; :meth:`to_dict` is the JSON report's model section."""
+
+    sensitivity_records: list[Any] = field(default_factory=list)
     best: CaseView | None = None
     worst: CaseView | None = None
-
-    def _group(self, key: str) -> dict[str, Any]:
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for rec in self.lesions:
-            groups.setdefault(str(rec.get(key) or "-"), []).append(rec)
-        return {name: _metric_summary(recs) for name, recs in sorted(groups.items())}
 
     def to_dict(self) -> dict[str, Any]:
         """Summary (overall, per lesion type, per split), detection, text sensitivity, raw records."""
@@ -73,9 +73,9 @@ class ModelEvaluation:
             "model": self.model,
             "version": self.version,
             "n_lesions": len(self.lesions),
-            "overall": _metric_summary(self.lesions),
-            "per_lesion_type": self._group("lesion_type"),
-            "per_split": self._group("split"),
+            "overall": metric_summary(self.lesions),
+            "per_lesion_type": group_summary(self.lesions, "lesion_type"),
+            "per_split": group_summary(self.lesions, "split"),
             "detection": self.detection.to_dict(),
             "text_sensitivity": summarize_sensitivity(self.sensitivity_records).to_dict(),
             "seconds_per_case": summarize(self.seconds),
@@ -84,10 +84,24 @@ class ModelEvaluation:
         }
 
 
-def _metric_summary(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def metric_summary(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Count and Dice / NSD / HD95 summaries of per-lesion records (``None`` HD95 counts as missed)."""
     hd = [r["hd95_mm"] if r["hd95_mm"] is not None else float("inf") for r in recs]
     return {"n": len(recs), "dice": summarize([r["dice"] for r in recs]),
             "nsd": summarize([r["nsd"] for r in recs]), "hd95_mm": summarize(hd)}
+
+
+def group_records(recs: Sequence[dict[str, Any]], key: str) -> dict[str, list[dict[str, Any]]]:
+    """Records grouped by ``rec[key]`` ("-" where it is empty), sorted by group name."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for rec in recs:
+        groups.setdefault(str(rec.get(key) or "-"), []).append(rec)
+    return dict(sorted(groups.items()))
+
+
+def group_summary(recs: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
+    """:func:`metric_summary` per value of ``key`` (e.g. per lesion type, per split)."""
+    return {name: metric_summary(group) for name, group in group_records(recs, key).items()}
 
 
 def lesion_text(lesion: LesionRecord) -> str:
@@ -109,6 +123,16 @@ def text_to_query(text: str) -> LesionQuery:
     q = parsed[0]
     q.text = text  # keep the whole description (a parser may split off a sentence)
     return q
+
+
+def each_case(cases: Sequence[Case], options: EvalOptions, label: str,
+              progress: Callable[[str], None] | None = None) -> Iterator[Case]:
+    """The cases to evaluate (the first ``options.max_cases``), each announced through ``progress``."""
+    todo = list(cases)[: options.max_cases] if options.max_cases else list(cases)
+    for n_case, case in enumerate(todo):
+        if progress:
+            progress(f"{label}: case {n_case + 1}/{len(todo)} {case.case_id}")
+        yield case
 
 
 def _view(case_id: str, text: str, dice: float, hu: np.ndarray, ref: np.ndarray, pred: np.ndarray,
@@ -134,10 +158,7 @@ def evaluate_model(
     options = options or EvalOptions()
     result = ModelEvaluation(model=str(model.name), version=str(model.version))
     min_mm3 = float(settings.extra.get("min_lesion_mm3", DEFAULT_MIN_VOLUME_MM3))
-    todo = list(cases)[: options.max_cases] if options.max_cases else list(cases)
-    for n_case, case in enumerate(todo):
-        if progress:
-            progress(f"{model.name}: case {n_case + 1}/{len(todo)} {case.case_id}")
+    for case in each_case(cases, options, str(model.name), progress):
         start = time.perf_counter()
         image, instances = case.load()
         ids = [int(v) for v in np.unique(instances) if v != 0]
