@@ -118,3 +118,14 @@ def test_evaluate_cli_bad_inputs(tmp_path, capsys):
     assert main(["evaluate", "--model", "x", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_verdict_tells_ignoring_the_words_from_misreading_them():
+    from TextLesionSegLib.evaluation.text_sensitivity import SensitivitySummary, verdict
+
+    blind = SensitivitySummary(n=10, follow_rate=0.2, chance_rate=0.4, mean_dice_drop_swap=0.0)
+    misreads = SensitivitySummary(n=10, follow_rate=0.2, chance_rate=0.4, mean_dice_drop_swap=0.3)
+    good = SensitivitySummary(n=10, follow_rate=0.9, chance_rate=0.4, mean_dice_drop_swap=0.6)
+    assert verdict(blind).startswith("IGNORES THE TEXT")
+    assert verdict(misreads).startswith("READS THE WORDS BUT DOES NOT FOLLOW THEM") and "0.30" in verdict(misreads)
+    assert verdict(good).startswith("follows the text: 90%")

@@ -162,14 +162,27 @@ def summarize_sensitivity(records: Sequence[LesionSensitivity]) -> SensitivitySu
     return out
 
 
+#: a Dice drop under attribute swaps below this means the words changed (almost) nothing
+WORDS_MATTER_DROP = 0.05
+
+
 def verdict(s: SensitivitySummary) -> str:
-    """One plain sentence on whether the model follows the text (used in the reports)."""
+    """One plain sentence on whether the model follows the text (used in the reports).
+
+    A follow rate near or below chance has two causes worth telling apart: the model ignores the
+    words (swapping them changes nothing), or it reads them but answers wrongly (swaps do change
+    its output) — the first needs a model that reads text, the second more or better training.
+    """
     if s.follow_rate is None or s.chance_rate is None:
         return "not measured"
     drop = s.mean_dice_drop_swap
     if s.follow_rate <= s.chance_rate + 0.1:
-        head = (f"IGNORES THE TEXT: follows the description in {s.follow_rate:.0%} of cases, "
-                f"near the {s.chance_rate:.0%} a text-blind model can reach")
+        if drop is not None and drop >= WORDS_MATTER_DROP:
+            head = (f"READS THE WORDS BUT DOES NOT FOLLOW THEM: follows the description in {s.follow_rate:.0%} "
+                    f"of cases, not above the {s.chance_rate:.0%} a text-blind model can reach")
+        else:
+            head = (f"IGNORES THE TEXT: follows the description in {s.follow_rate:.0%} of cases, "
+                    f"near the {s.chance_rate:.0%} a text-blind model can reach")
     elif s.follow_rate < 0.5:
         head = f"follows the text weakly: {s.follow_rate:.0%} (chance {s.chance_rate:.0%})"
     else:
