@@ -91,3 +91,26 @@ def test_hu_window_and_padding():
     # padding is undone exactly: same-spacing round trip returns the windowed values
     back = grid.to_input_grid(tensor[0])[0]
     np.testing.assert_allclose(back, np.clip((img.array + 175) / 425, 0, 1), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(DIRECTIONS))
+def test_back_to_input_grid_resamples_only_the_maps_support_with_the_same_result(name):
+    """Only the box where a map is non-zero is resampled: same values as a full resampling."""
+    import SimpleITK as sitk
+
+    from TextLesionSegLib.pipeline.preprocess import _resample
+
+    img, _ = _sphere_image(name)
+    cfg = PreprocessingConfig(spacing=(1.5, 1.5, 1.5), hu_window=(-175, 250), roi_size=(16, 16, 16), crop_foreground=False)
+    tensor, grid = to_working_grid(img, cfg)
+    rng = np.random.default_rng(0)
+    maps = np.zeros((3,) + grid.working.array.shape, np.float32)
+    maps[0, 3:7, 5:9, 4:10] = rng.random((4, 4, 6))  # a small blob
+    maps[1, -2:, -3:, -1:] = 1.0  # at the grid's far corner
+    back = grid.to_input_grid(maps)  # map 2 stays empty
+    for q in range(3):
+        src = grid.working.to_sitk(maps[q])
+        full = sitk.GetArrayFromImage(_resample(src, grid.input, sitk.sitkLinear, 0.0, src.GetPixelID()))
+        np.testing.assert_allclose(back[q], full, rtol=0, atol=1e-6)  # equal up to float rounding
+    assert back[0].any() and back[1].any() and not back[2].any()
+    assert np.count_nonzero(back[0]) < 0.2 * back[0].size  # the blob stays small, not smeared
