@@ -185,3 +185,19 @@ def test_hard_negative_windows_sit_on_tissue_air_borders_away_from_lesions():
     assert sum(w["image"][0, :, :, :1].max() < 0.05 for w in windows) > 0  # some windows see the air edge
     off = mt.WindowDataset([case], (16, 16, 16), samples=4, pos_fraction=0.0)
     assert len(off._hard[0]) == 0  # off unless asked for
+
+
+def test_training_windows_hold_lesions_anywhere_not_only_in_the_middle():
+    """Windows centred on lesions teach 'lesions sit in the middle'; sliding windows see them anywhere."""
+    from TextLesionSegLib.models.malenia import training as mt
+
+    big = np.zeros((96, 96, 96), np.float32)
+    inst = np.zeros((96, 96, 96), np.int16)
+    inst[46:50, 46:50, 46:50] = 1  # a small lesion in the middle of the scan
+    case = {"image": big, "instances": inst, "lesions": [{"label": 1, "phrases": attribute_phrases(LEFT)}]}
+    ds = mt.WindowDataset([case], (48, 48, 48), samples=60, pos_fraction=1.0, intensity_jitter=0.0, seed=1)
+    offsets = np.array([np.argwhere(w["masks"][0].numpy()).mean(0) - 23.5 for w in (ds[i] for i in range(60)) if len(w["masks"])])
+    assert len(offsets) == 60  # the lesion is always inside the window
+    assert np.abs(offsets).max() > 10 and offsets.std(axis=0).min() > 4  # and often far from its centre
+    val = mt.WindowDataset([case], (48, 48, 48), train=False, seed=1)
+    assert torch.equal(val[0]["masks"], val[0]["masks"]) and len(val[0]["masks"]) == 1  # fixed and holding it

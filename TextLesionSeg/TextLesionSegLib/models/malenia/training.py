@@ -23,6 +23,8 @@ MIN_LESION_VOXELS = 8
 AIR_LEVEL, SOFT_TISSUE_LEVEL = 0.05, 0.35
 #: hard-negative centres kept per case (a random subset: enough variety, little memory)
 HARD_CENTRES_PER_CASE = 4000
+#: a lesion voxel lands anywhere in a training window but this many voxels from its faces
+LESION_WINDOW_MARGIN = 8
 
 
 def hard_negative_centres(image: np.ndarray, instances: np.ndarray, rng: np.random.Generator,
@@ -47,12 +49,13 @@ def build_model(config: dict[str, Any]) -> MaleniaModel:
 
 
 class WindowDataset(torch.utils.data.Dataset):
-    """Random (training) or lesion-centred (validation) windows from in-memory cases.
+    """Random (training) or fixed (validation) windows from in-memory cases, lesions anywhere in them.
 
     A case is ``{"image": (K,J,I) float 0..1, "instances": (K,J,I) int, "lesions": [{"label": int,
-    "phrases": [8 str], optional "positives", "variants"}]}`` (see ``phrases.lesion_phrase_sets``). Training: with probability ``pos_fraction`` the window is centred on a
-    random voxel of a random lesion, with probability ``hard_fraction`` on a hard negative (see
-    :func:`hard_negative_centres`), else anywhere. Left-right flips are never used: they would
+    "phrases": [8 str], optional "positives", "variants"}]}`` (see ``phrases.lesion_phrase_sets``).
+    Training: with probability ``pos_fraction`` the window holds a random voxel of a random lesion
+    at a random place (see :meth:`_center`), with probability ``hard_fraction`` it sits on a hard
+    negative (see :func:`hard_negative_centres`), else anywhere. Left-right flips are never used: they would
     contradict the location attribute.
     """
 
@@ -74,7 +77,7 @@ class WindowDataset(torch.utils.data.Dataset):
         if train:
             self.length = samples or len(self.cases)
             self.items = None
-        else:  # one window per lesion, centred on it: deterministic validation
+        else:  # one window per lesion, holding it at a fixed random place: deterministic validation
             self.items = [(ci, les["label"]) for ci, c in enumerate(self.cases) for les in c["lesions"]] or \
                          [(ci, None) for ci in range(len(self.cases))]
             self.length = len(self.items)
@@ -82,12 +85,20 @@ class WindowDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def _center(self, ci: int, label: int | None, random_voxel: bool) -> np.ndarray:
+    def _center(self, ci: int, label: int | None, random_voxel: bool, rng: np.random.Generator | None = None
+                ) -> np.ndarray:
+        """Window centre: for a lesion, one of its voxels (random, or its centroid) moved by a random
+        offset so that the voxel lands anywhere in the window (``LESION_WINDOW_MARGIN`` from its
+        faces). Centring windows on lesions taught a first demo model that lesions sit in the middle:
+        sliding-window inference, which sees them anywhere, then missed them [chosen]."""
         case = self.cases[ci]
+        rng = rng or self.rng
         if label is not None and len(self._coords[ci][label]):
             pts = self._coords[ci][label]
-            return pts[self.rng.integers(len(pts))] if random_voxel else pts.mean(0).round().astype(int)
-        return np.array([self.rng.integers(s) for s in case["image"].shape])
+            voxel = pts[rng.integers(len(pts))] if random_voxel else pts.mean(0).round().astype(int)
+            reach = np.maximum(np.array(self.roi) // 2 - LESION_WINDOW_MARGIN, 0)
+            return voxel + np.array([rng.integers(-r, r + 1) for r in reach])
+        return np.array([rng.integers(s) for s in case["image"].shape])
 
     def __getitem__(self, idx: int) -> dict[str, Any]:
         info = torch.utils.data.get_worker_info()
@@ -106,9 +117,9 @@ class WindowDataset(torch.utils.data.Dataset):
                 center = hard[self.rng.integers(len(hard))]
             else:
                 center = self._center(ci, label, random_voxel=True)
-        else:
+        else:  # validation: a fixed offset per item, so every epoch sees the same windows
             ci, label = self.items[idx]
-            center = self._center(ci, label, random_voxel=False)
+            center = self._center(ci, label, random_voxel=False, rng=np.random.default_rng([self.seed, idx]))
         return self.crop(ci, center)
 
     def crop(self, ci: int, center: np.ndarray) -> dict[str, Any]:
