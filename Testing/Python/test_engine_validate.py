@@ -146,3 +146,13 @@ def test_other_errors_are_not_swallowed(monkeypatch):
     monkeypatch.setattr(inference, "_run_once", fake_run)
     with pytest.raises(ValueError, match="shape mismatch"):
         inference.sliding_window_predict(lambda x: x, torch.ones(1, 1, 4, 4, 4), (4, 4, 4), InferenceSettings())
+
+
+def test_sliding_window_batch_is_automatic_per_device_unless_set():
+    torch = pytest.importorskip("torch")
+    from TextLesionSegLib.pipeline.inference import sliding_window_batch
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert sliding_window_batch(InferenceSettings(), cpu) == 4 and sliding_window_batch(InferenceSettings(), cuda) == 1
+    assert sliding_window_batch(InferenceSettings(sw_batch_size=2), cpu) == 2
+    assert sliding_window_batch(InferenceSettings(sw_batch_size=8, low_memory=True), cpu) == 1

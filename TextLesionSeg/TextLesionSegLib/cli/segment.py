@@ -45,7 +45,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
     p.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap 0..0.95 (default 0.5)")
-    p.add_argument("--sw-batch-size", type=int, default=1, help="windows per forward pass (default 1)")
+    p.add_argument("--sw-batch-size", type=int, default=None,
+                   help="windows per forward pass (default: 4 on a CPU, 1 on a GPU)")
     p.add_argument("--find-lesions", action="store_true", help="prompt-free: segment every lesion the model finds")
     p.add_argument("--allow-non-ct", action="store_true", help="continue on images that do not look like CT")
     p.add_argument("--low-memory", action="store_true", help="one query at a time, batch 1 (slower, less memory)")
@@ -107,7 +108,7 @@ def check_options(args: argparse.Namespace) -> None:
         raise InputError(f"--threshold {args.threshold} must be between 0 and 1")
     if not 0.0 <= args.overlap <= 0.95:
         raise InputError(f"--overlap {args.overlap} must be between 0 and 0.95")
-    if args.sw_batch_size < 1:
+    if args.sw_batch_size is not None and args.sw_batch_size < 1:
         raise InputError("--sw-batch-size must be at least 1")
 
 

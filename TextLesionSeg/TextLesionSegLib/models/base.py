@@ -51,7 +51,7 @@ class InferenceSettings:
 
     device: str = "auto"
     overlap: float = 0.5
-    sw_batch_size: int = 1
+    sw_batch_size: int | None = None  # None: automatic (pipeline.inference.sliding_window_batch)
     amp: bool = True
     threshold: float = 0.5
     low_memory: bool = False

@@ -163,6 +163,8 @@ class UNetSegmenter(LesionSegmenter):
         """Sliding-window probability of "any lesion", repeated once per query (the text is ignored)."""
         from monai.inferers import sliding_window_inference
 
+        from ..pipeline.inference import sliding_window_batch
+
         if progress:
             progress("Segmenting (image-only UNet; text ignored)", 0.0)
         x = volume.to(self.device, torch.float32)
@@ -171,7 +173,7 @@ class UNetSegmenter(LesionSegmenter):
             logits = sliding_window_inference(
                 x,
                 roi_size=tuple(self.preprocessing.roi_size),
-                sw_batch_size=max(1, int(settings.sw_batch_size)),
+                sw_batch_size=sliding_window_batch(settings, torch.device(self.device)),
                 predictor=self.model,
                 overlap=float(settings.overlap),
                 mode="gaussian",
