@@ -28,10 +28,15 @@ demo: $(STAMP)
 	$(PY) -m TextLesionSegLib.sample_data --out .cache/data
 	mkdir -p out
 	$(VENV)/bin/textlesionseg segment .cache/data/lung2_image.nrrd \
-		--text "a mass in the left lung" --model malenia-demo \
+		--text "a mass in the left lung" --model lsms-demo \
 		--output out/lung2.seg.nrrd --labelmap out/lung2_labelmap.nii.gz \
 		--report out/lung2_report.json --overlay out/lung2_overlay.png --overwrite
-	@echo "demo outputs in out/: lung2.seg.nrrd, lung2_labelmap.nii.gz, lung2_report.json, lung2_overlay.png"
+	$(VENV)/bin/textlesionseg segment .cache/data/lung2_image.nrrd \
+		--text "a mass in the left lung" --model malenia-demo \
+		--output out/lung2_malenia.seg.nrrd --report out/lung2_malenia_report.json \
+		--overlay out/lung2_malenia_overlay.png --overwrite
+	@echo "demo outputs in out/: lung2.seg.nrrd, lung2_labelmap.nii.gz, lung2_report.json, lung2_overlay.png (LSMS);"
+	@echo "lung2_malenia.seg.nrrd, lung2_malenia_report.json, lung2_malenia_overlay.png (Malenia)"
 
 clean:
 	rm -rf $(VENV) .cache out
