@@ -500,7 +500,7 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def defaultModel() -> str:
-        """The registry's preferred usable model (Malenia first), or "" when there is none."""
+        """The registry's preferred usable model (registry.DEFAULT_PREFERENCE), or "" when there is none."""
         from TextLesionSegLib.errors import ModelError
         from TextLesionSegLib.models.registry import default_model_name
 

@@ -70,6 +70,14 @@ def test_default_model_prefers_text_guided_models(tmp_path):
     path.write_text(json.dumps({"models": [entry("unet-demo", "unet", "have-unet"), entry("lsms-demo", "lsms", "absent"),
                                            entry("malenia-demo", "malenia", "have-malenia")]}), encoding="utf-8")
     assert reg.default_model_name(reg.Registry([path], cache_dir=tmp_path / "c")) == "malenia-demo"
+    (tmp_path / "have-lsms").mkdir()
+    (tmp_path / "have-lsms" / "model.safetensors").write_bytes(b"x")
+    with_lsms = json.loads(path.read_text(encoding="utf-8"))
+    with_lsms["models"][1]["weights"]["path"] = "have-lsms"
+    (tmp_path / "r2.json").write_text(json.dumps(with_lsms), encoding="utf-8")
+    both = reg.Registry([tmp_path / "r2.json"], cache_dir=tmp_path / "c")
+    assert reg.default_model_name(both) == "lsms-demo"  # the measured better demo leads
+    assert reg.default_model_name(both, prompt_free=True) == "malenia-demo"  # LSMS cannot find lesions unprompted
     data = json.loads(path.read_text(encoding="utf-8"))
     data["models"] = data["models"][:2]
     path.write_text(json.dumps(data), encoding="utf-8")

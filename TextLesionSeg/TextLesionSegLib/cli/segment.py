@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         parse_queries(texts)
     from ..models import registry
 
-    name = args.model or registry.default_model_name()
+    name = args.model or registry.default_model_name(prompt_free=args.find_lesions)
     model = registry.load_segmenter(name, str(device))
     settings = InferenceSettings(
         device=str(device), overlap=args.overlap, sw_batch_size=args.sw_batch_size, threshold=args.threshold,
