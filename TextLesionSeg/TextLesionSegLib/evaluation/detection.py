@@ -77,6 +77,23 @@ def _iou_matrix(ref_labels: np.ndarray, ref_ids: list[int], pred_labels: np.ndar
     return iou
 
 
+def match_labels(pred_labels: np.ndarray, n_pred: int, ref_instances: np.ndarray,
+                 min_iou: float = DEFAULT_MIN_IOU) -> DetectionCounts:
+    """Detection counts of labelled predictions (1..``n_pred``, 0 = background) against an
+    instance label map: one-to-one Hungarian assignment on IoU, pairs below ``min_iou`` dropped."""
+    from scipy.optimize import linear_sum_assignment
+
+    ref = np.asarray(ref_instances)
+    ref_ids = [int(v) for v in np.unique(ref) if v != 0]
+    iou = _iou_matrix(ref, ref_ids, pred_labels, n_pred)
+    matches: list[tuple[int, int, float]] = []
+    if iou.size:
+        rows, cols = linear_sum_assignment(-iou)
+        matches = [(ref_ids[r], int(c) + 1, float(iou[r, c])) for r, c in zip(rows, cols) if iou[r, c] >= min_iou]
+    tp = len(matches)
+    return DetectionCounts(tp=tp, fp=n_pred - tp, fn=len(ref_ids) - tp, matches=matches)
+
+
 def match_lesions(
     pred_mask: np.ndarray,
     ref_instances: np.ndarray,
@@ -88,18 +105,8 @@ def match_lesions(
     The reference is an *instance* map (one id per lesion, as SynthLesion/KiTS-style label maps
     hold), so touching lesions stay separate; the prediction is split into connected components.
     """
-    from scipy.optimize import linear_sum_assignment
-
     pred_labels, n_pred = connected_components(pred_mask, connectivity)
-    ref = np.asarray(ref_instances)
-    ref_ids = [int(v) for v in np.unique(ref) if v != 0]
-    iou = _iou_matrix(ref, ref_ids, pred_labels, n_pred)
-    matches: list[tuple[int, int, float]] = []
-    if iou.size:
-        rows, cols = linear_sum_assignment(-iou)
-        matches = [(ref_ids[r], int(c) + 1, float(iou[r, c])) for r, c in zip(rows, cols) if iou[r, c] >= min_iou]
-    tp = len(matches)
-    return DetectionCounts(tp=tp, fp=n_pred - tp, fn=len(ref_ids) - tp, matches=matches)
+    return match_labels(pred_labels, n_pred, ref_instances, min_iou)
 
 
 def instances_from_binary(mask: np.ndarray, connectivity: int = 3) -> np.ndarray:

@@ -3,7 +3,7 @@
 A prompt-free model (Malenia) is given no text: ``pipeline.run.find_lesions`` returns one segment
 per lesion it finds, with the attribute values and lesion type it predicts. Each case's segments
 are matched one-to-one to *all* its reference lesions (described or not: prompt-free should find
-every lesion) by Hungarian assignment on IoU ≥ ``min_iou`` (``detection._iou_matrix``, the matrix
+every lesion) by Hungarian assignment on IoU ≥ ``min_iou`` (``detection.match_labels``, the matching
 the text-guided detection uses). Measured:
 
 - detection precision / recall / F1 over segments and lesions;
@@ -30,7 +30,7 @@ from ..errors import ModelError
 from ..models.base import InferenceSettings, LesionSegmenter
 from ..query.types import ATTRIBUTE_NAMES
 from .cases import Case
-from .detection import DetectionCounts, _iou_matrix
+from .detection import DetectionCounts, match_labels
 from .metrics import segmentation_metrics, summarize
 from .runner import EvalOptions, EvaluationRecords, each_case, group_records, group_summary, metric_summary
 
@@ -146,19 +146,10 @@ def match_segments(masks: Sequence[np.ndarray], instances: np.ndarray, min_iou: 
     two touching lesions the model reported apart stay apart. Where segments overlap, the earlier
     one keeps the shared voxels (the IoU matrix needs one label per voxel).
     """
-    from scipy.optimize import linear_sum_assignment
-
     labels = np.zeros(instances.shape, dtype=np.int32)
     for n, mask in enumerate(masks, start=1):
         labels[np.asarray(mask, bool) & (labels == 0)] = n
-    ref_ids = [int(v) for v in np.unique(instances) if v != 0]
-    iou = _iou_matrix(instances, ref_ids, labels, len(masks))
-    matches: list[tuple[int, int, float]] = []
-    if iou.size:
-        rows, cols = linear_sum_assignment(-iou)
-        matches = [(ref_ids[r], int(c) + 1, float(iou[r, c])) for r, c in zip(rows, cols) if iou[r, c] >= min_iou]
-    return DetectionCounts(tp=len(matches), fp=len(masks) - len(matches), fn=len(ref_ids) - len(matches),
-                           matches=matches)
+    return match_labels(labels, len(masks), instances, min_iou)
 
 
 @dataclass
