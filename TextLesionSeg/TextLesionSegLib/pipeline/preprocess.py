@@ -36,20 +36,10 @@ BODY_HU = -500.0
 CROP_MARGIN_MM = 10.0
 
 
-def clean_direction(direction: Any) -> np.ndarray:
-    """Direction cosines with round-off dust (|x| < 1e-12) set to 0.
-
-    ITK inverts the direction matrix; denormal entries such as 5e-301 make that inverse
-    non-finite and every resampled voxel falls "outside". A 1e-12 change is no physical change.
-    """
-    d = np.asarray(direction, dtype=float).reshape(3, 3)
-    return np.where(np.abs(d) < 1e-12, 0.0, d)
-
-
 def geometry_only(shape_kji: tuple[int, int, int], spacing, origin, direction, **metadata: Any) -> Image:
     """An :class:`Image` that carries a grid but no voxel memory (a read-only zero view)."""
     arr = np.broadcast_to(np.zeros((), dtype=np.uint8), tuple(int(s) for s in shape_kji))
-    return Image(array=arr, spacing=tuple(spacing), origin=np.asarray(origin), direction=clean_direction(direction),
+    return Image(array=arr, spacing=tuple(spacing), origin=np.asarray(origin), direction=np.asarray(direction),
                  metadata=dict(metadata))
 
 
@@ -113,9 +103,8 @@ class WorkingGrid:
             box = self._input_box_of_nonzero(arr[q])
             if box is None:
                 continue  # an empty map stays empty: nothing to resample
-            sub = Image(array=np.broadcast_to(np.zeros((), np.uint8), tuple(b - a for a, b in box)),
-                        spacing=self.input.spacing, origin=self.input.kji_to_lps(np.array([a for a, _ in box], float)),
-                        direction=self.input.direction)
+            sub = geometry_only(tuple(b - a for a, b in box), self.input.spacing,
+                                self.input.kji_to_lps(np.array([a for a, _ in box], float)), self.input.direction)
             src = self.working.to_sitk(np.ascontiguousarray(arr[q].astype(out_dtype, copy=False)))
             res = _resample(src, sub, interp, 0.0, src.GetPixelID())
             out[q][tuple(slice(a, b) for a, b in box)] = sitk.GetArrayViewFromImage(res)
@@ -150,7 +139,6 @@ class WorkingGrid:
 
         interp = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
         src = image.to_sitk()
-        src.SetDirection(tuple(clean_direction(image.direction).ravel()))
         res = _resample(src, self.working, interp, default, src.GetPixelID())
         return sitk.GetArrayFromImage(res)
 
@@ -163,7 +151,6 @@ def _canonical(image: Image, lo: float, hi: float) -> Any:
     if not np.all(np.isfinite(arr)):
         arr = np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo)
     sitk_img = image.to_sitk(arr)
-    sitk_img.SetDirection(tuple(clean_direction(image.direction).ravel()))
     if np.allclose(np.abs(image.direction), np.eye(3)) and np.all(np.diag(image.direction) > 0):
         return sitk_img
     # DICOMOrient only permutes/flips axes: no interpolation, geometry exact.
