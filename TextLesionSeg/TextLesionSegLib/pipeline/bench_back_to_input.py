@@ -13,20 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-
-
-def _median_seconds(fn: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def compare(image: Any, label: Any | None, repeat: int) -> dict[str, Any]:
@@ -34,6 +23,7 @@ def compare(image: Any, label: Any | None, repeat: int) -> dict[str, Any]:
     import SimpleITK as sitk
 
     from ..models.base import PreprocessingConfig
+    from .bench_engine import measure_stage
     from .preprocess import _resample, to_working_grid
 
     _, grid = to_working_grid(image, PreprocessingConfig())
@@ -49,8 +39,8 @@ def compare(image: Any, label: Any | None, repeat: int) -> dict[str, Any]:
         return sitk.GetArrayFromImage(_resample(src, grid.input, sitk.sitkLinear, 0.0, src.GetPixelID()))
 
     diff = float(np.abs(full_grid() - grid.to_input_grid(work[None])[0]).max())
-    return {"input": "x".join(map(str, image.array.shape[::-1])), "before_full_grid_s": round(_median_seconds(full_grid, repeat), 3),
-            "after_support_box_s": round(_median_seconds(lambda: grid.to_input_grid(work[None]), repeat), 3),
+    return {"input": "x".join(map(str, image.array.shape[::-1])), "before_full_grid_s": round(measure_stage(full_grid, repeat)[1], 3),
+            "after_support_box_s": round(measure_stage(lambda: grid.to_input_grid(work[None]), repeat)[1], 3),
             "max_abs_difference": diff}
 
 

@@ -46,7 +46,7 @@ class _PeakRss:
         self.peak = max(self.peak, _rss_bytes())
 
 
-def _measure(fn: Callable[[], Any], repeat: int) -> tuple[Any, float, float]:
+def measure_stage(fn: Callable[[], Any], repeat: int) -> tuple[Any, float, float]:
     """Run ``fn`` ``repeat`` times: (last value, median seconds, max extra RSS MiB)."""
     times, peaks, value = [], [], None
     for _ in range(repeat):
@@ -77,7 +77,7 @@ def run(image_path: Path, label_path: Path | None, repeat: int, spacing: float |
     rows: dict[str, dict[str, float]] = {}
 
     def stage(name: str, fn: Callable[[], Any]) -> Any:
-        value, seconds, mib = _measure(fn, repeat)
+        value, seconds, mib = measure_stage(fn, repeat)
         rows[name] = {"seconds": round(seconds, 3), "peak_extra_mib": round(mib, 1)}
         return value
 
