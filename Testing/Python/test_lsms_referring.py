@@ -86,6 +86,17 @@ def test_size_and_probability_rank_candidates(scene) -> None:
     assert _chosen(prob, volume, LesionQuery(text=""), masks) == "mid_left"
 
 
+def test_sub_location_breaks_ties_but_does_not_overrule_the_model(scene) -> None:
+    volume, prob, masks = scene
+    prob = prob.copy()
+    prob[masks["big_right"]] = 0.0  # two left blobs: small_left superior, mid_left inferior
+    upper, lower = LesionQuery(text="", sub_location="upper lobe"), LesionQuery(text="", sub_location="lower lobe")
+    assert _chosen(prob, volume, upper, masks) == "small_left"  # equal probabilities: the words decide
+    assert _chosen(prob, volume, lower, masks) == "mid_left"
+    prob[masks["small_left"]] = 0.7  # mid_left clearly more probable: "upper" must not move the pick
+    assert _chosen(prob, volume, upper, masks) == "mid_left"
+
+
 def test_nothing_above_threshold_gives_an_empty_answer(scene) -> None:
     volume, prob, _ = scene
     out, ranked = select_lesion(prob * 0.3, volume, LesionQuery(text="x"), SPACING)
