@@ -1,7 +1,7 @@
 """Malenia trains for real on tiny synthetic scans: it overfits, and text selects the lesion.
 
-One tiny model is trained once per module (< ~60 s on one core) on 4 synthetic 32³ scans, each with
-two lesions of different attributes: a bright round one in the left half of the patient and a dark
+One tiny model is trained once per module (< ~60 s on one core) on 6 synthetic 32³ scans, four with
+two lesions of different attributes and two with one of them: a bright round one in the left half of the patient and a dark
 irregular one in the right half. Array axis I runs towards the patient's left (working grid, LPS).
 """
 
@@ -21,8 +21,9 @@ RIGHT = LesionQuery(text="irregular hypodense lesion in the right lung", organ="
                     density="hypodense", density_variation="heterogeneous", surface="ill-defined")
 
 
-def make_case(seed: int) -> dict:
-    """32³ scan: lesion 1 (left: I high, bright, round), lesion 2 (right: I low, dark, elongated)."""
+def make_case(seed: int, keep: tuple[int, ...] = (1, 2)) -> dict:
+    """32³ scan: lesion 1 (left: I high, bright, round), lesion 2 (right: I low, dark, elongated);
+    ``keep`` names the lesions drawn (a scan with one of them teaches that the other may be absent)."""
     rng = np.random.default_rng(seed)
     img = (0.45 + 0.03 * rng.standard_normal((N, N, N))).astype(np.float32)
     inst = np.zeros((N, N, N), np.int16)
@@ -33,22 +34,26 @@ def make_case(seed: int) -> dict:
     c2 = (rng.integers(11, 21), rng.integers(11, 21), rng.integers(7, 11))
     r2 = rng.uniform(5, 6.5)
     m2 = ((k - c2[0]) / 1.4) ** 2 + (j - c2[1]) ** 2 + ((i - c2[2]) * 1.3) ** 2 < r2**2
-    img[m1] = 0.85
-    img[m2] = 0.15 + 0.05 * rng.standard_normal(int(m2.sum())).astype(np.float32)
-    inst[m1], inst[m2] = 1, 2
-    return {"image": img, "instances": inst,
-            "lesions": [{"label": 1, "phrases": attribute_phrases(LEFT)}, {"label": 2, "phrases": attribute_phrases(RIGHT)}]}
+    dark = 0.15 + 0.05 * rng.standard_normal(int(m2.sum())).astype(np.float32)
+    lesions = []
+    if 1 in keep:
+        img[m1], inst[m1] = 0.85, 1
+        lesions.append({"label": 1, "phrases": attribute_phrases(LEFT)})
+    if 2 in keep:
+        img[m2], inst[m2] = dark, 2
+        lesions.append({"label": 2, "phrases": attribute_phrases(RIGHT)})
+    return {"image": img, "instances": inst, "lesions": lesions}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny Malenia trained with the generic trainer on 4 cases; returns (model, cases, run dir)."""
+    """A tiny Malenia trained with the generic trainer on 6 cases (2 with one lesion); returns (model, cases, run dir)."""
     from TextLesionSegLib.models.malenia import training as mt
     from TextLesionSegLib.models.malenia.config import demo_config
     from TextLesionSegLib.training.trainer import Trainer
 
     torch.set_num_threads(1)  # on a shared 2-core machine one thread is far faster than two
-    cases = [make_case(s) for s in range(4)]
+    cases = [make_case(s) for s in range(4)] + [make_case(4, keep=(1,)), make_case(5, keep=(2,))]
 
     class Module:  # the trainer protocol, with in-memory cases instead of a data folder
         build_model = staticmethod(mt.build_model)
@@ -64,8 +69,8 @@ def trained(tmp_path_factory):
     model_cfg = demo_config(roi_size=(N, N, N), cnn_channels=(8, 16, 32, 48), hidden_dim=48, mask_dim=16, num_tokens=4,
                             num_heads=4, ffn_dim=96, extra={"text_cache_dir": str(cache)})
     config = {"model": model_cfg.to_dict(),
-              "train": {"epochs": 12, "batch_size": 2, "lr": 3e-3, "warmup_steps": 5, "weight_decay": 0.0,
-                        "val_every": 12, "seed": 0}}
+              "train": {"epochs": 24, "batch_size": 2, "lr": 3e-3, "warmup_steps": 5, "weight_decay": 0.0,
+                        "val_every": 24, "seed": 0}}
     run = tmp_path_factory.mktemp("run")
     trainer = Trainer(Module, config, run, run, device="cpu", show_progress=False)
     summary = trainer.fit()
@@ -201,3 +206,22 @@ def test_training_windows_hold_lesions_anywhere_not_only_in_the_middle():
     assert np.abs(offsets).max() > 10 and offsets.std(axis=0).min() > 4  # and often far from its centre
     val = mt.WindowDataset([case], (48, 48, 48), train=False, seed=1)
     assert torch.equal(val[0]["masks"], val[0]["masks"]) and len(val[0]["masks"]) == 1  # fixed and holding it
+
+
+def test_whole_volume_choice_when_each_window_sees_one_lesion(trained):
+    """Two lesions far apart along K, so no window holds both: every window picks *some* token, yet
+    each description must come back as its own lesion only (through the whole-volume choice)."""
+    from TextLesionSegLib.models.base import InferenceSettings
+    from TextLesionSegLib.models.malenia.segmenter import MaleniaSegmenter
+
+    model, cases, _, _ = trained
+    top, bottom = make_case(97, keep=(1,)), make_case(96, keep=(2,))
+    image = np.concatenate([bottom["image"], np.full((N, N, N), 0.45, np.float32), top["image"]])
+    instances = np.concatenate([bottom["instances"], np.zeros((N, N, N), np.int16), top["instances"]])
+    assert model.config.component_keep_ratio > 0
+    seg = MaleniaSegmenter(model, name="tiny")
+    prob = seg.predict(torch.from_numpy(image)[None, None], [LEFT, RIGHT],
+                       InferenceSettings(device="cpu", amp=False, overlap=0.5)).numpy()
+    left, right = prob[0] >= 0.5, prob[1] >= 0.5
+    assert _dice(left, instances == 1) > 0.7 and not (left & (instances == 2)).any()
+    assert _dice(right, instances == 2) > 0.7 and not (right & (instances == 1)).any()

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+import numpy as np
+
 from ...query.types import ATTRIBUTE_NAMES
 from ..base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
 
@@ -121,15 +123,25 @@ class MaleniaSegmenter(LesionSegmenter):
             self._move(device)
             state["emb"], state["gate"] = emb.to(device), gate_emb.to(device)
 
+        keep_ratio = float(self.model.config.component_keep_ratio)
+
         def window(patch: "torch.Tensor") -> "torch.Tensor":
             return text_guided_window(self.model, patch, state["emb"], gates, asserted, self.bank,
-                                      gate_emb=state["gate"])
+                                      gate_emb=state["gate"], with_agreement=keep_ratio > 0)
 
         del bank
         to_device(resolve_device(settings.device))
         out = sliding_window_predict(window, volume, self.preprocessing.roi_size, settings, progress,
                                      stage="Malenia: text-guided segmentation", fn_to_device=to_device)
-        return out[0].clamp(0, 1).cpu()
+        prob = out[0, : len(queries)].clamp(0, 1).cpu()
+        if keep_ratio <= 0:
+            return prob
+        from .selection import keep_matching_components
+
+        weighted = out[0, len(queries) :].cpu().numpy()
+        threshold = 0.5 if settings.threshold is None else float(settings.threshold)
+        return torch.from_numpy(np.stack([keep_matching_components(p, w, threshold, keep_ratio)
+                                          for p, w in zip(prob.numpy(), weighted)]))
 
     # ------------------------------------------------------------------ prompt-free
     def find_lesions(self, volume: "torch.Tensor", settings: InferenceSettings,
