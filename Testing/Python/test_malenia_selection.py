@@ -5,24 +5,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from TextLesionSegLib.models.malenia.selection import component_agreement, keep_matching_components
+from TextLesionSegLib.models.malenia.selection import component_scores, keep_matching_components
 
 
 @pytest.fixture()
 def maps():
-    """Two lesions drawn by tokens that agree 0.8 and 0.2 with the description, and a 2-voxel speck."""
+    """Two lesions drawn by tokens scoring 0.8 and 0.2 for the description, and a 2-voxel speck."""
     prob = np.zeros((20, 20, 40), np.float32)
-    agree = np.zeros_like(prob)
-    prob[5:12, 5:12, 3:10], agree[5:12, 5:12, 3:10] = 0.9, 0.8
-    prob[6:13, 6:13, 25:33], agree[6:13, 6:13, 25:33] = 0.7, 0.2
-    prob[18, 18, 38:40], agree[18, 18, 38:40] = 0.95, 1.0
-    return prob, prob * agree
+    score = np.zeros_like(prob)
+    prob[5:12, 5:12, 3:10], score[5:12, 5:12, 3:10] = 0.9, 0.8
+    prob[6:13, 6:13, 25:33], score[6:13, 6:13, 25:33] = 0.7, 0.2
+    prob[18, 18, 38:40], score[18, 18, 38:40] = 0.95, 1.0
+    return prob, prob * score
 
 
-def test_agreement_is_the_probability_weighted_mean_and_specks_drop_out(maps) -> None:
+def test_score_is_the_probability_weighted_mean_and_specks_drop_out(maps) -> None:
     prob, weighted = maps
-    labels, agreement = component_agreement(prob, weighted, 0.5)
-    assert sorted(np.round(agreement[agreement > 0], 3)) == [0.2, 0.8]
+    labels, score = component_scores(prob, weighted, 0.5)
+    assert sorted(np.round(score[score > 0], 3)) == [0.2, 0.8]
     assert labels[18, 18, 39] == 0 and labels[8, 8, 5] > 0 and labels[8, 8, 28] > 0
 
 
@@ -38,7 +38,7 @@ def test_only_the_agreeing_lesion_survives_a_high_keep_ratio(maps) -> None:
 
 def test_a_description_asserting_nothing_keeps_every_lesion(maps) -> None:
     prob, _ = maps
-    out = keep_matching_components(prob, prob * 1.0, 0.5, keep_ratio=0.9)  # agreement 1 everywhere
+    out = keep_matching_components(prob, prob * 1.0, 0.5, keep_ratio=0.9)  # every window scored alike
     assert out[8, 8, 5] > 0.5 and out[8, 8, 28] > 0.5
 
 

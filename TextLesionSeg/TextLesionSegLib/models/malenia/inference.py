@@ -50,13 +50,13 @@ def attribute_log_prob(model: MaleniaModel, token_align: torch.Tensor, query_emb
 
 def text_guided_window(model: MaleniaModel, patch: torch.Tensor, query_emb: torch.Tensor,
                        query_phrases: list[list[str]], asserted: list[list[bool]], bank: AttributeBank,
-                       gate_emb: torch.Tensor | None = None, with_agreement: bool = False) -> torch.Tensor:
+                       gate_emb: torch.Tensor | None = None, with_score: bool = False) -> torch.Tensor:
     """Probabilities ``(B, Q, *roi)`` for Q descriptions on a batch of windows.
 
     query_emb ``(Q, 8, text_dim)`` goes to CMKI; ``gate_emb`` (default ``query_emb``) and
     ``query_phrases`` (its phrases) select the token. The chosen token's score s = σ(object) · exp(mean log p(attr))
     gates its mask by min(1, s / object_threshold), so windows without a matching lesion stay empty.
-    ``with_agreement``: ``(B, 2Q, *roi)``, the second Q channels being the probabilities times the
+    ``with_score``: ``(B, 2Q, *roi)``, the second Q channels being the probabilities times the
     chosen token's score s, for the whole-volume choice (:mod:`.selection`).
     """
     out = model(patch)
@@ -75,7 +75,7 @@ def text_guided_window(model: MaleniaModel, patch: torch.Tensor, query_emb: torc
         fused = model.inject(out["tokens"][-1][b, best], query_emb.to(out["tokens"][-1].dtype), out["keys"][b : b + 1], out["size"])
         gate = (score.gather(1, best[:, None]).squeeze(1) / thr).clamp(max=1.0)
         prob = fused["prob"][0] * gate.view(-1, 1, 1, 1).to(fused["prob"].dtype)
-        if with_agreement:
+        if with_score:
             chosen = score.gather(1, best[:, None]).view(-1, 1, 1, 1).to(prob.dtype)
             prob = torch.cat([prob, prob * chosen])
         maps.append(prob)

@@ -127,7 +127,7 @@ class MaleniaSegmenter(LesionSegmenter):
 
         def window(patch: "torch.Tensor") -> "torch.Tensor":
             return text_guided_window(self.model, patch, state["emb"], gates, asserted, self.bank,
-                                      gate_emb=state["gate"], with_agreement=keep_ratio > 0)
+                                      gate_emb=state["gate"], with_score=keep_ratio > 0)
 
         del bank
         to_device(resolve_device(settings.device))

@@ -19,10 +19,10 @@ import numpy as np
 MIN_COMPONENT_VOXELS = 8
 
 
-def component_agreement(prob: np.ndarray, weighted: np.ndarray, threshold: float
+def component_scores(prob: np.ndarray, weighted: np.ndarray, threshold: float
                         ) -> tuple[np.ndarray, np.ndarray]:
     """3D components (26-connected) of ``prob >= threshold`` and each one's probability-weighted
-    mean agreement ``Σ weighted / Σ prob`` (index 0 unused). Specks are removed from the labels."""
+    mean score ``Σ weighted / Σ prob`` (index 0 unused). Specks are removed from the labels."""
     from scipy import ndimage
 
     labels, n = ndimage.label(prob >= threshold, structure=np.ones((3, 3, 3), dtype=bool))
@@ -31,27 +31,27 @@ def component_agreement(prob: np.ndarray, weighted: np.ndarray, threshold: float
     index = np.arange(1, n + 1)
     sizes = ndimage.sum_labels(np.ones_like(prob, dtype=np.float32), labels, index)
     mass = ndimage.sum_labels(prob, labels, index)
-    agreement = np.concatenate([[0.0], ndimage.sum_labels(weighted, labels, index) / np.maximum(mass, 1e-12)])
+    score = np.concatenate([[0.0], ndimage.sum_labels(weighted, labels, index) / np.maximum(mass, 1e-12)])
     specks = index[sizes < MIN_COMPONENT_VOXELS]
     if specks.size:
         labels[np.isin(labels, specks)] = 0
-        agreement[specks] = 0.0
-    return labels, agreement
+        score[specks] = 0.0
+    return labels, score
 
 
 def keep_matching_components(prob: np.ndarray, weighted: np.ndarray, threshold: float, keep_ratio: float
                              ) -> np.ndarray:
-    """``prob`` restricted to the components whose agreement is at least ``keep_ratio`` times the
+    """``prob`` restricted to the components whose score is at least ``keep_ratio`` times the
     best component's (grown by one voxel so soft edges survive). ``keep_ratio`` 0 keeps every
     component (the per-window choice alone); 1 keeps only the best-agreeing lesion."""
     from scipy import ndimage
 
     if keep_ratio <= 0:
         return prob
-    labels, agreement = component_agreement(prob, weighted, threshold)
-    if agreement.size <= 1 or agreement.max() <= 0:
+    labels, score = component_scores(prob, weighted, threshold)
+    if score.size <= 1 or score.max() <= 0:
         return np.zeros_like(prob)
-    chosen = np.flatnonzero(agreement >= keep_ratio * agreement.max())
+    chosen = np.flatnonzero(score >= keep_ratio * score.max())
     chosen = chosen[chosen > 0]
     keep = ndimage.binary_dilation(np.isin(labels, chosen), iterations=1)
     return np.where(keep, prob, 0.0).astype(prob.dtype)
