@@ -415,8 +415,8 @@ def clear_cache(name: str | None = None) -> list[Path]:
 
 
 #: architectures tried first when no model is named, best first. LSMS leads because its shipped demo
-#: weights are the ones that work measurably: lung2 Dice 0.70 vs 0.00, SynthLesion seen Dice 0.37
-#: vs 0.18 (docs/evaluation.md); reorder when better Malenia weights ship.
+#: weights are the ones that work measurably: lung2 Dice 0.61 vs 0.00, SynthLesion seen Dice 0.46
+#: vs 0.20 (docs/evaluation.md); reorder when better Malenia weights ship.
 DEFAULT_PREFERENCE: tuple[str, ...] = ("lsms", "malenia")
 #: architectures with a prompt-free mode (``find_lesions``), for a default without a description
 PROMPT_FREE_ARCHITECTURES: tuple[str, ...] = ("malenia",)

@@ -73,11 +73,10 @@ def text_guided_window(model: MaleniaModel, patch: torch.Tensor, query_emb: torc
         score = torch.stack(scores)  # (Q, N)
         best = score.argmax(dim=1)
         fused = model.inject(out["tokens"][-1][b, best], query_emb.to(out["tokens"][-1].dtype), out["keys"][b : b + 1], out["size"])
-        gate = (score.gather(1, best[:, None]).squeeze(1) / thr).clamp(max=1.0)
-        prob = fused["prob"][0] * gate.view(-1, 1, 1, 1).to(fused["prob"].dtype)
+        chosen = score.gather(1, best[:, None]).view(-1, 1, 1, 1)  # the chosen tokens' scores s
+        prob = fused["prob"][0] * (chosen / thr).clamp(max=1.0).to(fused["prob"].dtype)
         if with_score:
-            chosen = score.gather(1, best[:, None]).view(-1, 1, 1, 1).to(prob.dtype)
-            prob = torch.cat([prob, prob * chosen])
+            prob = torch.cat([prob, prob * chosen.to(prob.dtype)])
         maps.append(prob)
     return torch.stack(maps)
 

@@ -10,12 +10,11 @@ import torch
 from ...query.types import ATTRIBUTE_NAMES
 from ..base import InferenceSettings
 from .inference import predict_attributes
+from .selection import MIN_COMPONENT_VOXELS
 
 if TYPE_CHECKING:
     from .segmenter import MaleniaSegmenter
 
-#: components smaller than this (voxels on the working grid) are noise, not lesions [chosen]
-MIN_VOXELS = 8
 MAX_LESIONS = 20
 
 
@@ -40,7 +39,7 @@ def describe_components(seg: "MaleniaSegmenter", volume: torch.Tensor, prob: tor
     if n == 0:
         return []
     sizes = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
-    order = [i + 1 for i in np.argsort(-sizes) if sizes[i] >= MIN_VOXELS][:MAX_LESIONS]
+    order = [i + 1 for i in np.argsort(-sizes) if sizes[i] >= MIN_COMPONENT_VOXELS][:MAX_LESIONS]
     roi = tuple(seg.preprocessing.roi_size)
     lesions = []
     for lab in order:

@@ -139,8 +139,7 @@ class MaleniaSegmenter(LesionSegmenter):
         from .selection import keep_matching_components
 
         weighted = out[0, len(queries) :].cpu().numpy()
-        threshold = 0.5 if settings.threshold is None else float(settings.threshold)
-        return torch.from_numpy(np.stack([keep_matching_components(p, w, threshold, keep_ratio)
+        return torch.from_numpy(np.stack([keep_matching_components(p, w, settings.threshold, keep_ratio)
                                           for p, w in zip(prob.numpy(), weighted)]))
 
     # ------------------------------------------------------------------ prompt-free

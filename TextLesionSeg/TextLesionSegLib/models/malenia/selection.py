@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-#: components smaller than this (voxels on the working grid) take no part in the choice [chosen]
+#: components smaller than this (voxels on the working grid) are noise, not lesions, in both of
+#: Malenia's read-outs: the text-guided choice here and the prompt-free one [chosen]
 MIN_COMPONENT_VOXELS = 8
 
 
