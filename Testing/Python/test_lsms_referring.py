@@ -134,6 +134,37 @@ def test_flip_augmentation_moves_the_lesion_and_swaps_the_words() -> None:
     assert val["text"] == "a mass in the left lung" and val["label"][0, 10:14, 24:28].all()
 
 
+def test_lesion_free_slices_are_sampled_with_an_empty_target() -> None:
+    """``background_per_lesion`` adds slices holding no lesion (inference sees them all); training
+    redraws them among the lesion-free slices, validation keeps fixed ones; 0 adds none."""
+    volume = np.random.default_rng(0).random((12, 32, 32)).astype(np.float32)
+    inst = np.zeros((12, 32, 32), np.int32)
+    inst[2:4, 10:14, 10:14] = 1
+    inst[3:5, 20:24, 20:24] = 2
+    case = ReferringCase(volume, inst, {1: ["first"], 2: ["second"]})
+    free = set(range(5, 12)) | {0, 1}
+    plain = ReferringSliceDataset([case], context=1, size=32, train=False, negatives_per_lesion=1)
+    assert not plain.background and all(k not in free for _, _, k in plain.index)
+    val = ReferringSliceDataset([case], context=1, size=32, train=False, negatives_per_lesion=1,
+                                background_per_lesion=3)
+    assert len(val) == len(plain) + 6 and len(val.background) == 6
+    picked = [val.index[n][2] for n in sorted(val.background)]
+    assert set(picked) <= free and len(set(picked)) > 3  # spread, and not the same for both lesions
+    for n in val.background:
+        assert val[n]["label"].sum() == 0
+    train = ReferringSliceDataset([case], context=1, size=32, train=True, negatives_per_lesion=1,
+                                  background_per_lesion=3)
+    n = min(train.background)
+    drawn = set()
+    for _ in range(30):
+        sample = train[n]
+        assert sample["label"].sum() == 0
+        k = int(np.flatnonzero([np.allclose(sample["image"][1].numpy(), volume[kk]) or
+                                np.allclose(sample["image"][1].numpy(), volume[kk][:, ::-1]) for kk in range(12)])[0])
+        drawn.add(k)
+    assert drawn <= free and len(drawn) > 3
+
+
 def test_referring_sentences_are_unambiguous_within_a_scan() -> None:
     a = sentences_for({"report": "Report A", "organ": "lung", "side": "left", "lesion_type": "lung cancer",
                        "density": "isodense", "shape": "irregular"})

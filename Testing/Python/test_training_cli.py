@@ -47,7 +47,8 @@ def test_finetune_configs_keep_their_stage_one_model():
     from TextLesionSegLib.cli.train import resolve_config
     from TextLesionSegLib.training.trainer import TrainSettings, load_config
 
-    for arch in ("malenia", "lsms"):
-        base, fine = (load_config(resolve_config(f"{arch}-demo{s}")) for s in ("", "-finetune"))
+    for arch, later in (("malenia", "-finetune"), ("lsms", "-finetune"), ("lsms", "-background")):
+        base, fine = (load_config(resolve_config(f"{arch}-demo{s}")) for s in ("", later))
         assert fine["model"] == base["model"]
         TrainSettings.from_config(fine)
+    assert load_config(resolve_config("lsms-demo-background"))["data"]["background_per_lesion"] > 0

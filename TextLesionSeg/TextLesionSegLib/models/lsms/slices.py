@@ -5,7 +5,9 @@ function inference uses, so train and test inputs match), its instance label map
 lesion the sentences that describe it. A *sample* is (neighbouring slices, the mask of one lesion
 on the centre slice, one of that lesion's sentences). Slices where the described lesion is absent
 but another lesion is present are sampled too, with an empty target: the model must learn to
-answer "not here" as well as "this one".
+answer "not here" as well as "this one". Optionally, slices with no lesion at all are sampled with
+an empty target as well: inference runs over every slice of the body, and a model that has only
+seen slices holding a lesion marks organs and vessels on the lesion-free ones.
 
 Left/right augmentation flips the I axis *and* swaps the words "left" and "right" in the
 sentence, so text and anatomy stay consistent (the paper mirrors images instead; see the card).
@@ -87,22 +89,38 @@ class ReferringSliceDataset:
         size: crop rows/columns (``LSMSConfig.slice_size``).
         train: random crops, flips, sentence choice; otherwise deterministic.
         negatives_per_lesion: slices without the described lesion (but with another) per lesion.
+        background_per_lesion: slices without any lesion per lesion (train: drawn afresh from the
+            case's lesion-free slices on every pass; otherwise fixed, spread over them).
         flip_probability: chance of the left-right flip + word swap (train only).
         seed: base seed; train draws come from (seed, sample, call count), so every pass
             differs and a run is reproducible.
     """
 
     def __init__(self, cases: Sequence[ReferringCase], context: int, size: int, train: bool = True,
-                 negatives_per_lesion: int = 2, flip_probability: float = 0.3, seed: int = 0):
+                 negatives_per_lesion: int = 2, flip_probability: float = 0.3, seed: int = 0,
+                 background_per_lesion: int = 0):
         self.cases = list(cases)
         self.context, self.size, self.train = context, size, train
         self.flip_probability = flip_probability
         self.seed = seed
         self.calls = 0
         self.index: list[tuple[int, int, int]] = []  # (case, lesion, k)
+        #: case -> its lesion-free slices, for index entries whose slice is redrawn in training
+        self.free_slices: dict[int, np.ndarray] = {}
+        self.background: set[int] = set()  # positions in self.index that are lesion-free slices
         for c, case in enumerate(self.cases):
-            any_lesion = np.flatnonzero((case.instances > 0).any(axis=(1, 2)))
-            for lesion, ks in case.slices_of.items():
+            with_lesion = (case.instances > 0).any(axis=(1, 2))
+            any_lesion, free = np.flatnonzero(with_lesion), np.flatnonzero(~with_lesion)
+            self.free_slices[c] = free
+            for n_lesion, (lesion, ks) in enumerate(case.slices_of.items()):
+                if free.size and background_per_lesion:
+                    # fixed picks spread over the free slices, shifted per lesion so that the
+                    # lesions of one case do not all get the same slices
+                    step = free.size / background_per_lesion
+                    for b in range(background_per_lesion):
+                        self.background.add(len(self.index))
+                        pick = int((b + (n_lesion + 1) / (len(case.slices_of) + 1)) * step) % free.size
+                        self.index.append((c, lesion, int(free[pick])))
                 self.index += [(c, lesion, int(k)) for k in ks]
                 others = np.setdiff1d(any_lesion, ks)
                 if others.size and negatives_per_lesion:
@@ -121,6 +139,8 @@ class ReferringSliceDataset:
         if self.train:
             self.calls += 1
             rng = np.random.default_rng((self.seed, n, self.calls))
+            if n in self.background:
+                k = int(rng.choice(self.free_slices[c]))
         stack = slice_stack(case.volume, k, self.context)
         target = (case.instances[k] == lesion).astype(np.float32)
         sentences = case.sentences[lesion]

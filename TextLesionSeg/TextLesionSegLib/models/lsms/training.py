@@ -6,7 +6,7 @@
 
 The config dict's ``"model"`` holds ``preset`` (``demo`` | ``full`` | ``tiny``) and any
 :class:`LSMSConfig` overrides; ``"data"`` may hold ``val_fraction``, ``negatives_per_lesion``,
-``flip_probability``, ``max_cases``.
+``flip_probability``, ``max_cases``, ``background_per_lesion``.
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ def build_datasets(config: dict[str, Any], data_dir: Path):
     n_val = max(1, int(round(len(cases) * float(data.get("val_fraction", 0.15))))) if len(cases) > 1 else 0
     train_cases, val_cases = cases[: len(cases) - n_val], cases[len(cases) - n_val :] or cases
     kw = dict(context=cfg.context_slices, size=cfg.slice_size,
-              negatives_per_lesion=int(data.get("negatives_per_lesion", 2)))
+              negatives_per_lesion=int(data.get("negatives_per_lesion", 2)),
+              background_per_lesion=int(data.get("background_per_lesion", 0)))
     train = ReferringSliceDataset(train_cases, train=True, flip_probability=float(data.get("flip_probability", 0.3)),
                                   seed=int(config.get("seed", 0)), **kw)
     val = ReferringSliceDataset(val_cases, train=False, **kw)
