@@ -129,6 +129,25 @@ def test_prompt_free_finds_both_with_attributes(trained):
     assert all(isinstance(les["lesion_type"], str) and les["lesion_type"] for les in found)
 
 
+def test_prompt_free_lesions_are_26_connected(trained):
+    """Cubes touching only at a corner are one lesion, as in the text-guided read-out, the report
+    and Slicer's islands tool (prompt-free once used 6-connectivity and split them)."""
+    from TextLesionSegLib.models.base import InferenceSettings
+    from TextLesionSegLib.models.malenia.prompt_free import describe_components
+    from TextLesionSegLib.models.malenia.segmenter import MaleniaSegmenter
+
+    model, _, _, _ = trained
+    seg = MaleniaSegmenter(model, name="tiny")
+    volume = torch.from_numpy(make_case(97)["image"])[None, None]
+    prob = torch.zeros(N, N, N)
+    prob[4:9, 4:9, 4:9] = 0.9
+    prob[9:14, 9:14, 9:14] = 0.9  # shares one corner with the first cube
+    prob[20:25, 20:25, 20:25] = 0.9
+    found = describe_components(seg, volume, prob, InferenceSettings(device="cpu", amp=False))
+    sizes = sorted(int((les["probability"] >= 0.5).sum()) for les in found)
+    assert sizes == [125, 250]
+
+
 def test_checkpoint_reload_gives_identical_outputs(trained, tmp_path):
     from TextLesionSegLib.models.malenia.model import MaleniaModel
 

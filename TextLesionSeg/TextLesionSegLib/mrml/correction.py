@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..pipeline.postprocess import label_components
 from .volumes import _matrix_to_numpy, _numpy_to_matrix, find_probability_volume, transform_to_world, volume_array
 
 #: 26-connectivity: lesions touching at a corner are one lesion, as in the engine's postprocess.
-_STRUCTURE = np.ones((3, 3, 3), dtype=bool)
 
 
 def segment_mask(segmentation_node: Any, segment_id: str) -> tuple[np.ndarray, Any]:
@@ -105,8 +105,6 @@ def lesion_under_point(
 
     Returns ``False`` (and changes nothing) when no lesion is under the point.
     """
-    from scipy import ndimage
-
     if mode not in ("keep", "remove"):
         raise ValueError(f"mode must be 'keep' or 'remove', not {mode!r}")
     mask, labelmap = segment_mask(segmentation_node, segment_id)
@@ -114,7 +112,7 @@ def lesion_under_point(
     if mask.size:
         index = np.round(world_to_kji(labelmap, segmentation_node, ras)).astype(int)
         if np.all(index >= 0) and np.all(index < mask.shape):
-            components, _ = ndimage.label(mask, structure=_STRUCTURE)
+            components, _ = label_components(mask)
             picked = components[tuple(index)]
     if picked == 0:
         if mode == "keep":
@@ -172,8 +170,6 @@ def _keep_weak_lesion(
     segmentation_node: Any, segment_id: str, ras: tuple[float, float, float], floor: float, history: Any
 ) -> bool:
     """"Keep" on a click outside the segment: the weak lesion of the probability map there."""
-    from scipy import ndimage
-
     probability_node = find_probability_volume(segmentation_node, segment_id)
     if probability_node is None:
         return False
@@ -182,7 +178,7 @@ def _keep_weak_lesion(
     probability = volume_array(probability_node, copy=False)
     if np.any(index < 0) or np.any(index >= probability.shape):
         return False
-    components, _ = ndimage.label(probability >= floor, structure=_STRUCTURE)
+    components, _ = label_components(probability >= floor)
     picked = components[tuple(index)]
     if picked == 0:
         return False

@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ...pipeline.postprocess import label_components
+
 #: working-grid value of -500 HU in LSMS's default wide window (-1000..400): body vs air
 BODY_LEVEL = 500.0 / 1400.0
 
@@ -72,7 +74,7 @@ def find_candidates(prob: np.ndarray, volume: np.ndarray | None, spacing_ijk: Se
     from scipy import ndimage
 
     mask = prob >= threshold
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    labels, n = label_components(mask)
     voxel_mm3 = float(np.prod(spacing_ijk))
     sx, sy = float(spacing_ijk[0]), float(spacing_ijk[1])
     out = []

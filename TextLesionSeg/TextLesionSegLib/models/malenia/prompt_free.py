@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ...query.types import ATTRIBUTE_NAMES
+from ...pipeline.postprocess import label_components
 from ..base import InferenceSettings
 from .inference import predict_attributes
 from .selection import MIN_COMPONENT_VOXELS
@@ -35,7 +36,8 @@ def describe_components(seg: "MaleniaSegmenter", volume: torch.Tensor, prob: tor
 
     model, bank = seg.model, seg.bank
     device = next(model.parameters()).device
-    labels, n = ndimage.label((prob >= settings.threshold).numpy())
+    # 26-connected, like every other read-out of the project (and Slicer's islands tool)
+    labels, n = label_components((prob >= settings.threshold).numpy())
     if n == 0:
         return []
     sizes = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))

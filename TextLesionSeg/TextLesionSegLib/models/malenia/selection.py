@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...pipeline.postprocess import label_components
+
 #: components smaller than this (voxels on the working grid) are noise, not lesions, in both of
 #: Malenia's read-outs: the text-guided choice here and the prompt-free one [chosen]
 MIN_COMPONENT_VOXELS = 8
@@ -26,7 +28,7 @@ def component_scores(prob: np.ndarray, weighted: np.ndarray, threshold: float
     mean score ``Σ weighted / Σ prob`` (index 0 unused). Specks are removed from the labels."""
     from scipy import ndimage
 
-    labels, n = ndimage.label(prob >= threshold, structure=np.ones((3, 3, 3), dtype=bool))
+    labels, n = label_components(prob >= threshold)
     if n == 0:
         return labels, np.zeros(1)
     index = np.arange(1, n + 1)
