@@ -87,6 +87,30 @@ def test_full_model_loss_backward_reaches_every_parameter(tmp_path):
     assert model.temperature.item() == pytest.approx(0.07, rel=1e-4)
 
 
+def test_attribute_term_is_off_by_default_and_adds_to_the_loss_when_weighted(tmp_path):
+    """``w_attr`` 0 (the paper's loss) leaves the loss as it was; > 0 adds the attribute-wise term,
+    whose targets come from the lesion's positives within each attribute's value group."""
+    from TextLesionSegLib.models.malenia.model import MaleniaModel
+
+    torch.manual_seed(0)
+    groups = [[f"Attribute {a}: value {v}" for v in range(2)] for a in range(8)]
+    phrases = [[groups[a][v] for a in range(8)] for v in range(2)]
+    masks = torch.zeros(2, 32, 32, 32)
+    masks[0, 4:12, 4:12, 4:12], masks[1, 18:28, 18:28, 18:28] = 1, 1
+    batch = {"image": torch.rand(1, 1, 32, 32, 32), "masks": [masks], "phrases": [phrases], "bank_groups": groups}
+    plain = MaleniaModel(_tiny_cfg(extra={"text_cache_dir": str(tmp_path)}))
+    weighted = MaleniaModel(_tiny_cfg(w_attr=2.0, extra={"text_cache_dir": str(tmp_path)}))
+    weighted.load_state_dict(plain.state_dict())
+    a, b = plain.training_loss(batch), weighted.training_loss(batch)
+    assert "attr" not in a and float(b["attr"]) > 0
+    assert float(b["loss"]) == pytest.approx(float(a["loss"]) + 2.0 * float(b["attr"]), rel=1e-5)
+    b["loss"].backward()
+    assert weighted.token_align[0].weight.grad.abs().sum() > 0
+    pos = torch.tensor([[True, False, False, False], [False, True, True, True]])
+    targets = MaleniaModel._group_targets([torch.tensor([0, 1]), torch.tensor([2, 3])], pos)
+    assert targets.tolist() == [[0, -1], [1, -1]]  # lesion 2 has both values of the second: ambiguous
+
+
 def test_config_json_round_trip_and_bad_files(tmp_path):
     from TextLesionSegLib.errors import ModelError
     from TextLesionSegLib.models.malenia.model import MaleniaModel

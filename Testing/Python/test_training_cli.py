@@ -52,3 +52,7 @@ def test_finetune_configs_keep_their_stage_one_model():
         assert fine["model"] == base["model"]
         TrainSettings.from_config(fine)
     assert load_config(resolve_config("lsms-demo-background"))["data"]["background_per_lesion"] > 0
+    # the attribute-wise stage: the same network, one more loss weight
+    base, attr = (load_config(resolve_config(f"malenia-demo{s}")) for s in ("", "-attr"))
+    assert attr["model"].pop("w_attr") > 0 and attr["model"] == base["model"]
+    TrainSettings.from_config(attr)

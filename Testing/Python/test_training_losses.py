@@ -6,7 +6,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from TextLesionSegLib.training.losses import bce_loss, dice_bce_loss, dice_loss, mp_nce_loss  # noqa: E402
+from TextLesionSegLib.training.losses import (  # noqa: E402
+    attribute_nce_loss,
+    bce_loss,
+    dice_bce_loss,
+    dice_loss,
+    mp_nce_loss,
+)
 from TextLesionSegLib.training.matching import bce_cost, dice_cost, hungarian_match  # noqa: E402
 
 
@@ -48,6 +54,25 @@ def test_mp_nce_prefers_the_true_positives():
     t = torch.tensor(0.07, requires_grad=True)
     mp_nce_loss(aligned, cand, pos, t).backward()
     assert t.grad is not None and t.grad != 0  # the temperature learns
+
+
+def test_attribute_loss_compares_the_values_of_each_attribute():
+    """Two attributes with two values each (A0/A1, B0/B1): a token alike to every value reads as
+    chance (log 2), one on its own values scores ~0, a wrong value costs a lot, -1 skips."""
+    cand = torch.eye(4)  # A0, A1, B0, B1
+    pos = torch.tensor([[True, False, True, False]])  # the lesion is A0 and B0
+    blind = torch.tensor([[1.0, 1.0, 1.0, 1.0]])  # all four values alike
+    reads = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+    groups = [torch.tensor([0, 1]), torch.tensor([2, 3])]
+    target = torch.tensor([[0, 0]])
+    tau = 0.1
+    assert float(attribute_nce_loss(reads, cand, groups, target, tau)) < 0.01
+    assert float(attribute_nce_loss(blind, cand, groups, target, tau)) == pytest.approx(float(torch.log(torch.tensor(2.0))))
+    assert float(attribute_nce_loss(reads, cand, groups, torch.tensor([[1, -1]]), tau)) > 5  # wrong value; B skipped
+    assert float(attribute_nce_loss(reads, cand, groups, torch.tensor([[-1, -1]]), tau)) == 0.0
+    q = reads.clone().requires_grad_(True)
+    attribute_nce_loss(q, cand, groups, torch.tensor([[1, 1]]), tau).backward()
+    assert q.grad is not None and q.grad.abs().sum() > 0
 
 
 def test_hungarian_recovers_a_permutation():

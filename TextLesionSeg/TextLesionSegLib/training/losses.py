@@ -40,6 +40,39 @@ def dice_bce_loss(pred: torch.Tensor, target: torch.Tensor, logits: bool = True)
     return dice_loss(pred, target, logits) + bce_loss(pred, target, logits)
 
 
+def attribute_nce_loss(
+    queries: torch.Tensor, candidates: torch.Tensor, groups: list[torch.Tensor], targets: torch.Tensor,
+    temperature: torch.Tensor | float,
+) -> torch.Tensor:
+    """Attribute-wise InfoNCE: for each attribute, the query against that attribute's values only.
+
+    MP-NCE asks one token to sit near all its 8 phrases at once among every phrase; a token that
+    spreads its mass evenly over the values most lesions share (both densities, both shapes, ...)
+    already sits close to that loss's floor without telling values apart, which is what the
+    read-out needs (it compares the values of one attribute, ``models.malenia.inference``).
+    This term asks exactly that question [chosen].
+
+    Args:
+        queries: ``(M, C)`` embeddings; candidates: ``(P, C)``.
+        groups: per attribute, the candidate indices of its values.
+        targets: ``(M, len(groups))`` index *within the group* of the query's value, -1 to skip.
+        temperature: scalar τ.
+
+    Returns the mean cross-entropy over the (query, attribute) pairs with a target (0 if none).
+    """
+    q = F.normalize(queries.float(), dim=-1)
+    c = F.normalize(candidates.float(), dim=-1)
+    total, count = queries.sum() * 0.0, 0
+    for a, index in enumerate(groups):
+        keep = targets[:, a] >= 0
+        if index.numel() < 2 or not bool(keep.any()):
+            continue
+        logits = q[keep] @ c[index].t() / temperature
+        total = total + F.cross_entropy(logits, targets[keep, a], reduction="sum")
+        count += int(keep.sum())
+    return total / max(count, 1)
+
+
 def mp_nce_loss(
     queries: torch.Tensor, candidates: torch.Tensor, positives: torch.Tensor, temperature: torch.Tensor | float
 ) -> torch.Tensor:

@@ -27,7 +27,8 @@ class MaleniaConfig:
         fusion_rounds: CMKI deep-fusion rounds [paper: 3].
         text_model / text_dim: frozen text encoder (hub id or folder) and its width.
         temperature_init: initial MP-NCE temperature, learnable [chosen: 0.07].
-        w_*: loss weights; cost_*: Hungarian matching cost weights.
+        w_*: loss weights; cost_*: Hungarian matching cost weights. ``w_attr`` [chosen, default 0 =
+            the paper's loss]: an attribute-wise contrastive term, see ``training.losses.attribute_nce_loss``.
         component_keep_ratio: text-guided whole-volume choice (:mod:`.selection`): keep the 3D
             components whose token score is at least this fraction of the best one's; 0 keeps all
             (per-window choice only) [chosen: 0.9, by referring accuracy on a validation set].
@@ -58,6 +59,7 @@ class MaleniaConfig:
     w_deep: float = 0.5
     w_sim: float = 0.5
     w_obj: float = 1.0
+    w_attr: float = 0.0
     # matching costs
     cost_dice: float = 1.0
     cost_bce: float = 1.0

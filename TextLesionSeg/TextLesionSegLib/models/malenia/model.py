@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import ModelError
-from ...training.losses import bce_loss, dice_bce_loss, dice_loss, mp_nce_loss
+from ...training.losses import attribute_nce_loss, bce_loss, dice_bce_loss, dice_loss, mp_nce_loss
 from ...training.matching import bce_cost, dice_cost, hungarian_match
 from .backbone import build_backbone
 from .cmki import CMKI
@@ -132,19 +132,22 @@ class MaleniaModel(nn.Module):
 
         batch: ``image`` ``(B,1,K,J,I)``; ``masks`` list of ``(L_b,K,J,I)``; ``phrases`` list of
         L_b lists of 8 prompt phrases (CMKI's text); optional ``positives`` (per lesion, the phrases
-        it aligns with; default ``phrases``) and ``bank`` (extra negative phrases: attribute values).
+        it aligns with; default ``phrases``) and ``bank`` (extra negative phrases: attribute values);
+        with ``w_attr`` > 0, ``bank_groups`` (per attribute, its value phrases) for the attribute-wise term.
         """
         cfg = self.config
         image = batch["image"]
         out = self(image)
         positives = batch.get("positives") or batch["phrases"]
         lesion_phrases = [p for sample in positives for lesion in sample for p in lesion]
-        cand_phrases = list(dict.fromkeys(lesion_phrases + list(batch.get("bank", []))))
+        groups = batch.get("bank_groups") or [] if cfg.w_attr > 0 else []
+        cand_phrases = list(dict.fromkeys(lesion_phrases + list(batch.get("bank", [])) + [p for g in groups for p in g]))
         index = {p: i for i, p in enumerate(cand_phrases)}
         cand_emb = self.embed_phrases(cand_phrases) if cand_phrases else image.new_zeros(0, cfg.text_dim)
         cand_align = self.align_text(cand_emb)
+        group_index = [torch.tensor([index[p] for p in g], dtype=torch.long, device=image.device) for g in groups]
         zero = image.sum() * 0.0
-        parts = {"seg": zero, "deep": zero, "sim": zero, "obj": zero}
+        parts = {"seg": zero, "deep": zero, "sim": zero, "obj": zero, "attr": zero}
         n_seg = 0
         for b in range(image.shape[0]):
             gt = batch["masks"][b].to(image.device).float()
@@ -155,10 +158,14 @@ class MaleniaModel(nn.Module):
                     pos[l, [index[p] for p in phrases]] = True
                 rows, cols = self._match(out, b, gt, pos, cand_align)
                 obj_target[rows] = 1.0
+                targets = self._group_targets(group_index, pos[cols])
                 for k in range(cfg.num_blocks):
                     parts["deep"] = parts["deep"] + dice_loss(out["masks"][k][b, rows], gt[cols]) / cfg.num_blocks
                     parts["sim"] = parts["sim"] + mp_nce_loss(out["align"][k][b, rows], cand_align, pos[cols],
                                                               self.temperature) / cfg.num_blocks
+                    if group_index:
+                        parts["attr"] = parts["attr"] + attribute_nce_loss(
+                            out["align"][k][b, rows], cand_align, group_index, targets, self.temperature) / cfg.num_blocks
                 # CMKI's text tokens: the 8 embeddings of the lesion's prompt, in attribute order
                 attr = torch.stack([self.embed_phrases(batch["phrases"][b][l]) for l in cols.tolist()])
                 fused = self.inject(out["tokens"][-1][b, rows], attr, out["keys"][b : b + 1], out["size"])
@@ -167,9 +174,24 @@ class MaleniaModel(nn.Module):
             parts["obj"] = parts["obj"] + bce_loss(out["object_logits"][b], obj_target)
         bsz = image.shape[0]
         parts = {"seg": parts["seg"] / max(n_seg, 1), "deep": parts["deep"] / max(n_seg, 1),
-                 "sim": parts["sim"] / max(n_seg, 1), "obj": parts["obj"] / bsz}
+                 "sim": parts["sim"] / max(n_seg, 1), "obj": parts["obj"] / bsz, "attr": parts["attr"] / max(n_seg, 1)}
         total = cfg.w_seg * parts["seg"] + cfg.w_deep * parts["deep"] + cfg.w_sim * parts["sim"] + cfg.w_obj * parts["obj"]
+        if group_index:
+            total = total + cfg.w_attr * parts["attr"]
+        else:
+            parts.pop("attr")
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
+
+    @staticmethod
+    def _group_targets(group_index: list[torch.Tensor], positives: torch.Tensor) -> torch.Tensor:
+        """``(M, A)``: per lesion and attribute, the index within the group of its one positive
+        value, -1 where it has none (unspecified) or, ambiguously, several."""
+        targets = torch.full((positives.shape[0], len(group_index)), -1, dtype=torch.long, device=positives.device)
+        for a, index in enumerate(group_index):
+            hits = positives[:, index]
+            one = hits.sum(1) == 1
+            targets[one, a] = hits[one].float().argmax(1)
+        return targets
 
     @torch.no_grad()
     def _match(self, out: dict, b: int, gt: torch.Tensor, pos: torch.Tensor, cand_align: torch.Tensor):

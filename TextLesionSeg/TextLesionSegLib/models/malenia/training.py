@@ -158,11 +158,26 @@ def bank_phrases() -> list[str]:
         return []
 
 
+def bank_groups() -> list[list[str]]:
+    """Per attribute (in ``ATTRIBUTE_NAMES`` order), its stored value phrases other than
+    "unspecified" (nothing to see), for the attribute-wise loss."""
+    from ...query.types import ATTRIBUTE_NAMES
+
+    try:
+        from .segmenter import value_bank_entries
+
+        entries = value_bank_entries()
+    except ImportError:
+        return []
+    return [[phrase for attr, value, phrase in entries if attr == name and value != "unspecified"]
+            for name in ATTRIBUTE_NAMES]
+
+
 def collate_fn(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack images; keep per-sample lesion masks and phrases as lists (their counts differ)."""
     return {"image": torch.stack([it["image"] for it in items]), "masks": [it["masks"] for it in items],
             "phrases": [it["phrases"] for it in items], "positives": [it["positives"] for it in items],
-            "bank": bank_phrases()}
+            "bank": bank_phrases(), "bank_groups": bank_groups()}
 
 
 @torch.no_grad()
