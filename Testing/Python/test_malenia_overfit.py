@@ -148,6 +148,24 @@ def test_prompt_free_lesions_are_26_connected(trained):
     assert sizes == [125, 250]
 
 
+def test_attribute_probe_reads_what_the_tiny_model_learnt(trained):
+    """The probe behind the card's diagnosis: matched tokens of a model that learnt the two
+    lesions read their density and side right; the same network untrained does not."""
+    from TextLesionSegLib.models.malenia import training as mt
+    from TextLesionSegLib.models.malenia.attribute_probe import attribute_read_out
+    from TextLesionSegLib.models.malenia.model import MaleniaModel
+
+    model, cases, _, _ = trained
+    windows = mt.WindowDataset(cases, (N, N, N), train=False)
+    result = attribute_read_out(model, (windows[n] for n in range(len(windows))))
+    assert result["windows"] == len(windows) and result["accuracy"]["density"][1] >= len(windows)
+    assert result["accuracy"]["density"][0] >= 0.9 and result["accuracy"]["location"][0] >= 0.9
+    torch.manual_seed(0)
+    fresh = MaleniaModel(model.config)
+    blind = attribute_read_out(fresh, (windows[n] for n in range(len(windows))))
+    assert blind["accuracy"]["density"][0] < 0.9 and blind["mp_nce"] > result["mp_nce"]
+
+
 def test_checkpoint_reload_gives_identical_outputs(trained, tmp_path):
     from TextLesionSegLib.models.malenia.model import MaleniaModel
 

@@ -20,17 +20,17 @@ from .phrases import lesion_phrase_sets
 
 
 def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,
-               attributes: str | Path | None = None) -> list[dict[str, Any]]:
+               attributes: str | Path | None = None, part: str = "train") -> list[dict[str, Any]]:
     """Read the training cases of any folder ``training.data.LesionDataset`` reads (synthetic MSD
     layout + ``reports.csv``, MSD task folders, KiTS23; ``attributes``: a Malenia-format table), or
-    of a folder of such folders, onto the working grid.
+    of a folder of such folders, onto the working grid (``part``: which part of data that names parts).
 
     Returns cases ``{"id", "image" (K,J,I) float32 0..1, "instances" (K,J,I) int16, "lesions"}``.
     """
     from ...pipeline.preprocess import to_working_grid, to_working_grid_label
     from ...training.data import lesion_datasets
 
-    datasets = lesion_datasets(data_dir, part="train", attributes=attributes)
+    datasets = lesion_datasets(data_dir, part=part, attributes=attributes)
     prep = PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window), roi_size=tuple(cfg.roi_size),
                                crop_foreground=True)
     rng = np.random.default_rng(0)
@@ -41,5 +41,5 @@ def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,
         lesions = [{"label": int(r.lesion_id), **lesion_phrase_sets(r.as_row(), rng)} for r in case.lesions]
         cases.append({"id": case.case_id, "image": vol[0, 0].numpy(), "instances": inst, "lesions": lesions})
     if not cases:
-        raise InputError(f"{data_dir}: no training cases")
+        raise InputError(f"{data_dir}: no {part} cases")
     return cases

@@ -1,0 +1,89 @@
+"""Can the tokens read attributes? Accuracy of the prompt-free attribute read-out on lesion windows.
+
+    python -m TextLesionSegLib.models.malenia.attribute_probe WEIGHTS DATA [--part train] [--cases 20] [--windows 60]
+
+Windows are cut around lesions as in validation (``training.WindowDataset``: one per lesion, the
+lesion at a fixed seeded place), each lesion gets its token by the trainer's own Hungarian matching, and that token's
+nearest stored value per attribute (``inference.predict_attributes``, the prompt-free read-out) is
+compared with the lesion's true value. Run on the *train* part it asks whether the alignment has
+learnt anything at all; on a test part, whether it generalises. Also prints the last block's
+MP-NCE on the same windows. Attributes whose true value is "unspecified" are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+
+@torch.no_grad()
+def attribute_read_out(model: Any, samples: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """``{"accuracy": {attribute: (fraction, lesions)}, "mp_nce": mean, "windows": n}`` over
+    window samples of :class:`.training.WindowDataset` (windows without a lesion are skipped)."""
+    from ...query.types import ATTRIBUTE_NAMES
+    from ...training.losses import mp_nce_loss
+    from .inference import predict_attributes
+    from .segmenter import MaleniaSegmenter
+    from .training import collate_fn
+
+    model.eval()
+    bank = MaleniaSegmenter(model).bank
+    hits: dict[str, list[bool]] = defaultdict(list)
+    losses = []
+    for sample in samples:
+        batch = collate_fn([sample])
+        gt = batch["masks"][0].float()
+        if gt.shape[0] == 0:
+            continue
+        out = model(batch["image"])
+        positives = batch["positives"][0]
+        phrases = list(dict.fromkeys([p for lesion in positives for p in lesion] + batch["bank"]))
+        index = {p: i for i, p in enumerate(phrases)}
+        aligned = model.align_text(model.embed_phrases(phrases))
+        pos = torch.zeros(gt.shape[0], len(phrases), dtype=torch.bool)
+        for lesion, own in enumerate(positives):
+            pos[lesion, [index[p] for p in own]] = True
+        rows, cols = model._match(out, 0, gt, pos, aligned)
+        tokens = out["align"][-1][0, rows]
+        losses.append(float(mp_nce_loss(tokens, aligned, pos[cols], model.temperature)))
+        for token, lesion in zip(predict_attributes(model, tokens, bank), cols.tolist()):
+            for a, (value, _) in enumerate(token):
+                group = set(bank.phrases[a])
+                truth = [p for p in positives[lesion] if p in group and bank.values[a][bank.phrases[a].index(p)] != "unspecified"]
+                if truth:
+                    hits[ATTRIBUTE_NAMES[a]].append(bank.phrases[a][value] in truth)
+    return {"accuracy": {name: (float(np.mean(v)), len(v)) for name, v in hits.items()},
+            "mp_nce": float(np.mean(losses)) if losses else float("nan"), "windows": len(losses)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: print the read-out accuracy per attribute and the MP-NCE."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("weights", type=Path)
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--part", default="train", help="train (default) or test")
+    parser.add_argument("--cases", type=int, default=20)
+    parser.add_argument("--windows", type=int, default=60)
+    args = parser.parse_args(argv)
+    from .data import load_cases
+    from .model import MaleniaModel
+    from .training import WindowDataset
+
+    torch.set_num_threads(1)
+    model = MaleniaModel.from_pretrained(args.weights)
+    cases = load_cases(args.data, model.config, max_cases=args.cases, part=args.part)
+    windows = WindowDataset(cases, model.config.roi_size, train=False, seed=1)  # one fixed window per lesion
+    result = attribute_read_out(model, (windows[n] for n in range(min(args.windows, len(windows)))))
+    print(f"{args.weights} ({args.part} part, {result['windows']} windows): MP-NCE {result['mp_nce']:.3f}")
+    for name, (acc, n) in result["accuracy"].items():
+        print(f"  {name:18s} {acc:.2f} of {n}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
