@@ -140,7 +140,7 @@ class MaleniaModel(nn.Module):
         out = self(image)
         positives = batch.get("positives") or batch["phrases"]
         lesion_phrases = [p for sample in positives for lesion in sample for p in lesion]
-        groups = batch.get("bank_groups") or [] if cfg.w_attr > 0 else []
+        groups = (batch.get("bank_groups") or []) if cfg.w_attr > 0 else []
         cand_phrases = list(dict.fromkeys(lesion_phrases + list(batch.get("bank", [])) + [p for g in groups for p in g]))
         index = {p: i for i, p in enumerate(cand_phrases)}
         cand_emb = self.embed_phrases(cand_phrases) if cand_phrases else image.new_zeros(0, cfg.text_dim)
