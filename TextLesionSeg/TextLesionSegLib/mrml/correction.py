@@ -16,8 +16,6 @@ import numpy as np
 from ..pipeline.postprocess import label_components
 from .volumes import _matrix_to_numpy, _numpy_to_matrix, find_probability_volume, transform_to_world, volume_array
 
-#: 26-connectivity: lesions touching at a corner are one lesion, as in the engine's postprocess.
-
 
 def segment_mask(segmentation_node: Any, segment_id: str) -> tuple[np.ndarray, Any]:
     """(KJI uint8 mask, ``vtkOrientedImageData`` it came from) of a segment, in the node's frame."""

@@ -29,10 +29,11 @@ def attribute_read_out(model: Any, samples: Iterable[dict[str, Any]]) -> dict[st
     from ...training.losses import mp_nce_loss
     from .inference import predict_attributes
     from .segmenter import MaleniaSegmenter
-    from .training import collate_fn
+    from .training import bank_groups, collate_fn
 
     model.eval()
     bank = MaleniaSegmenter(model).bank
+    readable = [set(group) for group in bank_groups()]  # per attribute, its values other than "unspecified"
     hits: dict[str, list[bool]] = defaultdict(list)
     losses = []
     for sample in samples:
@@ -42,19 +43,13 @@ def attribute_read_out(model: Any, samples: Iterable[dict[str, Any]]) -> dict[st
             continue
         out = model(batch["image"])
         positives = batch["positives"][0]
-        phrases = list(dict.fromkeys([p for lesion in positives for p in lesion] + batch["bank"]))
-        index = {p: i for i, p in enumerate(phrases)}
-        aligned = model.align_text(model.embed_phrases(phrases))
-        pos = torch.zeros(gt.shape[0], len(phrases), dtype=torch.bool)
-        for lesion, own in enumerate(positives):
-            pos[lesion, [index[p] for p in own]] = True
-        rows, cols = model._match(out, 0, gt, pos, aligned)
+        index, aligned = model.alignment_candidates([p for lesion in positives for p in lesion] + batch["bank"])
+        pos, rows, cols = model.match_lesions(out, 0, gt, positives, index, aligned)
         tokens = out["align"][-1][0, rows]
         losses.append(float(mp_nce_loss(tokens, aligned, pos[cols], model.temperature)))
         for token, lesion in zip(predict_attributes(model, tokens, bank), cols.tolist()):
             for a, (value, _) in enumerate(token):
-                group = set(bank.phrases[a])
-                truth = [p for p in positives[lesion] if p in group and bank.values[a][bank.phrases[a].index(p)] != "unspecified"]
+                truth = readable[a].intersection(positives[lesion])
                 if truth:
                     hits[ATTRIBUTE_NAMES[a]].append(bank.phrases[a][value] in truth)
     return {"accuracy": {name: (float(np.mean(v)), len(v)) for name, v in hits.items()},

@@ -139,26 +139,23 @@ class MaleniaModel(nn.Module):
         image = batch["image"]
         out = self(image)
         positives = batch.get("positives") or batch["phrases"]
-        lesion_phrases = [p for sample in positives for lesion in sample for p in lesion]
         groups = (batch.get("bank_groups") or []) if cfg.w_attr > 0 else []
-        cand_phrases = list(dict.fromkeys(lesion_phrases + list(batch.get("bank", [])) + [p for g in groups for p in g]))
-        index = {p: i for i, p in enumerate(cand_phrases)}
-        cand_emb = self.embed_phrases(cand_phrases) if cand_phrases else image.new_zeros(0, cfg.text_dim)
-        cand_align = self.align_text(cand_emb)
+        index, cand_align = self.alignment_candidates(
+            [p for sample in positives for lesion in sample for p in lesion] + list(batch.get("bank", []))
+            + [p for g in groups for p in g])
         group_index = [torch.tensor([index[p] for p in g], dtype=torch.long, device=image.device) for g in groups]
         zero = image.sum() * 0.0
-        parts = {"seg": zero, "deep": zero, "sim": zero, "obj": zero, "attr": zero}
+        parts = {"seg": zero, "deep": zero, "sim": zero, "obj": zero}
+        if group_index:
+            parts["attr"] = zero
         n_seg = 0
         for b in range(image.shape[0]):
             gt = batch["masks"][b].to(image.device).float()
             obj_target = torch.zeros_like(out["object_logits"][b])
             if gt.shape[0] > 0:
-                pos = torch.zeros(gt.shape[0], len(cand_phrases), dtype=torch.bool, device=image.device)
-                for l, phrases in enumerate(positives[b]):
-                    pos[l, [index[p] for p in phrases]] = True
-                rows, cols = self._match(out, b, gt, pos, cand_align)
+                pos, rows, cols = self.match_lesions(out, b, gt, positives[b], index, cand_align)
                 obj_target[rows] = 1.0
-                targets = self._group_targets(group_index, pos[cols])
+                targets = self._group_targets(group_index, pos[cols]) if group_index else None
                 for k in range(cfg.num_blocks):
                     parts["deep"] = parts["deep"] + dice_loss(out["masks"][k][b, rows], gt[cols]) / cfg.num_blocks
                     parts["sim"] = parts["sim"] + mp_nce_loss(out["align"][k][b, rows], cand_align, pos[cols],
@@ -172,15 +169,30 @@ class MaleniaModel(nn.Module):
                 parts["seg"] = parts["seg"] + dice_bce_loss(fused["prob"][0], gt[cols], logits=False)
                 n_seg += 1
             parts["obj"] = parts["obj"] + bce_loss(out["object_logits"][b], obj_target)
-        bsz = image.shape[0]
-        parts = {"seg": parts["seg"] / max(n_seg, 1), "deep": parts["deep"] / max(n_seg, 1),
-                 "sim": parts["sim"] / max(n_seg, 1), "obj": parts["obj"] / bsz, "attr": parts["attr"] / max(n_seg, 1)}
+        # objectness is averaged over samples, every other part over samples that hold a lesion
+        parts = {k: v / (image.shape[0] if k == "obj" else max(n_seg, 1)) for k, v in parts.items()}
         total = cfg.w_seg * parts["seg"] + cfg.w_deep * parts["deep"] + cfg.w_sim * parts["sim"] + cfg.w_obj * parts["obj"]
         if group_index:
             total = total + cfg.w_attr * parts["attr"]
-        else:
-            parts.pop("attr")
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
+
+    def alignment_candidates(self, phrases: Sequence[str]) -> tuple[dict[str, int], torch.Tensor]:
+        """The distinct ``phrases`` as MP-NCE candidates: (index by phrase, their embeddings in the
+        alignment space ``(P, hidden_dim)``)."""
+        unique = list(dict.fromkeys(phrases))
+        emb = self.embed_phrases(unique) if unique else self.log_temperature.new_zeros(0, self.config.text_dim)
+        return {p: i for i, p in enumerate(unique)}, self.align_text(emb)
+
+    def match_lesions(self, out: dict, b: int, gt: torch.Tensor, lesion_positives: Sequence[Sequence[str]],
+                      index: dict[str, int], cand_align: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample ``b``'s lesions (masks ``gt``, each with its positive phrases) against the
+        candidates: the positives matrix ``(L, P)`` and the Hungarian (token rows, lesion cols)."""
+        pos = torch.zeros(gt.shape[0], len(index), dtype=torch.bool, device=gt.device)
+        for lesion, phrases in enumerate(lesion_positives):
+            pos[lesion, [index[p] for p in phrases]] = True
+        rows, cols = self._match(out, b, gt, pos, cand_align)
+        return pos, rows, cols
 
     @staticmethod
     def _group_targets(group_index: list[torch.Tensor], positives: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ inference, ``pipeline.preprocess.to_working_grid``), so train and test see the s
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -148,26 +149,30 @@ class WindowDataset(torch.utils.data.Dataset):
         return {"image": img[None], "masks": masks_t, "phrases": phrases, "positives": positives}
 
 
-def bank_phrases() -> list[str]:
-    """All stored attribute-value phrases (extra negatives of MP-NCE); empty if the query package lacks them."""
+@lru_cache(maxsize=1)
+def _bank_entries() -> tuple[tuple[str, str, str], ...]:
+    """(attribute, value, phrase) of every stored value, built once per process (collate asks for
+    them on every batch); empty if the query package lacks them."""
     try:
         from .segmenter import value_bank_entries
 
-        return [e[2] for e in value_bank_entries()]
+        return tuple(value_bank_entries())
     except ImportError:
-        return []
+        return ()
+
+
+def bank_phrases() -> list[str]:
+    """All stored attribute-value phrases (extra negatives of MP-NCE)."""
+    return [phrase for _, _, phrase in _bank_entries()]
 
 
 def bank_groups() -> list[list[str]]:
     """Per attribute (in ``ATTRIBUTE_NAMES`` order), its stored value phrases other than
-    "unspecified" (nothing to see), for the attribute-wise loss."""
+    "unspecified" (nothing to see), for the attribute-wise loss; empty without a bank."""
     from ...query.types import ATTRIBUTE_NAMES
 
-    try:
-        from .segmenter import value_bank_entries
-
-        entries = value_bank_entries()
-    except ImportError:
+    entries = _bank_entries()
+    if not entries:
         return []
     return [[phrase for attr, value, phrase in entries if attr == name and value != "unspecified"]
             for name in ATTRIBUTE_NAMES]
