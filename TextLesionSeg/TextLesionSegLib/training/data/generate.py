@@ -104,12 +104,16 @@ def generate_dataset(out: Path, count: int, seed: int = 0, hosts: Sequence[str] 
 
 
 def generate_split(out: Path, split: str, count: int | None = None, definition: dict[str, Any] | None = None,
-                   organ_masks: bool = False, progress: bool = True) -> Path:
+                   organ_masks: bool = False, progress: bool = True, seed: int | None = None) -> Path:
     """Write one SynthLesion split (train and/or test parts) to ``out``.
 
-    ``count`` overrides the number of cases of each part (small runs, tests).
+    ``count`` overrides the number of cases of each part (small runs, tests); ``seed`` replaces
+    the benchmark's seed, for fresh cases planned like the split's (validation sets). Without
+    it the cases *are* the benchmark's: with a larger ``count`` the first ones are its test cases.
     """
-    definition = definition or bench.load_definition()
+    definition = dict(definition or bench.load_definition())
+    if seed is not None:
+        definition["seed"] = int(seed)
     out = Path(out)
     staging = prepare_output(out)
     try:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...pipeline.geometry import Image
+from ...pipeline.lesion_measures import in_plane_core
 
 
 @dataclass
@@ -110,25 +111,6 @@ def make_shape(image: Image, center_lps: np.ndarray, size_mm: list[float], shape
     t = np.clip(0.5 + depth / np.float32(edge), 0.0, 1.0)
     weight = (t * t * (3 - 2 * t)).astype(np.float32) if surface == "ill-defined" else t.astype(np.float32)
     return LesionShape(box=box, weight=weight, mask=depth >= 0, depth_mm=depth, radial=s.astype(np.float32), edge_mm=edge)
-
-
-def in_plane_core(mask: np.ndarray, spacing_ijk=(1.0, 1.0, 1.0), depth_mm: float = 3.0) -> np.ndarray:
-    """The lesion mask without an in-plane rim of ``depth_mm`` (at least one voxel).
-
-    Edge voxels mix lesion and host (partial volume, blurred margins); density is measured on
-    this core. The rim shrinks when it would leave fewer than 8 voxels (tiny lesions on coarse
-    grids), down to the mask itself.
-    """
-    from scipy import ndimage
-
-    steps = max(1, int(round(depth_mm / float(min(spacing_ijk[0], spacing_ijk[1])))))
-    st = np.zeros((3, 3, 3), bool)
-    st[1] = ndimage.generate_binary_structure(2, 1)
-    for n in range(steps, 0, -1):
-        core = ndimage.binary_erosion(mask, structure=st, iterations=n)
-        if core.sum() >= 8:
-            return core
-    return mask
 
 
 def lesion_hu(shape: LesionShape, attrs: dict, host_box: np.ndarray, reference_hu: float, target_hu: float,

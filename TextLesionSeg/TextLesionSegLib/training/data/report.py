@@ -14,16 +14,16 @@ from typing import Any
 
 import numpy as np
 
-_SHAPE = {"round-like": ["round-like", "roughly round", "round"], "irregular": ["irregular", "lobulated", "irregularly shaped"]}
-_DENSITY = {"hypodense": ["hypodense", "low-attenuation"], "isodense": ["isodense", "isoattenuating"],
+SHAPE_WORDS = {"round-like": ["round-like", "roughly round", "round"], "irregular": ["irregular", "lobulated", "irregularly shaped"]}
+DENSITY_WORDS = {"hypodense": ["hypodense", "low-attenuation"], "isodense": ["isodense", "isoattenuating"],
             "hyperdense": ["hyperdense", "high-attenuation"], "mixed": ["mixed-density", "mixed"]}
-_LUNG_DENSITY = {"hypodense": ["ground-glass", "ground-glass"], "isodense": ["solid", "soft-tissue density"],
+LUNG_DENSITY_WORDS = {"hypodense": ["ground-glass", "ground-glass"], "isodense": ["solid", "soft-tissue density"],
                  "hyperdense": ["hyperdense", "high-density"], "mixed": ["part-solid", "mixed ground-glass and solid"]}
-_VARIATION = {"homogeneous": ["homogeneous internal density", "uniform internal attenuation"],
+VARIATION_WORDS = {"homogeneous": ["homogeneous internal density", "uniform internal attenuation"],
               "heterogeneous": ["heterogeneous internal density", "uneven internal attenuation"]}
-_SURFACE = {"well-defined": ["well-defined margins", "clear margins", "sharp margins"],
+SURFACE_WORDS = {"well-defined": ["well-defined margins", "clear margins", "sharp margins"],
             "ill-defined": ["ill-defined margins", "indistinct margins", "poorly defined margins"]}
-_FEATURE = {"necrosis": ["areas of low attenuation", "internal hypodense areas"],
+FEATURE_WORDS = {"necrosis": ["areas of low attenuation", "internal hypodense areas"],
             "calcification": ["calcified foci", "internal calcifications"],
             "cavitation": ["cavitation", "an internal cavity"],
             "rim enhancement": ["rim enhancement", "peripheral enhancement"]}
@@ -58,12 +58,12 @@ def make_report(attrs: dict[str, Any], rng: np.random.Generator) -> str:
     """One report for one lesion; states all eight attributes that were synthesised."""
     lung = attrs.get("organ") == "lung"
     noun = "nodule" if lung and max(attrs.get("size_mm") or [0]) < 30 else ("mass" if lung else "lesion")
-    shape = _pick(rng, _SHAPE[attrs["shape"]])
-    density = _pick(rng, (_LUNG_DENSITY if lung else _DENSITY)[attrs["density"]])
+    shape = _pick(rng, SHAPE_WORDS[attrs["shape"]])
+    density = _pick(rng, (LUNG_DENSITY_WORDS if lung else DENSITY_WORDS)[attrs["density"]])
     where = location_phrase(attrs)
     phase = _PHASE.get(attrs.get("enhancement") or "", "CT")
-    details = [_pick(rng, _VARIATION[attrs["density_variation"]]), _pick(rng, _SURFACE[attrs["surface"]])]
-    details += [_pick(rng, _FEATURE[f]) for f in attrs.get("specific_features", []) if f in _FEATURE]
+    details = [_pick(rng, VARIATION_WORDS[attrs["density_variation"]]), _pick(rng, SURFACE_WORDS[attrs["surface"]])]
+    details += [_pick(rng, FEATURE_WORDS[f]) for f in attrs.get("specific_features", []) if f in FEATURE_WORDS]
     listed = " and ".join(details) if len(details) <= 2 else ", ".join(details[:-1]) + ", and " + details[-1]
     head = f"{shape} {density} {noun}"
     if rng.random() < 0.5:

@@ -127,8 +127,10 @@ def _organ_field(host: Host, organ: str) -> _OrganField:
 
 
 def _place(host: Host, field_: _OrganField, part: int, radius: float, related: bool, exophytic: float,
-           occupied: list[tuple[np.ndarray, float]], rng: np.random.Generator) -> np.ndarray | None:
-    """An LPS centre inside ``part``: deep inside the organ (not related) or near its border."""
+           occupied: list[tuple[np.ndarray, float]], rng: np.random.Generator,
+           anchor: tuple[np.ndarray, float] | None = None) -> np.ndarray | None:
+    """An LPS centre inside ``part``: deep inside the organ (not related) or near its border;
+    with ``anchor`` (centre, mm), within that distance of the anchor where room allows."""
     cand = field_.parts == part
     dist, ndist = field_.dist, field_.neighbour_dist
     if related:  # near the border, with a neighbouring structure within reach
@@ -143,6 +145,9 @@ def _place(host: Host, field_: _OrganField, part: int, radius: float, related: b
         lps = lps[np.linalg.norm(lps - c, axis=1) >= r + radius + 4.0]
     if len(lps) == 0:
         return None
+    if anchor is not None:  # lesions meant to share a model window: as close as room allows
+        near = lps[np.linalg.norm(lps - anchor[0], axis=1) <= anchor[1]]
+        lps = near if len(near) else lps
     return lps[int(rng.integers(len(lps)))]
 
 
@@ -236,7 +241,8 @@ def synthesize_case(host: Host, specs: list[dict[str, Any]], rng: np.random.Gene
     """Insert one lesion per spec into ``host`` (modified in place) and return the case.
 
     A spec is ``{"lesion_type": name, **fixed attributes, "described": bool}``; attributes not
-    fixed are drawn from the lesion type's priors.
+    fixed are drawn from the lesion type's priors. ``"near": (n, mm)`` places the lesion within
+    ``mm`` of the n-th lesion placed before it, where the organ leaves room.
     """
     image = host.image
     hu = image.array
@@ -247,7 +253,9 @@ def synthesize_case(host: Host, specs: list[dict[str, Any]], rng: np.random.Gene
     fields: dict[str, _OrganField] = {}
     for spec in specs:
         ltype = LESION_TYPES[spec["lesion_type"]]
-        fixed = {k: v for k, v in spec.items() if k not in ("lesion_type", "described")}
+        fixed = {k: v for k, v in spec.items() if k not in ("lesion_type", "described", "near")}
+        near = spec.get("near")
+        anchor = (occupied[near[0]][0], float(near[1])) if near and near[0] < len(occupied) else None
         organ_parts = {v for v, p in host.part_table.items()
                        if p.organ == ltype.organ or p.organ in INCLUSIONS.get(ltype.organ, ())}
         placed = None
@@ -268,7 +276,7 @@ def synthesize_case(host: Host, specs: list[dict[str, Any]], rng: np.random.Gene
             if ltype.organ not in fields:
                 fields[ltype.organ] = _organ_field(host, ltype.organ)
             centre = _place(host, fields[ltype.organ], part, reach, attrs["relation"] == "closely related",
-                            EXOPHYTIC.get(ltype.organ, 1.0), occupied, rng)
+                            EXOPHYTIC.get(ltype.organ, 1.0), occupied, rng, anchor)
             if centre is None:
                 why.append("no room")
                 continue
