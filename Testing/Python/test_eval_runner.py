@@ -81,14 +81,23 @@ def test_text_following_model_scores_full_follow_rate(tiny_dataset):  # noqa: F8
 
 
 def test_text_blind_model_is_called_out(tiny_dataset):  # noqa: F811
+    """The network alone ("network" selection): a text-blind model gives every description of a
+    scan the same lesion, so it follows exactly at chance and swaps change nothing."""
+    ev = evaluate_model(DensityRuleSegmenter(blind=True), load_cases(tiny_dataset),
+                        InferenceSettings(device="cpu", extra={"selection": "network"}), EvalOptions(max_cases=2))
+    t = ev.to_dict()["text_sensitivity"]
+    assert t["follow_rate"] == t["chance_rate"] == 0.5 and t["mean_dice_drop_swap"] == pytest.approx(0.0)
+    assert "IGNORES THE TEXT" in t["verdict"]
+
+
+def test_measured_layer_reads_the_words_a_blind_network_cannot(tiny_dataset):  # noqa: F811
+    """The same text-blind network with the measured-attribute layer ("measured", the default):
+    the layer reads "hypodense"/"hyperdense" from the HU of each candidate — which is why every
+    model's numbers are reported in both modes."""
     ev = evaluate_model(DensityRuleSegmenter(blind=True), load_cases(tiny_dataset), InferenceSettings(device="cpu"),
                         EvalOptions(max_cases=2))
     d = ev.to_dict()
-    t = d["text_sensitivity"]
-    assert t["follow_rate"] == 0.0 and t["mean_dice_drop_swap"] == pytest.approx(0.0)
-    assert "IGNORES THE TEXT" in t["verdict"]
-    # it still finds every lesion: detection is high although it cannot tell them apart
-    assert d["detection"]["recall"] == 1.0
+    assert d["text_sensitivity"]["follow_rate"] == 1.0 and d["detection"]["recall"] == 1.0
 
 
 def test_evaluate_cli_writes_reports_and_refuses_overwrite(tiny_dataset, tmp_path):  # noqa: F811
@@ -101,13 +110,15 @@ def test_evaluate_cli_writes_reports_and_refuses_overwrite(tiny_dataset, tmp_pat
     argv = ["evaluate", "--model", str(weights), "--data", str(tiny_dataset), "--out", str(out), "--max-cases", "2"]
     assert main(argv) == 0
     report = json.loads((out / "evaluation.json").read_text(encoding="utf-8"))
-    (m,) = report["models"]
-    assert m["model"] == "unet-tiny" and m["n_lesions"] == 4
-    assert m["text_sensitivity"]["n"] == 4 and m["text_sensitivity"]["chance_rate"] == 0.5
-    assert 0.0 <= m["overall"]["dice"]["mean"] <= 1.0
+    network, measured = report["models"]  # both selection modes from one inference, side by side
+    assert (network["model"], measured["model"]) == ("unet-tiny (network)", "unet-tiny (measured)")
+    for m in (network, measured):
+        assert m["n_lesions"] == 4 and m["absent"]["n"] == 4  # 2 absent descriptions per case
+        assert m["text_sensitivity"]["n"] == 4 and m["text_sensitivity"]["chance_rate"] == 0.5
+        assert 0.0 <= m["overall"]["dice"]["mean"] <= 1.0
     md = (out / "evaluation.md").read_text(encoding="utf-8")
-    assert "## unet-tiny" in md and "Verdict" in md
-    for png in ("per_type_dice.png", "text_sensitivity.png", "unet-tiny_best.png", "unet-tiny_worst.png"):
+    assert "## unet-tiny (network)" in md and "Verdict" in md and "does not hold" in md
+    for png in ("per_type_dice.png", "text_sensitivity.png", "unet-tiny_network_best.png", "unet-tiny_measured_worst.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     before = (out / "evaluation.json").read_bytes()
     assert main(argv) == 2  # exists, no --overwrite: refused, file untouched

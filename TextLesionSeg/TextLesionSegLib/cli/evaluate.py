@@ -38,6 +38,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--min-iou", type=float, default=0.1, help="IoU for a detection match (default 0.1)")
     p.add_argument("--max-cases", type=int, default=None, help="evaluate only the first N cases")
     p.add_argument("--no-text-sensitivity", action="store_true", help="skip swapped/empty-text runs")
+    p.add_argument("--selection", choices=("both", "network", "measured"), default="both",
+                   help="how a description's lesion is chosen: the network alone, with the measured-attribute "
+                        "layer, or both side by side from one inference (default)")
+    p.add_argument("--absent", type=int, default=2, metavar="N",
+                   help="descriptions of lesions a case does not hold, asked per case (default 2; 0: none)")
     p.add_argument("--prompt-free", action="store_true", help="evaluate the prompt-free mode instead: detection, "
                    "Dice and attribute accuracy of every lesion found without text (models without it are skipped)")
     p.add_argument("--no-plots", action="store_true", help="write no PNG figures")
@@ -50,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation.cases import load_cases
     from ..evaluation.models import load_model
     from ..evaluation.report import write_report
-    from ..evaluation.runner import EvalOptions, evaluate_model
+    from ..evaluation.runner import EvalOptions, evaluate_modes
     from ..models.base import InferenceSettings
+    from ..pipeline.selection import MODES
 
     out = Path(args.out)
     report_name = "prompt_free.json" if args.prompt_free else "evaluation.json"
@@ -62,24 +68,30 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 < args.threshold < 1.0:
         raise InputError("--threshold must be between 0 and 1")
     cases = load_cases(args.data, args.split, args.part)
+    if args.absent < 0:
+        raise InputError("--absent must be 0 or more")
     options = EvalOptions(tolerance_mm=args.tolerance_mm, min_iou=args.min_iou,
-                          text_sensitivity=not args.no_text_sensitivity, max_cases=args.max_cases)
+                          text_sensitivity=not args.no_text_sensitivity, max_cases=args.max_cases,
+                          absent_per_case=args.absent)
     if not 0.0 <= args.overlap < 1.0:
         raise InputError("--overlap must be in [0, 1)")
     settings = InferenceSettings(device=args.device, threshold=args.threshold, overlap=args.overlap)
     if args.prompt_free:
         return _run_prompt_free(args, cases, settings, options, out, _meta(args, cases))
+    modes = list(MODES) if args.selection == "both" else [args.selection]
     evaluations = []
     for spec in args.model:
         model = load_model(spec, args.device)
-        evaluations.append(evaluate_model(model, cases, settings, options,
-                                          progress=lambda msg: print(msg, file=sys.stderr)))
+        evaluations += evaluate_modes(model, cases, modes, settings, options,
+                                      progress=lambda msg: print(msg, file=sys.stderr))
     written = write_report(evaluations, out, _meta(args, cases), plots=not args.no_plots)
     for e in evaluations:
         d = e.to_dict()
         t = d["text_sensitivity"]
+        a = d["absent"]
+        absent = f"  absent: no segment {a['rejected']}/{a['n']}" if a["n"] else ""
         print(f"{e.model}: Dice {d['overall']['dice']['mean'] or 0:.3f}  NSD {d['overall']['nsd']['mean'] or 0:.3f}  "
-              f"detection F1 {d['detection']['f1']:.3f}  text: {t['verdict']}")
+              f"detection F1 {d['detection']['f1']:.3f}  text: {t['verdict']}{absent}")
     print(f"wrote {written['markdown']} and {written['json']}")
     return 0
 
@@ -88,6 +100,7 @@ def _meta(args: argparse.Namespace, cases: list[Any]) -> dict[str, Any]:
     """Settings and the command line, written at the top of either report."""
     return {"data": str(args.data), "split": args.split, "part": args.part, "n_cases": len(cases[: args.max_cases] if args.max_cases else cases),
             "overlap": args.overlap, "tolerance_mm": args.tolerance_mm, "min_iou": args.min_iou, "threshold": args.threshold,
+            "selection": getattr(args, "selection", None), "absent_per_case": getattr(args, "absent", None),
             "device": args.device, "command": "textlesionseg evaluate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
             if len(sys.argv) > 1 and sys.argv[1] == "evaluate" else "textlesionseg evaluate ..."}
 

@@ -169,6 +169,9 @@ def summarize(result: Any) -> str:
     """Human summary on stdout: one line per segment."""
     lines = [f"model {result.model_name} {result.model_version}"]
     for s in result.segments:
+        if not s.found:
+            lines.append(f"  {s.name}: NOT FOUND - {s.selection.get('message', 'no matching lesion')}")
+            continue
         vol = sum(m.volume_ml for m in s.lesions)
         longest = max((m.longest_axial_mm for m in s.lesions), default=0.0)
         lines.append(f"  {s.name}: {len(s.lesions)} lesion(s), {vol:.2f} mL, longest axial {longest:.1f} mm, score {s.score:.2f}")

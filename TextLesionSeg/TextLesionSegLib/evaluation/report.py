@@ -55,16 +55,20 @@ def markdown(models: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
                       f"{_f(t['mean_dice_empty'])}.", "", f"**Verdict: {t['verdict']}.**", ""]
         else:
             lines += ["Text sensitivity: no multi-lesion case in this data.", ""]
+        a = m.get("absent") or {}
+        if a.get("n"):
+            lines += [f"Descriptions of lesions the case does not hold ({a['n']}): no segment for "
+                      f"{a['rejected']} = {_f(a['rejected_rate'], 2)} (selection: {m.get('selection', '-')}).", ""]
         sec = m["seconds_per_case"]
         lines += [f"Time per case (CPU unless stated): mean {_f(sec['mean'], 1)} s.", ""]
     if len(models) > 1:
-        lines += ["## Side by side", "", "| model | Dice | NSD | HD95 mm | det. F1 | follows text | chance |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["## Side by side", "", "| model | Dice | NSD | HD95 mm | det. F1 | follows text | chance | "
+                  "absent: no segment |", "|---|---|---|---|---|---|---|---|"]
         for m in models:
-            o, t = m["overall"], m["text_sensitivity"]
+            o, t, a = m["overall"], m["text_sensitivity"], m.get("absent") or {}
             lines.append(f"| {m['model']} | {_f(o['dice']['mean'])} | {_f(o['nsd']['mean'])} | "
                          f"{_f(o['hd95_mm']['mean'], 1)} | {_f(m['detection']['f1'])} | "
-                         f"{_f(t['follow_rate'], 2)} | {_f(t['chance_rate'], 2)} |")
+                         f"{_f(t['follow_rate'], 2)} | {_f(t['chance_rate'], 2)} | {_f(a.get('rejected_rate'), 2)} |")
         lines.append("")
     return "\n".join(lines + _figures(meta))
 
@@ -86,7 +90,8 @@ def write_report(evaluations: Sequence[ModelEvaluation], out_dir: Path, meta: di
             for kind in ("best", "worst"):
                 view = getattr(e, kind)
                 if view is not None:
-                    figures.append(str(plot_overlay(view, out_dir / f"{e.model}_{kind}.png", f"{e.model} {kind}")))
+                    stem = e.model.replace(" (", "_").replace(")", "")  # "lsms-demo (network)" -> lsms-demo_network
+                    figures.append(str(plot_overlay(view, out_dir / f"{stem}_{kind}.png", f"{e.model} {kind}")))
     meta = {**meta, "figures": figures}
     written["json"] = out_dir / "evaluation.json"
     written["json"].write_text(json.dumps({"meta": meta, "models": models}, indent=1, default=float), encoding="utf-8")

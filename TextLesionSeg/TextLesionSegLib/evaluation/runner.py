@@ -1,10 +1,11 @@
 """Evaluate one model on a dataset: per-lesion accuracy, detection, text sensitivity.
 
 Each case is preprocessed once (``pipeline.preprocess.to_working_grid``); the model answers every
-condition of the case in one ``predict`` call (each lesion's description, its attribute-swapped
-variant, empty text); each map goes back to the input grid and through the engine's own
-``postprocess`` (threshold, speck removal, hole filling), so the scores are those of what a user
-gets from ``textlesionseg segment``.
+condition of the case in one call of the engine's own ``pipeline.answer.answer_queries`` (each
+lesion's description, its attribute-swapped variant, empty text; the shared selection in the mode
+``settings.extra["selection"]`` names, "measured" by default); each map goes back to the input
+grid and through the engine's own ``postprocess`` (threshold, speck removal, hole filling), so
+the scores are those of what a user gets from ``textlesionseg segment``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class EvalOptions:
     min_iou: float = DEFAULT_MIN_IOU
     text_sensitivity: bool = True
     max_cases: int | None = None
+    #: descriptions of lesions a case does not hold, asked per case (0: none)
+    absent_per_case: int = 2
 
 
 @dataclass
@@ -66,12 +69,23 @@ class ModelEvaluation(EvaluationRecords):
     sensitivity_records: list[Any] = field(default_factory=list)
     best: CaseView | None = None
     worst: CaseView | None = None
+    selection: str = "measured"
+    absent_records: list[dict[str, Any]] = field(default_factory=list)
+
+    def absent_summary(self) -> dict[str, Any]:
+        """Descriptions of lesions the case does not hold: how many got no segment."""
+        n = len(self.absent_records)
+        rejected = sum(1 for r in self.absent_records if r["voxels"] == 0)
+        return {"n": n, "rejected": rejected, "rejected_rate": round(rejected / n, 3) if n else None}
 
     def to_dict(self) -> dict[str, Any]:
-        """Summary (overall, per lesion type, per split), detection, text sensitivity, raw records."""
+        """Summary (overall, per lesion type, per split), detection, text sensitivity, absent
+        descriptions, raw records."""
         return {
             "model": self.model,
             "version": self.version,
+            "selection": self.selection,
+            "absent": {**self.absent_summary(), "records": self.absent_records},
             "n_lesions": len(self.lesions),
             "overall": metric_summary(self.lesions),
             "per_lesion_type": group_summary(self.lesions, "lesion_type"),
@@ -150,15 +164,46 @@ def evaluate_model(
     options: EvalOptions | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ModelEvaluation:
-    """Run ``model`` on every case and measure it (see the module docstring)."""
+    """Run ``model`` on every case and measure it in the selection mode ``settings`` names (see the
+    module docstring)."""
+    from ..pipeline.answer import selection_mode
+
+    settings = settings or InferenceSettings(device="cpu")
+    return evaluate_modes(model, cases, [selection_mode(settings)], settings, options, progress)[0]
+
+
+def _absent_questions(case: Case, index: int, count: int) -> list[tuple[str, int, str]]:
+    from ..training.data.descriptions import absent_descriptions, case_organs
+
+    if count <= 0:
+        return []
+    rng = np.random.default_rng([17, index])  # the same questions for every model and mode
+    texts = absent_descriptions([dict(l.attributes) for l in case.lesions], rng, count, case_organs(case))
+    return [("absent", n, text) for n, (text, _) in enumerate(texts)]
+
+
+def evaluate_modes(
+    model: LesionSegmenter,
+    cases: Sequence[Case],
+    modes: Sequence[str],
+    settings: InferenceSettings | None = None,
+    options: EvalOptions | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[ModelEvaluation]:
+    """:func:`evaluate_model` in several selection modes from one inference per case (the network
+    alone and with the measured layer, side by side); one :class:`ModelEvaluation` per mode,
+    named "model (mode)" when there are several."""
+    from ..pipeline.answer import answers_from_maps, working_hu
     from ..pipeline.postprocess import DEFAULT_MIN_VOLUME_MM3, postprocess
     from ..pipeline.preprocess import to_working_grid
 
     settings = settings or InferenceSettings(device="cpu")
     options = options or EvalOptions()
-    result = ModelEvaluation(model=str(model.name), version=str(model.version))
+    name = str(model.name)
+    results = [ModelEvaluation(model=f"{name} ({mode})" if len(modes) > 1 else name, version=str(model.version),
+                               selection=mode) for mode in modes]
     min_mm3 = float(settings.extra.get("min_lesion_mm3", DEFAULT_MIN_VOLUME_MM3))
-    for case in each_case(cases, options, str(model.name), progress):
+    for n_case, case in enumerate(each_case(cases, options, name, progress)):
         start = time.perf_counter()
         image, instances = case.load()
         ids = [int(v) for v in np.unique(instances) if v != 0]
@@ -171,37 +216,52 @@ def evaluate_model(
             conditions.append(("empty", -1, ""))
         if not conditions:
             continue
+        conditions += _absent_questions(case, n_case, options.absent_per_case)
         volume, grid = to_working_grid(image, model.preprocessing)
+        queries = [text_to_query(t) for _, _, t in conditions]
         try:
-            prob = model.predict(volume, [text_to_query(t) for _, _, t in conditions], settings)
+            maps = model.candidate_maps(volume, queries, settings)
         except Exception as exc:  # noqa: BLE001 - one failing case must not hide the others' scores
-            result.errors.append(f"{case.case_id}: {type(exc).__name__}: {exc}")
+            for result in results:
+                result.errors.append(f"{case.case_id}: {type(exc).__name__}: {exc}")
             continue
-        masks: dict[tuple[str, int], np.ndarray] = {}
-        for q, (kind, idx, _) in enumerate(conditions):
-            p = grid.to_input_grid(prob[q:q + 1])[0]
-            masks[(kind, idx)] = postprocess(p, image.spacing, threshold=settings.threshold,
-                                             min_volume_mm3=min_mm3).astype(bool)
-        union = np.zeros(instances.shape, bool)
-        for i, lesion in enumerate(lesions):
-            pred = masks[("own", i)]
-            union |= pred
-            ref = instances == lesion.lesion_id
-            s = segmentation_metrics(pred, ref, image.spacing, options.tolerance_mm)
-            result.lesions.append({"case_id": case.case_id, "lesion_id": lesion.lesion_id,
-                                   "lesion_type": lesion.lesion_type, "split": lesion.split or case.split,
-                                   "text": texts[i], **s.to_dict()})
-            for attr in ("best", "worst"):
-                cur = getattr(result, attr)
-                better = cur is None or (s.dice > cur.dice if attr == "best" else s.dice < cur.dice)
-                if better:
-                    setattr(result, attr, _view(case.case_id, texts[i], s.dice, image.array, ref, pred, image.spacing))
-            if multi:
-                swapped = masks.get(("swap", i))
-                result.sensitivity_records.append(score_lesion(
-                    case.case_id, lesion.lesion_id, instances, texts[i], pred, swapped, masks[("empty", -1)]))
-        # only the described lesions are asked for (a referring case describes one of several)
-        asked = np.where(np.isin(instances, [l.lesion_id for l in lesions]), instances, 0)
-        result.detection = result.detection + match_lesions(union, asked, options.min_iou)
-        result.seconds.append(time.perf_counter() - start)
-    return result
+        hu = working_hu(image, grid)
+        for mode, result in zip(modes, results):
+            answers = answers_from_maps(model, volume, maps, queries, settings, hu, grid.working.spacing,
+                                        grid.working.direction, mode=mode)
+            masks: dict[tuple[str, int], np.ndarray] = {}
+            for q, (kind, idx, _) in enumerate(conditions):
+                p = grid.to_input_grid(answers[q].probability[None])[0]
+                masks[(kind, idx)] = postprocess(p, image.spacing, threshold=settings.threshold,
+                                                 min_volume_mm3=min_mm3).astype(bool)
+            _record(result, case, image, instances, lesions, texts, masks, multi, options)
+            result.absent_records += [{"case_id": case.case_id, "text": text, "voxels": int(masks[(kind, idx)].sum())}
+                                      for kind, idx, text in conditions if kind == "absent"]
+            result.seconds.append(time.perf_counter() - start)
+    return results
+
+
+def _record(result: ModelEvaluation, case: Case, image: Any, instances: np.ndarray, lesions: Sequence[LesionRecord],
+            texts: Sequence[str], masks: dict[tuple[str, int], np.ndarray], multi: bool, options: EvalOptions) -> None:
+    """Per-lesion metrics, best/worst views, text sensitivity and detection of one case."""
+    union = np.zeros(instances.shape, bool)
+    for i, lesion in enumerate(lesions):
+        pred = masks[("own", i)]
+        union |= pred
+        ref = instances == lesion.lesion_id
+        s = segmentation_metrics(pred, ref, image.spacing, options.tolerance_mm)
+        result.lesions.append({"case_id": case.case_id, "lesion_id": lesion.lesion_id,
+                               "lesion_type": lesion.lesion_type, "split": lesion.split or case.split,
+                               "text": texts[i], **s.to_dict()})
+        for attr in ("best", "worst"):
+            cur = getattr(result, attr)
+            better = cur is None or (s.dice > cur.dice if attr == "best" else s.dice < cur.dice)
+            if better:
+                setattr(result, attr, _view(case.case_id, texts[i], s.dice, image.array, ref, pred, image.spacing))
+        if multi:
+            swapped = masks.get(("swap", i))
+            result.sensitivity_records.append(score_lesion(
+                case.case_id, lesion.lesion_id, instances, texts[i], pred, swapped, masks[("empty", -1)]))
+    # only the described lesions are asked for (a referring case describes one of several)
+    asked = np.where(np.isin(instances, [l.lesion_id for l in lesions]), instances, 0)
+    result.detection = result.detection + match_lesions(union, asked, options.min_iou)

@@ -59,12 +59,38 @@ class InferenceSettings:
 
 
 class LesionSegmenter(ABC):
-    """A loaded model that turns a preprocessed volume and queries into probability maps."""
+    """A loaded model that turns a preprocessed volume and queries into probability maps.
+
+    The pipeline does not use the maps as they are: it cuts them into 3D candidates, measures
+    them and chooses the one each description names (``pipeline.answer``); a model only says
+    what it sees for the words (:meth:`candidate_maps`) and how sure it is.
+    """
 
     #: registry name, e.g. ``malenia-demo``
     name: str = ""
     version: str = "0"
     preprocessing: PreprocessingConfig = PreprocessingConfig()
+    #: calibrated "not found" thresholds per selection mode (``pipeline.selection``): a
+    #: description whose best candidate scores below gets no segment; 0 = always answer
+    min_scores: dict[str, float] = {}
+    #: besides the best candidate, keep those scoring at least this share of it (1: the best only)
+    keep_ratio: float = 1.0
+
+    def min_score(self, mode: str) -> float:
+        """The calibrated "not found" threshold of selection ``mode`` (0 when uncalibrated)."""
+        return float(self.min_scores.get(mode, 0.0))
+
+    def candidate_maps(
+        self,
+        volume: "torch.Tensor",
+        queries: Sequence["LesionQuery"],
+        settings: InferenceSettings,
+        progress: ProgressCallback | None = None,
+    ) -> "tuple[torch.Tensor, torch.Tensor | None]":
+        """``(probability, score)``, each ``(Q, K, J, I)``: every lesion the network sees for each
+        description, and the probability times its own confidence that a voxel belongs to *the
+        described* lesion (``None``: the probability is all it knows). Default: :meth:`predict`."""
+        return self.predict(volume, queries, settings, progress), None
 
     @abstractmethod
     def predict(

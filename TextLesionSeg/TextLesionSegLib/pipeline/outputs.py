@@ -96,6 +96,8 @@ def segment_tags(result: Result, seg: SegmentResult) -> dict[str, str]:
         "TextLesionSeg.ModelVersion": _tag_text(result.model_version),
         "TextLesionSeg.Score": f"{seg.score:.4f}",
     }
+    if not seg.found:  # an empty segment on purpose: say why, in Slicer too
+        tags["TextLesionSeg.NotFound"] = _tag_text(str(seg.selection.get("message") or "not found"))
     if seg.lesion_type:
         tags["TextLesionSeg.LesionType"] = _tag_text(seg.lesion_type)
     return tags
@@ -208,6 +210,8 @@ def report_dict(result: Result) -> dict[str, Any]:
                     "name": s.name,
                     "query": s.query.to_dict() if s.query is not None else None,
                     "score": s.score,
+                    "found": s.found,
+                    "selection": s.selection,
                     "color": list(s.color),
                     "terminology": terminology_for_segment(s),
                     "lesion_type": s.lesion_type,

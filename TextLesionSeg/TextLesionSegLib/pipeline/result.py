@@ -44,6 +44,14 @@ class SegmentResult:
     lesions: list[LesionMeasurement] = field(default_factory=list)
     predicted_attributes: dict[str, Any] = field(default_factory=dict)
     lesion_type: str | None = None
+    #: how the lesion was chosen among the candidates (``pipeline.selection.Selection.to_dict``):
+    #: ``found`` False means the described lesion is not in the scan (an empty mask, on purpose)
+    selection: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def found(self) -> bool:
+        """False when the model answered "not found" (the mask is empty on purpose)."""
+        return bool(self.selection.get("found", bool(self.mask.any())))
 
 
 @dataclass

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..models.base import InferenceSettings, LesionSegmenter, ProgressCallback
 from ..query.types import LesionQuery
+from .answer import Answer, answer_queries, working_hu
 from .geometry import Image
 from .measure import measure_lesions
 from .outputs import segment_color, terminology_for_segment
@@ -138,26 +139,35 @@ def segment(
     warnings = messages + warnings
     with timer.stage("preprocessing"):
         volume, grid = to_working_grid(image, seg_model.preprocessing)
+        hu = working_hu(image, grid)
     # Low-memory mode runs the model one query at a time, so only one map is held at once.
     chunk = 1 if settings.low_memory else len(queries)
     notes: list[str] = []
     settings.extra["notes"] = notes
     segments: list[SegmentResult] = []
-    prob_work: Any = None
+    answers: list[Answer] = []
     for n, query in enumerate(queries):
         if n % chunk == 0:
             with timer.stage("inference"):
-                prob_work = seg_model.predict(volume, queries[n : n + chunk], settings, progress)
+                answers = answer_queries(seg_model, volume, queries[n : n + chunk], settings, hu,
+                                         grid.working.spacing, grid.working.direction, progress)
+        answer = answers[n % chunk]
         with timer.stage("back to input grid"):
-            prob = grid.to_input_grid(prob_work[n % chunk : n % chunk + 1])[0]
+            prob = grid.to_input_grid(answer.probability[None])[0]
         with timer.stage("postprocessing"):
             mask, score, lesions = _mask_and_measure(image, prob, settings)
+        chosen = [c for c in answer.selection.candidates if c["label"] in answer.selection.labels]
         seg = SegmentResult(
             name=_segment_name(query), mask=mask, query=query, probability=prob if keep_probability else None,
-            score=score, color=segment_color(n), lesions=lesions, lesion_type=query.lesion_type,
+            score=max((c["score"] for c in chosen), default=score) if chosen else 0.0, color=segment_color(n),
+            lesions=lesions, lesion_type=query.lesion_type, selection=answer.selection.to_dict(),
         )
         seg.terminology = terminology_for_segment(seg)
-        if not mask.any():
+        if not mask.any() and not answer.selection.candidates:
+            warnings.append(f"no lesion found for '{seg.name}' at threshold {settings.threshold:g}")
+        elif not answer.selection.found:
+            warnings.append(f"'{seg.name}': {answer.selection.message}")
+        elif not mask.any():
             warnings.append(f"no lesion found for '{seg.name}' at threshold {settings.threshold:g}")
         segments.append(seg)
     settings.extra.pop("notes", None)

@@ -1,0 +1,182 @@
+"""Lesion candidates and what can be measured of them: the layer both models' selection shares.
+
+A model answers a description with a probability map (every lesion it sees for those words) and
+a score map (the probability times the network's own confidence that this is the lesion the
+words describe; :meth:`models.base.LesionSegmenter.candidate_maps`). Here the map is cut into 3D
+connected candidates (26-connected, :func:`postprocess.label_components`) and each is measured
+on the CT [chosen, issue 16]:
+
+- **side**: its centroid against the body's own midline (:mod:`.body_frame`; the working grid is
+  LPS-canonical, so larger I is the patient's left whatever the file's storage);
+- **density**: the median HU of its core (:func:`lesion_measures.in_plane_core`) against the
+  tissue around it — the median of a shell 2-4 voxels out, soft-tissue values only — or, for a
+  lesion in aerated lung, against soft tissue (:data:`LUNG_REFERENCE_HU`, as Malenia's code book
+  compares lung lesions with soft tissue);
+- **size**: volume and longest axial diameter (RECIST, :func:`measure.axial_diameters`);
+- **shape**: the shape index (sphericity over a digital ball's, :func:`lesion_measures.shape_index`);
+- **lung context**: the share of that shell at aerated-lung density.
+
+:mod:`.selection` compares these with the words; nothing here reads the text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .body_frame import BodyFrame
+from .postprocess import label_components
+
+#: HU of the reference tissue for a lesion inside aerated lung (soft tissue) [chosen]
+LUNG_REFERENCE_HU = 40.0
+#: HU range of aerated lung in the shell around a candidate
+LUNG_HU = (-1000.0, -500.0)
+#: shell voxels in this HU range are the surrounding tissue a density is compared with
+SOFT_TISSUE_HU = (-50.0, 350.0)
+#: a candidate whose shell is at least this share aerated lung lies in the lung
+LUNG_CONTEXT_MIN = 0.3
+#: at most this many candidates are measured (largest network mass first)
+MAX_CANDIDATES = 40
+
+
+@dataclass
+class Candidate:
+    """One 3D connected component of a probability map, with its measurements.
+
+    Attributes:
+        label: component id in the label map :func:`find_candidates` returns.
+        voxels, volume_mm3: its size.
+        mean_prob: the model's mean probability inside it.
+        network_score: the network's own score: Σ score map / Σ probability inside it.
+        centroid_kji: centre on the working grid; ``body_xyz``: the same in body coordinates.
+        side: "left" / "right" of the patient.
+        diameter_mm: longest axial diameter.
+        core_hu, reference_hu: core median HU and the surrounding tissue's HU.
+        p15_hu, p85_hu: spread of the core HU (mixed density).
+        lung_context: share of the surrounding shell at aerated-lung density.
+        shape_index: sphericity over a digital ball's (``None`` below 3 slices).
+    """
+
+    label: int
+    voxels: int
+    volume_mm3: float
+    mean_prob: float
+    network_score: float
+    centroid_kji: tuple[float, float, float]
+    body_xyz: tuple[float, float, float]
+    side: str
+    diameter_mm: float
+    core_hu: float
+    reference_hu: float
+    p15_hu: float
+    p85_hu: float
+    lung_context: float
+    shape_index: float | None
+
+    @property
+    def in_lung(self) -> bool:
+        """Whether it lies in aerated lung."""
+        return self.lung_context >= LUNG_CONTEXT_MIN
+
+    @property
+    def density_delta(self) -> float:
+        """Core HU minus the reference tissue's."""
+        return self.core_hu - self.reference_hu
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (rounded)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, float):
+                out[key] = round(value, 3)
+            elif isinstance(value, tuple):
+                out[key] = [round(float(v), 3) for v in value]
+        return out
+
+
+def _grow(box: tuple[slice, ...], by: Sequence[int], shape: Sequence[int]) -> tuple[slice, ...]:
+    return tuple(slice(max(b.start - g, 0), min(b.stop + g, s)) for b, g, s in zip(box, by, shape))
+
+
+def _shell(region: np.ndarray, inner: int, outer: int) -> np.ndarray:
+    """Voxels between ``inner`` and ``outer`` in-plane dilations of ``region`` (one slice up/down)."""
+    from scipy import ndimage
+
+    st = np.zeros((3, 3, 3), bool)
+    st[1] = ndimage.generate_binary_structure(2, 1)
+    st[0, 1, 1] = st[2, 1, 1] = True
+    near = ndimage.binary_dilation(region, st, iterations=inner) if inner else region
+    far = ndimage.binary_dilation(region, st, iterations=outer)
+    return far & ~near
+
+
+def _axial_diameter(region: np.ndarray, spacing_ijk: Sequence[float], direction: np.ndarray) -> float:
+    from .geometry import Image
+    from .measure import axial_diameters
+
+    return float(axial_diameters(Image(array=region, spacing=tuple(spacing_ijk), direction=direction), region)[0])
+
+
+def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], prob: np.ndarray,
+                      score: np.ndarray | None, hu: np.ndarray, others: np.ndarray, frame: BodyFrame,
+                      spacing_ijk: Sequence[float], direction: np.ndarray) -> Candidate:
+    """Measure one component ``region`` (bool, on the box ``box`` of the working grid).
+
+    ``prob``, ``score``, ``hu`` and ``others`` (voxels of any candidate) are the box's arrays."""
+    from .lesion_measures import core_stats, shape_index
+
+    p = prob[region].astype(np.float64)
+    mass = float(p.sum())
+    network = float(score[region].sum() / max(mass, 1e-12)) if score is not None else float(p.mean())
+    idx = np.argwhere(region).mean(axis=0) + np.array([b.start for b in box])
+    shell = _shell(region, 2, 4) & ~others
+    values = hu[shell]
+    lung = float(((values >= LUNG_HU[0]) & (values <= LUNG_HU[1])).mean()) if values.size else 0.0
+    soft = values[(values >= SOFT_TISSUE_HU[0]) & (values <= SOFT_TISSUE_HU[1])]
+    stats = core_stats(hu, region, spacing_ijk)
+    if lung >= LUNG_CONTEXT_MIN:
+        reference = LUNG_REFERENCE_HU
+    else:
+        reference = float(np.median(soft)) if soft.size else stats["median"]
+    slices = int(region.any(axis=(1, 2)).sum())
+    index = shape_index(region, spacing_ijk) if slices >= 3 and region.sum() >= 27 else None
+    return Candidate(
+        label=int(label), voxels=int(region.sum()), volume_mm3=float(region.sum() * np.prod(spacing_ijk)),
+        mean_prob=float(p.mean()), network_score=network, centroid_kji=tuple(float(v) for v in idx),
+        body_xyz=tuple(float(v) for v in frame.normalised(idx)[0]), side=frame.side(idx),
+        diameter_mm=_axial_diameter(region, spacing_ijk, direction), core_hu=stats["median"],
+        reference_hu=reference, p15_hu=stats["p15"], p85_hu=stats["p85"], lung_context=lung,
+        shape_index=None if index is None else float(index))
+
+
+def find_candidates(prob: np.ndarray, score: np.ndarray | None, hu: np.ndarray, frame: BodyFrame,
+                    spacing_ijk: Sequence[float], threshold: float = 0.5, min_mm3: float = 30.0,
+                    direction: np.ndarray | None = None) -> tuple[np.ndarray, list[Candidate]]:
+    """3D candidates of ``prob >= threshold`` on the working grid, specks (< ``min_mm3``) removed,
+    each measured (see the module docstring). ``score``: the network's score map (None: the
+    probability itself); ``hu``: the CT in HU on the same grid; ``direction``: its direction
+    cosines (diameters are physical). Returns (labels, candidates)."""
+    from scipy import ndimage
+
+    direction = np.eye(3) if direction is None else np.asarray(direction)
+    labels, n = label_components(prob >= threshold)
+    if n == 0:
+        return labels, []
+    voxel_mm3 = float(np.prod(spacing_ijk))
+    index = np.arange(1, n + 1)
+    sizes = ndimage.sum_labels(np.ones(labels.shape, np.float32), labels, index)
+    mass = ndimage.sum_labels(prob, labels, index)
+    keep = index[sizes * voxel_mm3 >= min_mm3]
+    keep = keep[np.argsort(-mass[keep - 1])][:MAX_CANDIDATES]
+    labels = np.where(np.isin(labels, keep), labels, 0).astype(np.int32)
+    boxes = ndimage.find_objects(labels)
+    occupied = labels > 0
+    out = []
+    for lab in keep:
+        box = _grow(boxes[lab - 1], (2, 5, 5), labels.shape)
+        region = labels[box] == lab
+        out.append(measure_candidate(int(lab), region, box, prob[box], None if score is None else score[box],
+                                     hu[box], occupied[box] & ~region, frame, spacing_ijk, direction))
+    return labels, out
