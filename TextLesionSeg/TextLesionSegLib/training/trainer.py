@@ -118,6 +118,19 @@ class TrainSettings:
         return cls(**section)
 
 
+def _grows_inputs(new: torch.Tensor, old: torch.Tensor) -> bool:
+    """Whether ``new`` is ``old`` (a convolution weight) with more input channels."""
+    return new.dim() == old.dim() >= 3 and new.shape[0] == old.shape[0] and new.shape[2:] == old.shape[2:] \
+        and new.shape[1] > old.shape[1]
+
+
+def _with_new_inputs(new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """``old`` padded with zero weights for the added input channels (their output starts at 0)."""
+    out = torch.zeros_like(new)
+    out[:, : old.shape[1]] = old
+    return out
+
+
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read a YAML (or JSON) config; InputError with the reason when it cannot be read."""
     import yaml
@@ -217,14 +230,21 @@ class Trainer:
 
     def init_from(self, folder: str | Path) -> None:
         """Start from the weights in ``folder`` (``model.safetensors``): every tensor whose name and
-        shape match is loaded; InputError when none does (wrong architecture or config)."""
+        shape match is loaded; a first convolution that gained input channels (e.g. position
+        channels) keeps the old channels' weights and starts the new ones at zero, so the model
+        begins exactly where it was; InputError when no tensor fits (another architecture)."""
         from safetensors.torch import load_file
 
         path = Path(folder) / "model.safetensors"
         if not path.is_file():
             raise InputError(f"init_from: {path} not found")
         own = self.model.state_dict()
-        loaded = {k: v for k, v in load_file(str(path)).items() if k in own and own[k].shape == v.shape}
+        loaded = {}
+        for k, v in load_file(str(path)).items():
+            if k in own and own[k].shape == v.shape:
+                loaded[k] = v
+            elif k in own and _grows_inputs(own[k], v):
+                loaded[k] = _with_new_inputs(own[k], v)
         if not loaded:
             raise InputError(f"init_from: no tensor of {path} fits this model (another architecture or config?)")
         self.model.load_state_dict(loaded, strict=False)
@@ -288,14 +308,14 @@ class Trainer:
             return {}
         self.model.eval()
         sums: dict[str, float] = {}
-        n = 0
+        counts: dict[str, int] = {}
         for batch in self._loader(self.val_ds, train=False):
             metrics = self.module.evaluate_batch(self.model, _to_device(batch, self.device))
-            for k, v in metrics.items():
+            for k, v in metrics.items():  # a metric some batches lack is averaged over those that have it
                 sums[k] = sums.get(k, 0.0) + float(v)
-            n += 1
+                counts[k] = counts.get(k, 0) + 1
         self.model.train()
-        return {f"val_{k}": v / max(n, 1) for k, v in sums.items()}
+        return {f"val_{k}": v / counts[k] for k, v in sums.items()}
 
     def train_step(self, batch: dict[str, Any], total: int) -> dict[str, float]:
         """One optimiser step; returns the loss parts as floats."""

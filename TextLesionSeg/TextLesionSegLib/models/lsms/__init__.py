@@ -1,8 +1,9 @@
 """LSMS — Language-guided Scale-aware MedSegmentor (arXiv 2408.17347), implemented from the paper.
 
 Referring lesion segmentation: a sentence picks the one lesion it describes. The network works
-on 2D axial slices (neighbouring slices as channels); :mod:`.referring` lifts its slice answers
-to one 3D lesion. Modules, by concern:
+on 2D axial slices (neighbouring slices as channels); the pipeline's shared selection
+(``pipeline.candidates``, ``pipeline.selection``) lifts its slice answers to one 3D lesion.
+Modules, by concern:
 
 * :mod:`.config` — :class:`LSMSConfig` (full and demo presets, every [chosen] default).
 * :mod:`.svla` — Scale-aware Vision-Language Attention (conv branch ‖ pixel-word attention, gated).
@@ -11,10 +12,9 @@ to one 3D lesion. Modules, by concern:
 * :mod:`.model` — :class:`LSMSModel`: text features + slices -> mask logits; save/load.
 * :mod:`.losses` — Dice, BCE and the vision-language contrastive loss.
 * :mod:`.training` — the trainer protocol (``build_model``/``build_datasets``/``evaluate_batch``).
-* :mod:`.referring` — 3D candidates and their ranking against the query's words.
 * :mod:`.segmenter` — :class:`LSMSSegmenter`, the pipeline's ``LesionSegmenter``.
 * :mod:`.slices` — referring slice samples (training data on the working grid).
-* :mod:`.complexity`, :mod:`.referring_eval` — cost table, per-slice latency, referring accuracy.
+* :mod:`.complexity` — cost table, per-slice latency (referring accuracy: ``evaluation.referring``).
 
 Nothing here imports torch at package import time (Slicer loads packages before torch exists).
 """

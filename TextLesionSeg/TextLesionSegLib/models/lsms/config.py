@@ -43,6 +43,9 @@ class LSMSConfig:
         text_max_length: tokens kept per sentence (padding masked).
         finetune_text: train the text encoder too (otherwise frozen, not saved with the weights).
         context_slices: neighbouring slices on each side fed as channels (1 -> 3 channels).
+        position_channels: also feed the body-frame coordinates (x left-right, y front-back, z
+            head-foot, ``pipeline.body_frame``) as 3 channels, so a crop knows where in the patient
+            it lies and "left"/"right" become readable [chosen, issue 16; off = the paper's input].
         hu_window: HU range the pipeline maps to 0..1 (wide, so lungs keep their contrast).
         extra_windows: narrower HU windows the model derives from that input as more channels
             (soft tissue), so one preprocessing serves chest and abdomen.
@@ -73,6 +76,7 @@ class LSMSConfig:
     text_max_length: int = 40
     finetune_text: bool = False
     context_slices: int = 1
+    position_channels: bool = False
     hu_window: tuple[float, float] = (-1000.0, 400.0)
     extra_windows: tuple[tuple[float, float], ...] = ((-175.0, 250.0),)
     spacing: tuple[float, float, float] = (0.8, 0.8, 2.5)
@@ -94,8 +98,8 @@ class LSMSConfig:
 
     @property
     def in_channels(self) -> int:
-        """Channels entering the vision embedding block (slices x windows)."""
-        return self.slice_channels * (1 + len(self.extra_windows))
+        """Channels entering the vision embedding block (slices x windows, + 3 positions)."""
+        return self.slice_channels * (1 + len(self.extra_windows)) + (3 if self.position_channels else 0)
 
     # ---- JSON --------------------------------------------------------------------------
     def __post_init__(self) -> None:

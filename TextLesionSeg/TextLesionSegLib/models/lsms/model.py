@@ -110,23 +110,31 @@ class LSMSModel(nn.Module):
         return words.to(device), mask.to(device)
 
     # ---- forward -----------------------------------------------------------------------
-    def forward(self, slices: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, slices: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor,
+                position: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Mask logits of the described lesion.
 
         Args:
             slices: (B, S, H, W), S = ``config.slice_channels``; any H, W (padded to a
                 multiple of 32 inside, answers cropped back).
             words: (B, L, Dt) word features; word_mask: (B, L) True on real tokens.
+            position: (B, 3, H, W) body-frame coordinates (``pipeline.body_frame``); required
+                when ``config.position_channels``, ignored otherwise.
 
         Returns:
             ``{"logits": (B, 1, H, W), "pixel_emb": (B, E, H/4, W/4), "sentence_emb": (B, E)}``.
         """
         h, w = slices.shape[-2:]
+        x = self.window_channels(slices)
+        if self.config.position_channels:
+            if position is None:
+                raise ValueError("this LSMS model reads body-frame positions: pass position (B, 3, H, W)")
+            x = torch.cat([x, position.to(x.dtype)], dim=1)
         # Pad bottom/right with air (0 in the wide window) to a multiple of the encoder's
         # stride 32, so F1..F4 tile the slice exactly, then crop the answers back.
         ph, pw = (-h) % 32, (-w) % 32
-        x = nn.functional.pad(slices, (0, pw, 0, ph)) if ph or pw else slices
-        features = self.encoder(self.window_channels(x), words, word_mask)
+        x = nn.functional.pad(x, (0, pw, 0, ph)) if ph or pw else x
+        features = self.encoder(x, words, word_mask)
         logits, pixel_emb = self.decoder(features)
         logits = nn.functional.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         logits = logits[..., :h, :w]
@@ -144,7 +152,7 @@ class LSMSModel(nn.Module):
             words, mask = batch["words"], batch["word_mask"]
         else:
             words, mask = self.encode_text(list(batch["text"]))
-        out = self(batch["image"], words, mask)
+        out = self(batch["image"], words, mask, batch.get("position"))
         target = batch["label"].to(out["logits"].dtype)
         cfg = self.config
         dice = dice_loss(out["logits"], target)
@@ -155,10 +163,11 @@ class LSMSModel(nn.Module):
         return {"loss": loss, "dice": dice.detach(), "bce": bce.detach(), "contrastive": con.detach()}
 
     @torch.no_grad()
-    def predict_slices(self, slices: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+    def predict_slices(self, slices: torch.Tensor, texts: Sequence[str], position: torch.Tensor | None = None
+                       ) -> torch.Tensor:
         """Probabilities (B, H, W) for a batch of slices, one sentence per slice."""
         words, mask = self.encode_text(list(texts))
-        return torch.sigmoid(self(slices, words, mask)["logits"][:, 0])
+        return torch.sigmoid(self(slices, words, mask, position)["logits"][:, 0])
 
     # ---- persistence -------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:

@@ -2,9 +2,10 @@
 
 The pipeline hands over the whole volume on the LSMS working grid (LPS-canonical, resampled to
 the config's spacing, wide HU window -> 0..1). Here: pick the body's axial slices (or the user's
-ROI), run the 2D network slice by slice with neighbours as channels, stack to 3D, and keep the
-one connected lesion the sentence refers to (:mod:`.referring`). The pipeline maps the result
-back onto the input grid.
+ROI), run the 2D network slice by slice with neighbours (and, with ``position_channels``, the
+body-frame coordinates) as channels, and stack to 3D. Which connected lesion the sentence refers
+to is chosen by the pipeline's shared selection (``pipeline.answer``), like every model's; the
+calibrated "not found" thresholds ship in ``config.json`` (``extra.selection``).
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
-from .referring import BODY_LEVEL, select_lesion
 from .slices import slice_stack
+
+#: working-grid value of -500 HU in LSMS's default wide window (-1000..400): body vs air
+BODY_LEVEL = 500.0 / 1400.0
 
 
 class LSMSSegmenter(LesionSegmenter):
     """A loaded LSMS model answering referring descriptions on whole CT volumes.
 
     ``settings.extra`` understands ``"roi_kji"``: ``((k0, j0, i0), (k1, j1, i1))`` on the working
-    grid, to restrict the search; ``"slice_batch"``: slices per forward pass (default 8);
-    ``"keep_all_candidates"``: return every candidate rather than the best one.
+    grid, to restrict the search; ``"slice_batch"``: slices per forward pass (default 8).
     """
 
     def __init__(self, model: Any, name: str = "lsms", version: str = "0", device: str = "cpu"):
@@ -39,7 +41,8 @@ class LSMSSegmenter(LesionSegmenter):
         self.name = name
         self.version = version
         self.preprocessing: PreprocessingConfig = preprocessing_for(model.config)
-        self.last_candidates: list[list[Any]] = []
+        selection = dict(model.config.extra.get("selection") or {})
+        self.min_scores = {k: float(v) for k, v in selection.items() if k in ("network", "measured")}
 
     @classmethod
     def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "LSMSSegmenter":
@@ -57,20 +60,33 @@ class LSMSSegmenter(LesionSegmenter):
     # ---- slices ------------------------------------------------------------------------
     def slice_probabilities(self, volume: np.ndarray, text: str, ks: Sequence[int],
                             box_ji: tuple[slice, slice], batch: int = 8,
-                            progress: ProgressCallback | None = None, stage: str = "") -> np.ndarray:
-        """Probabilities (K, J, I) of ``text`` on slices ``ks`` of ``volume`` (0 elsewhere)."""
+                            progress: ProgressCallback | None = None, stage: str = "",
+                            frame: Any = None) -> np.ndarray:
+        """Probabilities (K, J, I) of ``text`` on slices ``ks`` of ``volume`` (0 elsewhere);
+        ``frame``: the volume's body frame (computed here when the model reads positions)."""
         import torch
+
+        from ...pipeline.body_frame import body_frame, body_level
 
         model = self.model
         context = model.config.context_slices
+        if model.config.position_channels and frame is None:
+            frame = body_frame(volume, body_level(model.config.hu_window))
         out = np.zeros(volume.shape, dtype=np.float32)
         words, mask = model.encode_text([text])
+        rows, cols = box_ji
+        shape_ji = (len(range(*rows.indices(volume.shape[1]))), len(range(*cols.indices(volume.shape[2]))))
         for start in range(0, len(ks), batch):
             chunk = list(ks[start : start + batch])
-            stacks = np.stack([slice_stack(volume, k, context)[:, box_ji[0], box_ji[1]] for k in chunk])
+            stacks = np.stack([slice_stack(volume, k, context)[:, rows, cols] for k in chunk])
             x = torch.from_numpy(stacks).to(self.device)
+            position = None
+            if model.config.position_channels:
+                start_ji = (rows.start or 0, cols.start or 0)
+                position = torch.from_numpy(np.stack([frame.slice_channels(k, start_ji, shape_ji) for k in chunk]))
+                position = position.to(self.device)
             with torch.no_grad():
-                logits = model(x, words.expand(len(chunk), -1, -1), mask.expand(len(chunk), -1))["logits"]
+                logits = model(x, words.expand(len(chunk), -1, -1), mask.expand(len(chunk), -1), position)["logits"]
             prob = torch.sigmoid(logits[:, 0]).cpu().numpy()
             for n, k in enumerate(chunk):
                 out[k, box_ji[0], box_ji[1]] = prob[n]
@@ -94,26 +110,21 @@ class LSMSSegmenter(LesionSegmenter):
     # ---- the interface -----------------------------------------------------------------
     def predict(self, volume: Any, queries: Sequence[Any], settings: InferenceSettings,
                 progress: ProgressCallback | None = None) -> Any:
-        """One probability map per query, ``(Q, K, J, I)`` on CPU, zero outside the chosen lesion."""
+        """What the network sees for each query, ``(Q, K, J, I)`` on CPU: every candidate lesion
+        (the pipeline's selection chooses among them)."""
         import torch
+
+        from ...pipeline.body_frame import body_frame, body_level
 
         vol = volume[0, 0].detach().cpu().numpy().astype(np.float32) if hasattr(volume, "detach") \
             else np.asarray(volume, dtype=np.float32)[0, 0]
         ks, box = self._search_region(vol, settings)
         batch = int((settings.extra or {}).get("slice_batch", 8))
-        threshold = float(settings.threshold if settings.threshold is not None else self.model.config.threshold)
-        maps = []
-        self.last_candidates = []
-        for q, query in enumerate(queries):
-            stage = f"LSMS: description {q + 1}/{len(queries)}"
-            prob = self.slice_probabilities(vol, query.text, ks, box, batch, progress, stage)
-            if (settings.extra or {}).get("keep_all_candidates"):
-                maps.append(prob)
-                continue
-            chosen, ranked = select_lesion(prob, vol, query, self.model.config.spacing, threshold,
-                                           self.model.config.min_candidate_mm3)
-            self.last_candidates.append(ranked)
-            maps.append(chosen)
+        level = body_level(self.model.config.hu_window)
+        frame = body_frame(vol, level) if self.model.config.position_channels else None
+        maps = [self.slice_probabilities(vol, query.text, ks, box, batch, progress,
+                                         f"LSMS: description {q + 1}/{len(queries)}", frame)
+                for q, query in enumerate(queries)]
         if not maps:
             return torch.zeros((0,) + vol.shape)
         return torch.from_numpy(np.stack(maps))

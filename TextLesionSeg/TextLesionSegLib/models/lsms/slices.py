@@ -9,8 +9,17 @@ answer "not here" as well as "this one". Optionally, slices with no lesion at al
 an empty target as well: inference runs over every slice of the body, and a model that has only
 seen slices holding a lesion marks organs and vessels on the lesion-free ones.
 
+Descriptions of lesions the scan does not hold (``ReferringCase.absent``: a lesion of the case
+with its side, density, shape, size or organ changed, ``training.data.descriptions``) are paired
+with slices that hold a lesion, with an empty target: "not found" is an answer the network must
+learn to give, not one the threshold has to guess.
+
+With ``position_channels`` every sample also carries the body-frame coordinates of its crop
+(``pipeline.body_frame``), so a crop knows where in the patient it lies.
+
 Left/right augmentation flips the I axis *and* swaps the words "left" and "right" in the
-sentence, so text and anatomy stay consistent (the paper mirrors images instead; see the card).
+sentence, so text and anatomy stay consistent (the paper mirrors images instead; see the card);
+the position channels flip with it (x -> -x of the mirrored patient).
 """
 
 from __future__ import annotations
@@ -46,17 +55,24 @@ class ReferringCase:
         instances: (K, J, I) integer lesion ids (0 = background).
         sentences: lesion id -> sentences that describe it (at least one each).
         case_id: name for logs.
+        absent: descriptions of lesions the case does not hold.
+        body_level: the volume's body-vs-air value, for the body frame.
     """
 
     volume: np.ndarray
     instances: np.ndarray
     sentences: dict[int, list[str]]
     case_id: str = ""
+    absent: list[str] = field(default_factory=list)
+    body_level: float = 500.0 / 1400.0
     slices_of: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from ...pipeline.body_frame import body_frame
+
         for lesion in self.sentences:
             self.slices_of[lesion] = np.flatnonzero((self.instances == lesion).any(axis=(1, 2)))
+        self.frame = body_frame(self.volume, self.body_level)
 
 
 def slice_stack(volume: np.ndarray, k: int, context: int) -> np.ndarray:
@@ -92,16 +108,21 @@ class ReferringSliceDataset:
         background_per_lesion: slices without any lesion per lesion (train: drawn afresh from the
             case's lesion-free slices on every pass; otherwise fixed, spread over them).
         flip_probability: chance of the left-right flip + word swap (train only).
+        absent_per_lesion: samples per lesion pairing one of its slices with a description of a
+            lesion the case does not hold (empty target).
+        position: add the body-frame position channels (``LSMSConfig.position_channels``).
         seed: base seed; train draws come from (seed, sample, call count), so every pass
             differs and a run is reproducible.
     """
 
     def __init__(self, cases: Sequence[ReferringCase], context: int, size: int, train: bool = True,
                  negatives_per_lesion: int = 2, flip_probability: float = 0.3, seed: int = 0,
-                 background_per_lesion: int = 0):
+                 background_per_lesion: int = 0, absent_per_lesion: int = 0, position: bool = False):
         self.cases = list(cases)
         self.context, self.size, self.train = context, size, train
         self.flip_probability = flip_probability
+        self.position = position
+        self.absent: set[int] = set()  # positions in self.index whose text names no lesion of the case
         self.seed = seed
         self.calls = 0
         self.index: list[tuple[int, int, int]] = []  # (case, lesion, k)
@@ -126,6 +147,11 @@ class ReferringSliceDataset:
                 if others.size and negatives_per_lesion:
                     pick = np.linspace(0, others.size - 1, min(negatives_per_lesion, others.size)).round().astype(int)
                     self.index += [(c, lesion, int(others[p])) for p in pick]
+                if case.absent and absent_per_lesion:
+                    pick = np.linspace(0, ks.size - 1, min(absent_per_lesion, ks.size)).round().astype(int)
+                    for p in pick:
+                        self.absent.add(len(self.index))
+                        self.index.append((c, lesion, int(ks[p])))
 
     def __len__(self) -> int:
         return len(self.index)
@@ -142,9 +168,12 @@ class ReferringSliceDataset:
             if n in self.background:
                 k = int(rng.choice(self.free_slices[c]))
         stack = slice_stack(case.volume, k, self.context)
-        target = (case.instances[k] == lesion).astype(np.float32)
-        sentences = case.sentences[lesion]
-        text = sentences[int(rng.integers(len(sentences)))] if rng is not None else sentences[0]
+        absent = n in self.absent
+        target = np.zeros(case.instances[k].shape, np.float32) if absent else \
+            (case.instances[k] == lesion).astype(np.float32)
+        sentences = case.absent if absent else case.sentences[lesion]
+        text = sentences[int(rng.integers(len(sentences)))] if rng is not None else \
+            sentences[n % len(sentences) if absent else 0]
         # Window placement must not give the lesion's position away (a model that learns "the
         # object in the middle of the crop" fails on whole slices): the whole slice is kept when
         # it fits, shifted at random; otherwise any window that contains the lesion is drawn.
@@ -165,22 +194,32 @@ class ReferringSliceDataset:
             start.append(int(rng.integers(lo, hi + 1)) if rng is not None else (lo + hi) // 2)
         center = (start[0] + self.size // 2, start[1] + self.size // 2)
         stack, target = crop_or_pad([stack, target], center, self.size)
+        position = case.frame.slice_channels(k, (center[0] - self.size // 2, center[1] - self.size // 2),
+                                             (self.size, self.size)) if self.position else None
         if rng is not None and rng.random() < self.flip_probability:
             stack, target = stack[..., ::-1], target[..., ::-1]
             text = swap_left_right(text)
-        return {
+            if position is not None:  # the mirrored patient: x -> -x, seen mirrored
+                position = position[..., ::-1] * np.array([-1.0, 1.0, 1.0], np.float32)[:, None, None]
+        sample = {
             "image": torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32)),
             "label": torch.from_numpy(np.ascontiguousarray(target[None], dtype=np.float32)),
             "text": text,
         }
+        if position is not None:
+            sample["position"] = torch.from_numpy(np.ascontiguousarray(position, dtype=np.float32))
+        return sample
 
 
 def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Stack tensors, keep texts as a list."""
     import torch
 
-    return {
+    batch = {
         "image": torch.stack([s["image"] for s in samples]),
         "label": torch.stack([s["label"] for s in samples]),
         "text": [s["text"] for s in samples],
     }
+    if "position" in samples[0]:
+        batch["position"] = torch.stack([s["position"] for s in samples])
+    return batch

@@ -6,7 +6,10 @@
 
 The config dict's ``"model"`` holds ``preset`` (``demo`` | ``full`` | ``tiny``) and any
 :class:`LSMSConfig` overrides; ``"data"`` may hold ``val_fraction``, ``negatives_per_lesion``,
-``flip_probability``, ``max_cases``, ``background_per_lesion``.
+``flip_probability``, ``max_cases``, ``background_per_lesion``, ``absent_per_lesion``,
+``descriptions`` (``varied``: :mod:`training.data.descriptions`, default; ``templates``: the
+fixed sentences of :func:`sentences_for`, as lsms-demo 0.4.0 was trained) and
+``descriptions_per_lesion``.
 """
 
 from __future__ import annotations
@@ -95,27 +98,53 @@ def unambiguous(sentences: dict[int, list[str]]) -> dict[int, list[str]]:
     return out
 
 
+def varied_sentences(case: Any, present: set[int], rng: np.random.Generator, per_lesion: int = 6,
+                     absent: int = 6) -> tuple[dict[int, list[str]], list[str]]:
+    """Each present lesion's report plus varied descriptions that fit it alone, and descriptions
+    of lesions the case does not hold (``training.data.descriptions``)."""
+    from ...training.data.descriptions import case_descriptions, case_organs
+
+    lesions = [l for l in case.lesions if l.lesion_id in present and (l.report or l.attributes)]
+    described, missing = case_descriptions({int(l.lesion_id): dict(l.attributes) for l in lesions}, rng,
+                                           case_organs(case), per_lesion, absent,
+                                           reports={int(l.lesion_id): l.report for l in lesions if l.report})
+    sentences = {i: [t for t, _ in texts] or ["the lesion"] for i, texts in described.items()}
+    return sentences, [t for t, _ in missing]
+
+
 def load_cases(data_dir: Path, cfg: LSMSConfig, max_cases: int | None = None,
-               part: str = "train") -> list[ReferringCase]:
+               part: str = "train", descriptions: str = "varied", per_lesion: int = 6,
+               absent: int = 6, seed: int = 0) -> list[ReferringCase]:
     """Cases of ``data_dir`` (any layout ``training.data.LesionDataset`` reads: synthetic with
     ``reports.csv``, MSD, KiTS23; or a folder of such datasets) on the LSMS working grid.
 
     Every lesion with a description becomes a referring target in turn (the others in its scan
     are its distractors); a lesion without one stays in the label map as a distractor only.
+    ``descriptions``: "varied" (:func:`varied_sentences`, with absent descriptions) or
+    "templates" (:func:`sentences_for`, no absent ones).
     """
+    from ...pipeline.body_frame import body_level
     from ...pipeline.preprocess import to_working_grid
     from ...training.data import lesion_datasets
 
+    if descriptions not in ("varied", "templates"):
+        raise InputError(f"data.descriptions must be 'varied' or 'templates', not '{descriptions}'")
+    rng = np.random.default_rng(seed)
+    level = body_level(cfg.hu_window)
     cases: list[ReferringCase] = []
     for dataset in lesion_datasets(data_dir, part=part):
         for case in dataset:
             tensor, grid = to_working_grid(case.image, preprocessing_for(cfg))
             instances = grid.to_working_image(case.image.with_array(case.label), nearest=True).astype(np.int32)
             present = {int(v) for v in np.unique(instances)} - {0}
-            sentences = {int(l.lesion_id): sentences_for(l.as_row())
-                         for l in case.lesions if l.lesion_id in present and (l.report or l.attributes)}
+            if descriptions == "varied":
+                sentences, missing = varied_sentences(case, present, rng, per_lesion, absent)
+            else:
+                sentences = unambiguous({int(l.lesion_id): sentences_for(l.as_row())
+                                         for l in case.lesions if l.lesion_id in present and (l.report or l.attributes)})
+                missing = []
             if sentences:
-                cases.append(ReferringCase(tensor[0, 0].numpy(), instances, unambiguous(sentences), case.case_id))
+                cases.append(ReferringCase(tensor[0, 0].numpy(), instances, sentences, case.case_id, missing, level))
             if max_cases and len(cases) >= max_cases:
                 return cases
     if not cases:
@@ -127,12 +156,15 @@ def build_datasets(config: dict[str, Any], data_dir: Path):
     """(train, val) referring slice datasets; the last ``val_fraction`` of cases validate."""
     cfg = lsms_config(config)
     data = config.get("data", {})
-    cases = load_cases(Path(data_dir), cfg, data.get("max_cases"))
+    cases = load_cases(Path(data_dir), cfg, data.get("max_cases"), descriptions=str(data.get("descriptions", "varied")),
+                       per_lesion=int(data.get("descriptions_per_lesion", 6)), absent=int(data.get("absent_descriptions", 6)),
+                       seed=int(config.get("seed", 0)))
     n_val = max(1, int(round(len(cases) * float(data.get("val_fraction", 0.15))))) if len(cases) > 1 else 0
     train_cases, val_cases = cases[: len(cases) - n_val], cases[len(cases) - n_val :] or cases
     kw = dict(context=cfg.context_slices, size=cfg.slice_size,
               negatives_per_lesion=int(data.get("negatives_per_lesion", 2)),
-              background_per_lesion=int(data.get("background_per_lesion", 0)))
+              background_per_lesion=int(data.get("background_per_lesion", 0)),
+              absent_per_lesion=int(data.get("absent_per_lesion", 0)), position=cfg.position_channels)
     train = ReferringSliceDataset(train_cases, train=True, flip_probability=float(data.get("flip_probability", 0.3)),
                                   seed=int(config.get("seed", 0)), **kw)
     val = ReferringSliceDataset(val_cases, train=False, **kw)
@@ -149,7 +181,7 @@ def evaluate_batch(model, batch: dict[str, Any]) -> dict[str, float]:
     import torch
 
     with torch.no_grad():
-        prob = model.predict_slices(batch["image"], batch["text"])
+        prob = model.predict_slices(batch["image"], batch["text"], batch.get("position"))
     pred = prob > model.config.threshold
     target = batch["label"][:, 0] > 0.5
     scores = []
