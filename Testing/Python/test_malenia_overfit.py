@@ -247,9 +247,11 @@ def test_training_windows_hold_lesions_anywhere_not_only_in_the_middle():
 
 def test_whole_volume_choice_when_each_window_sees_one_lesion(trained):
     """Two lesions far apart along K, so no window holds both: every window picks *some* token, yet
-    each description must come back as its own lesion only (through the whole-volume choice)."""
+    each description must come back as its own lesion only — through the pipeline's shared
+    selection, with the network's own token scores alone ("network" mode)."""
     from TextLesionSegLib.models.base import InferenceSettings
     from TextLesionSegLib.models.malenia.segmenter import MaleniaSegmenter
+    from TextLesionSegLib.pipeline.answer import answer_queries
 
     model, cases, _, _ = trained
     top, bottom = make_case(97, keep=(1,)), make_case(96, keep=(2,))
@@ -257,8 +259,8 @@ def test_whole_volume_choice_when_each_window_sees_one_lesion(trained):
     instances = np.concatenate([bottom["instances"], np.zeros((N, N, N), np.int16), top["instances"]])
     assert model.config.component_keep_ratio > 0
     seg = MaleniaSegmenter(model, name="tiny")
-    prob = seg.predict(torch.from_numpy(image)[None, None], [LEFT, RIGHT],
-                       InferenceSettings(device="cpu", amp=False, overlap=0.5)).numpy()
-    left, right = prob[0] >= 0.5, prob[1] >= 0.5
+    settings = InferenceSettings(device="cpu", amp=False, overlap=0.5, extra={"selection": "network"})
+    answers = answer_queries(seg, torch.from_numpy(image)[None, None], [LEFT, RIGHT], settings)
+    left, right = answers[0].probability >= 0.5, answers[1].probability >= 0.5
     assert _dice(left, instances == 1) > 0.7 and not (left & (instances == 2)).any()
     assert _dice(right, instances == 2) > 0.7 and not (right & (instances == 1)).any()

@@ -2,7 +2,10 @@
 
 Modules by concern: ``config`` (hyper-parameters, JSON), ``backbone`` (image encoder-decoder giving
 F1..F4), ``decoder`` (mask tokens + 3 transformer blocks), ``cmki`` (cross-modal knowledge injection),
-``losses``/``matching`` (MP-NCE, Dice/BCE, Hungarian), ``model`` (the network and its training loss),
-``segmenter`` (the pipeline's ``LesionSegmenter``), ``training`` (the trainer's model module).
+``heads`` (attributes as categories, the token choice with "none"), ``model`` (the network and
+its training loss), ``inference`` (one window: text-guided and prompt-free), ``prompt_free``
+(lesions found, described), ``segmenter`` (the pipeline's ``LesionSegmenter``), ``training`` (the
+trainer's model module), ``data`` (cases and descriptions), ``attribute_probe`` (read-out accuracy).
+Which lesion a description names is chosen by the pipeline's shared selection (``pipeline.selection``).
 Nothing here is imported at package import: torch stays lazy for Slicer.
 """

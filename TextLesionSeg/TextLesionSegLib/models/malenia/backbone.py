@@ -85,7 +85,7 @@ class CNNBackbone(nn.Module):
 def build_backbone(cfg: MaleniaConfig) -> nn.Module:
     """The backbone named by ``cfg.backbone``."""
     if cfg.backbone == "swinunetr":
-        return SwinUNETRBackbone(cfg.in_channels, cfg.feature_size)
+        return SwinUNETRBackbone(cfg.input_channels, cfg.feature_size)
     if cfg.backbone == "cnn":
-        return CNNBackbone(cfg.in_channels, tuple(cfg.cnn_channels), int(cfg.cnn_stem_stride))
+        return CNNBackbone(cfg.input_channels, tuple(cfg.cnn_channels), int(cfg.cnn_stem_stride))
     raise ValueError(f"unknown Malenia backbone '{cfg.backbone}' (use 'swinunetr' or 'cnn')")

@@ -29,9 +29,19 @@ class MaleniaConfig:
         temperature_init: initial MP-NCE temperature, learnable [chosen: 0.07].
         w_*: loss weights; cost_*: Hungarian matching cost weights. ``w_attr`` [chosen, default 0 =
             the paper's loss]: an attribute-wise contrastive term, see ``training.losses.attribute_nce_loss``.
-        component_keep_ratio: text-guided whole-volume choice (:mod:`.selection`): keep the 3D
-            components whose token score is at least this fraction of the best one's; 0 keeps all
-            (per-window choice only) [chosen: 0.9, by referring accuracy on a validation set].
+        component_keep_ratio: text-guided whole-volume choice (``pipeline.selection``): keep
+            the 3D components whose score is at least this fraction of the best one's as well; 0
+            or 1 keeps the best only [chosen: 0.9, by referring accuracy on a validation set].
+        position_channels: feed the body-frame coordinates (``pipeline.body_frame``) as 3 more
+            input channels, so a window knows where in the patient it lies [chosen, issue 16].
+        attribute_heads: per-attribute classification heads on the tokens (:mod:`.heads`);
+            with them text-guided inference chooses tokens by the heads against a "none" option
+            [chosen, issue 16]. ``w_heads``: their cross-entropy weight.
+        w_choice: weight of the token-choice cross-entropy over tokens + "none" for one
+            description per window (right, elsewhere or absent) [chosen]; needs attribute_heads.
+        w_text_seg: weight of CMKI trained on that description, an empty target when it names no
+            lesion in the window [chosen].
+        All four default off: the paper's model.
     """
 
     backbone: str = "swinunetr"
@@ -70,7 +80,18 @@ class MaleniaConfig:
     object_threshold: float = 0.5
     attribute_gate: bool = True
     component_keep_ratio: float = 0.9
+    # issue 16 [chosen]; all off = the paper's model
+    position_channels: bool = False
+    attribute_heads: bool = False
+    w_heads: float = 0.0
+    w_choice: float = 0.0
+    w_text_seg: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_channels(self) -> int:
+        """Channels entering the backbone: the image (``in_channels``) plus 3 positions."""
+        return self.in_channels + (3 if self.position_channels else 0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary, with ``model_type`` so a folder says what it holds."""

@@ -19,13 +19,29 @@ from .config import MaleniaConfig
 from .phrases import lesion_phrase_sets
 
 
+def description_entry(text: str, stated: dict[str, Any]) -> dict[str, Any]:
+    """A description as the model receives it at inference: the parser's reading of ``text``
+    (the stated values if it reads no lesion) -> its 8 phrases and head targets."""
+    from ...query import attribute_phrases, parse_text
+    from ...query.types import LesionQuery
+    from .heads import head_targets
+
+    parsed = parse_text(text).queries
+    query = parsed[0] if parsed else LesionQuery(text=text, **{k: v for k, v in stated.items() if k != "size_mm"})
+    return {"text": text, "phrases": list(attribute_phrases(query)), "targets": head_targets(query)}
+
+
 def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,
-               attributes: str | Path | None = None, part: str = "train") -> list[dict[str, Any]]:
+               attributes: str | Path | None = None, part: str = "train", descriptions: bool = False,
+               seed: int = 0) -> list[dict[str, Any]]:
     """Read the training cases of any folder ``training.data.LesionDataset`` reads (synthetic MSD
     layout + ``reports.csv``, MSD task folders, KiTS23; ``attributes``: a Malenia-format table), or
     of a folder of such folders, onto the working grid (``part``: which part of data that names parts).
 
-    Returns cases ``{"id", "image" (K,J,I) float32 0..1, "instances" (K,J,I) int16, "lesions"}``.
+    Returns cases ``{"id", "image" (K,J,I) float32 0..1, "instances" (K,J,I) int16, "lesions"}``;
+    each lesion also carries its head targets (``values``). With ``descriptions``, each case also
+    gets varied descriptions of its lesions and of lesions it does not hold
+    (``training.data.descriptions``), as :func:`description_entry` reads them.
     """
     from ...pipeline.preprocess import to_working_grid, to_working_grid_label
     from ...training.data import lesion_datasets
@@ -33,13 +49,25 @@ def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,
     datasets = lesion_datasets(data_dir, part=part, attributes=attributes)
     prep = PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window), roi_size=tuple(cfg.roi_size),
                                crop_foreground=True)
-    rng = np.random.default_rng(0)
+    from ...training.data.descriptions import case_descriptions, case_organs
+    from .heads import head_targets
+
+    rng = np.random.default_rng(seed)
     cases = []
     for case in itertools.islice(itertools.chain(*datasets), max_cases or None):
         vol, grid = to_working_grid(case.image, prep)
         inst = to_working_grid_label(case.image.with_array(case.label), grid).astype(np.int16)
-        lesions = [{"label": int(r.lesion_id), **lesion_phrase_sets(r.as_row(), rng)} for r in case.lesions]
-        cases.append({"id": case.case_id, "image": vol[0, 0].numpy(), "instances": inst, "lesions": lesions})
+        lesions = [{"label": int(r.lesion_id), **lesion_phrase_sets(r.as_row(), rng), "values": head_targets(r.attributes)}
+                   for r in case.lesions]
+        item = {"id": case.case_id, "image": vol[0, 0].numpy(), "instances": inst, "lesions": lesions}
+        if descriptions:
+            present = {int(v) for v in np.unique(inst)} - {0}
+            described, absent = case_descriptions(
+                {int(r.lesion_id): dict(r.attributes) for r in case.lesions if r.lesion_id in present}, rng,
+                case_organs(case), reports={int(r.lesion_id): r.report for r in case.lesions if r.report})
+            item["descriptions"] = {i: [description_entry(t, st) for t, st in texts] for i, texts in described.items()}
+            item["absent"] = [description_entry(t, st) for t, st in absent]
+        cases.append(item)
     if not cases:
         raise InputError(f"{data_dir}: no {part} cases")
     return cases

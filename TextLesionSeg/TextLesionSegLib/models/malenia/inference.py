@@ -48,29 +48,51 @@ def attribute_log_prob(model: MaleniaModel, token_align: torch.Tensor, query_emb
     return total / max(count, 1)
 
 
+def _alignment_scores(model: MaleniaModel, out: dict, b: int, gate_emb: torch.Tensor, query_phrases: list[list[str]],
+                      asserted: list[list[bool]], bank: AttributeBank) -> torch.Tensor:
+    """``(Q, N)`` token scores σ(object) · exp(mean log p(asserted attribute | token)) by the
+    alignment embeddings (the paper's text use)."""
+    obj = out["object_logits"][b].float().sigmoid()
+    scores = []
+    for q in range(gate_emb.shape[0]):
+        logp = attribute_log_prob(model, out["align"][-1][b].float(), gate_emb[q].float(), query_phrases[q],
+                                  asserted[q] if model.config.attribute_gate else [False] * len(asserted[q]), bank)
+        scores.append(obj * logp.exp())
+    return torch.stack(scores)
+
+
+def _head_scores(model: MaleniaModel, out: dict, b: int, targets: torch.Tensor) -> torch.Tensor:
+    """``(Q, N)`` token scores σ(s_n(d) - none) by the attribute heads: how much more token n
+    is the described lesion than "no such lesion here" (:mod:`.heads`)."""
+    from .heads import choice_logits
+
+    log_probs = model.heads(out["tokens"][-1][b].float())
+    scores = choice_logits(log_probs, out["object_logits"][b].float(), targets)
+    return (scores - model.heads.none_logit.float()).sigmoid()
+
+
 def text_guided_window(model: MaleniaModel, patch: torch.Tensor, query_emb: torch.Tensor,
                        query_phrases: list[list[str]], asserted: list[list[bool]], bank: AttributeBank,
-                       gate_emb: torch.Tensor | None = None, with_score: bool = False) -> torch.Tensor:
+                       gate_emb: torch.Tensor | None = None, with_score: bool = False,
+                       query_targets: torch.Tensor | None = None) -> torch.Tensor:
     """Probabilities ``(B, Q, *roi)`` for Q descriptions on a batch of windows.
 
-    query_emb ``(Q, 8, text_dim)`` goes to CMKI; ``gate_emb`` (default ``query_emb``) and
-    ``query_phrases`` (its phrases) select the token. The chosen token's score s = σ(object) · exp(mean log p(attr))
-    gates its mask by min(1, s / object_threshold), so windows without a matching lesion stay empty.
-    ``with_score``: ``(B, 2Q, *roi)``, the second Q channels being the probabilities times the
-    chosen token's score s, for the whole-volume choice (:mod:`.selection`).
+    query_emb ``(Q, 8, text_dim)`` goes to CMKI. The token is chosen by the attribute heads against
+    "none" when the model has them and ``query_targets`` ``(Q, H)`` are given; else by alignment:
+    ``gate_emb`` (default ``query_emb``) and ``query_phrases`` (its phrases). The chosen token's
+    score s gates its mask by min(1, s / object_threshold), so windows without a matching lesion
+    stay empty. ``with_score``: ``(B, 2Q, *roi)``, the second Q channels being the probabilities
+    times s, for the whole-volume choice (``pipeline.selection``).
     """
     out = model(patch)
     thr = model.config.object_threshold
     maps = []
     for b in range(patch.shape[0]):
-        obj = out["object_logits"][b].float().sigmoid()
-        scores = []
-        for q in range(query_emb.shape[0]):
-            sel = query_emb[q] if gate_emb is None else gate_emb[q]
-            logp = attribute_log_prob(model, out["align"][-1][b].float(), sel.float(), query_phrases[q],
-                                      asserted[q] if model.config.attribute_gate else [False] * len(asserted[q]), bank)
-            scores.append(obj * logp.exp())
-        score = torch.stack(scores)  # (Q, N)
+        if model.heads is not None and query_targets is not None:
+            score = _head_scores(model, out, b, query_targets.to(patch.device))
+        else:
+            score = _alignment_scores(model, out, b, query_emb if gate_emb is None else gate_emb, query_phrases,
+                                      asserted, bank)
         best = score.argmax(dim=1)
         fused = model.inject(out["tokens"][-1][b, best], query_emb.to(out["tokens"][-1].dtype), out["keys"][b : b + 1], out["size"])
         chosen = score.gather(1, best[:, None]).view(-1, 1, 1, 1)  # the chosen tokens' scores s

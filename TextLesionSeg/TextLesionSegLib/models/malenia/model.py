@@ -20,6 +20,7 @@ from .backbone import build_backbone
 from .cmki import CMKI
 from .config import MaleniaConfig
 from .decoder import MaskTokenDecoder
+from .heads import AttributeHeads, choice_logits, choice_with_none, head_loss
 
 
 class MaleniaModel(nn.Module):
@@ -47,6 +48,8 @@ class MaleniaModel(nn.Module):
         self.object_head = nn.Linear(cfg.hidden_dim, 1)
         self.cmki = CMKI(cfg.hidden_dim, cfg.text_dim, cfg.num_attributes, cfg.mask_dim, cfg.num_heads,
                          cfg.fusion_rounds, cfg.dropout)
+        # attributes as categories, and the "none" option of the token choice [chosen, issue 16]
+        self.heads = AttributeHeads(cfg.hidden_dim) if cfg.attribute_heads else None
         self._text_cache = None  # PhraseEmbeddingCache, created on first need (not a parameter)
         # embeddings of the phrases known at training time ship inside model.safetensors, so
         # inference runs no text encoder for them [paper: stored attribute embeddings]
@@ -130,10 +133,13 @@ class MaleniaModel(nn.Module):
     def training_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Total loss and its parts for a batch from :func:`..training.collate`.
 
-        batch: ``image`` ``(B,1,K,J,I)``; ``masks`` list of ``(L_b,K,J,I)``; ``phrases`` list of
+        batch: ``image`` ``(B,C,K,J,I)``; ``masks`` list of ``(L_b,K,J,I)``; ``phrases`` list of
         L_b lists of 8 prompt phrases (CMKI's text); optional ``positives`` (per lesion, the phrases
         it aligns with; default ``phrases``) and ``bank`` (extra negative phrases: attribute values);
-        with ``w_attr`` > 0, ``bank_groups`` (per attribute, its value phrases) for the attribute-wise term.
+        with ``w_attr`` > 0, ``bank_groups`` (per attribute, its value phrases) for the attribute-wise term;
+        with the heads, ``values`` (per sample, per lesion, the head targets) and ``query`` (per
+        sample, one description: ``phrases``, ``targets``, ``lesion`` = index of the lesion it
+        names in the sample's masks, -1 when it names none in view).
         """
         cfg = self.config
         image = batch["image"]
@@ -169,12 +175,56 @@ class MaleniaModel(nn.Module):
                 parts["seg"] = parts["seg"] + dice_bce_loss(fused["prob"][0], gt[cols], logits=False)
                 n_seg += 1
             parts["obj"] = parts["obj"] + bce_loss(out["object_logits"][b], obj_target)
-        # objectness is averaged over samples, every other part over samples that hold a lesion
-        parts = {k: v / (image.shape[0] if k == "obj" else max(n_seg, 1)) for k, v in parts.items()}
+            if self.heads is not None:
+                matched = (rows, cols) if gt.shape[0] > 0 else None
+                self._reading_parts(parts, out, b, gt, matched, batch)
+        # objectness and the reading parts are averaged over samples, the rest over samples that hold a lesion
+        per_sample = ("obj", "choice", "text_seg")
+        parts = {k: v / (image.shape[0] if k in per_sample else max(n_seg, 1)) for k, v in parts.items()}
         total = cfg.w_seg * parts["seg"] + cfg.w_deep * parts["deep"] + cfg.w_sim * parts["sim"] + cfg.w_obj * parts["obj"]
         if group_index:
             total = total + cfg.w_attr * parts["attr"]
+        for name, weight in (("heads", cfg.w_heads), ("choice", cfg.w_choice), ("text_seg", cfg.w_text_seg)):
+            if name in parts:
+                total = total + weight * parts[name]
         return {"loss": total, **{k: v.detach() for k, v in parts.items()}}
+
+    def _reading_parts(self, parts: dict[str, torch.Tensor], out: dict, b: int, gt: torch.Tensor,
+                       matched: tuple[torch.Tensor, torch.Tensor] | None, batch: dict[str, Any]) -> None:
+        """Add the heads' cross-entropy, the token choice over tokens + "none" and CMKI on the
+        sample's description (see :mod:`.heads`) to ``parts``, for sample ``b``."""
+        cfg = self.config
+        tokens = out["tokens"][-1][b]
+        log_probs = self.heads(tokens)
+        zero = tokens.sum() * 0.0
+        if matched is not None and cfg.w_heads > 0:
+            rows, cols = matched
+            values = torch.as_tensor(batch["values"][b], dtype=torch.long, device=tokens.device)[cols]
+            parts["heads"] = parts.get("heads", zero) + head_loss({h: lp[rows] for h, lp in log_probs.items()}, values)
+        query = (batch.get("query") or [None] * (b + 1))[b]
+        if query is None:
+            return
+        targets = torch.as_tensor([query["targets"]], dtype=torch.long, device=tokens.device)
+        scores = choice_logits(log_probs, out["object_logits"][b], targets)  # (1, N)
+        token = None
+        if query["lesion"] >= 0 and matched is not None:
+            hit = (matched[1] == query["lesion"]).nonzero()
+            token = int(matched[0][hit[0, 0]]) if hit.numel() else None
+        if cfg.w_choice > 0:
+            target = torch.tensor([tokens.shape[0] if token is None else token], device=tokens.device)
+            logits = choice_with_none(scores, self.heads.none_logit)
+            parts["choice"] = parts.get("choice", zero) + F.cross_entropy(logits, target)
+        if cfg.w_text_seg > 0:
+            # CMKI on the given words, right or wrong: the described lesion's mask, or nothing when
+            # the words name no lesion here (then on the token the model would have picked)
+            pick = token if token is not None else int(scores[0].argmax())
+            attr = self.embed_phrases(query["phrases"]).unsqueeze(0)
+            fused = self.inject(tokens[pick : pick + 1], attr, out["keys"][b : b + 1], out["size"])["prob"][0]
+            if token is not None:
+                loss = dice_bce_loss(fused, gt[query["lesion"]][None], logits=False)
+            else:
+                loss = bce_loss(fused, torch.zeros_like(fused), logits=False)
+            parts["text_seg"] = parts.get("text_seg", zero) + loss
 
     def alignment_candidates(self, phrases: Sequence[str]) -> tuple[dict[str, int], torch.Tensor]:
         """The distinct ``phrases`` as MP-NCE candidates: (index by phrase, their embeddings in the

@@ -11,12 +11,13 @@ from ...query.types import ATTRIBUTE_NAMES
 from ...pipeline.postprocess import label_components
 from ..base import InferenceSettings
 from .inference import predict_attributes
-from .selection import MIN_COMPONENT_VOXELS
 
 if TYPE_CHECKING:
     from .segmenter import MaleniaSegmenter
 
 MAX_LESIONS = 20
+#: smaller components (voxels on the working grid) are noise, not lesions [chosen]
+MIN_COMPONENT_VOXELS = 8
 
 
 def _window_slices(center: np.ndarray, roi: tuple[int, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
@@ -43,14 +44,15 @@ def describe_components(seg: "MaleniaSegmenter", volume: torch.Tensor, prob: tor
     sizes = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
     order = [i + 1 for i in np.argsort(-sizes) if sizes[i] >= MIN_COMPONENT_VOXELS][:MAX_LESIONS]
     roi = tuple(seg.preprocessing.roi_size)
+    inputs = seg.model_input(volume)[0]  # (C, K, J, I): the image, and the position channels if read
     lesions = []
     for lab in order:
         comp = labels == lab
         center = np.array(ndimage.center_of_mass(comp))
         sl = _window_slices(center, roi, comp.shape)
-        patch = volume[(0, 0) + sl]
-        pad = [p for r, s in zip(reversed(roi), reversed(patch.shape)) for p in (0, r - s)]
-        patch = torch.nn.functional.pad(patch, pad)[None, None].to(device)
+        patch = inputs[(slice(None),) + sl]
+        pad = [p for r, s in zip(reversed(roi), reversed(patch.shape[1:])) for p in (0, r - s)]
+        patch = torch.nn.functional.pad(patch, pad)[None].to(device)
         out = model(patch)
         target = torch.nn.functional.pad(torch.from_numpy(comp[sl]).float(), pad).to(device).flatten()
         masks = (out["masks"][-1][0].sigmoid() > 0.5).float().flatten(1)
@@ -59,11 +61,29 @@ def describe_components(seg: "MaleniaSegmenter", volume: torch.Tensor, prob: tor
         token = int((dice * obj).argmax())
         attrs = predict_attributes(model, out["align"][-1][0, token : token + 1], bank)[0]
         attributes = {name: (bank.values[a][i], round(sim, 4)) for a, (name, (i, sim)) in enumerate(zip(ATTRIBUTE_NAMES, attrs))}
+        if model.heads is not None:  # attributes as categories where the heads know them
+            attributes.update(_head_attributes(model, out["tokens"][-1][0, token : token + 1]))
         lesion_type = _lesion_type({k: v for k, (v, _) in attributes.items()})
         p = prob * torch.from_numpy(comp)
         lesions.append({"probability": p, "attributes": attributes, "lesion_type": lesion_type,
                         "score": float(prob[torch.from_numpy(comp)].mean()) * float(obj[token])})
     return lesions
+
+
+def _head_attributes(model, token: torch.Tensor) -> dict[str, tuple[str, float]]:
+    """The heads' answers for one token, as prompt-free attributes (location = organ + side, its
+    probability the product of the two)."""
+    from ...query import location_text
+    from .heads import predicted_values
+
+    values = predicted_values(model.heads(token.float()))[0]
+    organ, p_organ = values.pop("organ")
+    side, p_side = values.pop("side")
+    paired = organ in ("lung", "kidney")
+    location = location_text(organ, side if paired else None)
+    out = {"location": (location, round(p_organ * (p_side if paired else 1.0), 4))}
+    out.update({name: (value, round(p, 4)) for name, (value, p) in values.items()})
+    return out
 
 
 def _lesion_type(attributes: dict[str, str]) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
-
 from ...query.types import ATTRIBUTE_NAMES
 from ..base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
 
@@ -66,6 +64,24 @@ class MaleniaSegmenter(LesionSegmenter):
         self.preprocessing = PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window),
                                                  roi_size=tuple(cfg.roi_size))
         self._bank: "AttributeBank | None" = None
+        selection = dict(cfg.extra.get("selection") or {})
+        self.min_scores = {k: float(v) for k, v in selection.items() if k in ("network", "measured")}
+        # components whose token score comes near the best one's are kept too [chosen, card]
+        self.keep_ratio = float(cfg.component_keep_ratio) if cfg.component_keep_ratio > 0 else 1.0
+
+    def model_input(self, volume: "torch.Tensor") -> "torch.Tensor":
+        """The working volume ``(1, 1, K, J, I)``, with the body-frame position channels appended
+        (``(1, 4, K, J, I)``) when the model reads positions (``config.position_channels``)."""
+        import torch
+
+        if not self.model.config.position_channels:
+            return volume
+        from ...pipeline.body_frame import body_frame, body_level
+
+        vol = volume[0, 0].detach().cpu().numpy()
+        frame = body_frame(vol, body_level(self.model.config.hu_window))
+        position = torch.from_numpy(frame.channels((0, 0, 0), vol.shape)).to(volume.dtype)
+        return torch.cat([volume.cpu(), position[None]], dim=1)
 
     @classmethod
     def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "MaleniaSegmenter":
@@ -100,47 +116,47 @@ class MaleniaSegmenter(LesionSegmenter):
     # ------------------------------------------------------------------ text-guided
     def predict(self, volume: "torch.Tensor", queries: Sequence["LesionQuery"], settings: InferenceSettings,
                 progress: ProgressCallback | None = None) -> "torch.Tensor":
-        """One probability map per description ``(Q, K, J, I)`` on the working grid."""
+        """What the network sees for each description ``(Q, K, J, I)`` on the working grid: every
+        window's chosen token through CMKI (the pipeline's selection chooses among the lesions)."""
+        return self.candidate_maps(volume, queries, settings, progress)[0]
+
+    def candidate_maps(self, volume: "torch.Tensor", queries: Sequence["LesionQuery"], settings: InferenceSettings,
+                       progress: ProgressCallback | None = None) -> "tuple[torch.Tensor, torch.Tensor]":
+        """``(probability, score)`` per description: the blended map of each window's chosen
+        token, and the same times that token's score (σ(object) · agreement with the words), which
+        the shared selection averages over each lesion."""
         import torch
 
         from ...pipeline.inference import resolve_device, sliding_window_predict
         from ...query import attribute_phrases
+        from .heads import head_targets
         from .inference import text_guided_window
-
-        if not queries:
-            return torch.zeros((0,) + tuple(volume.shape[2:]))
         from .phrases import gate_phrases
 
+        if not queries:
+            empty = torch.zeros((0,) + tuple(volume.shape[2:]))
+            return empty, empty
         phrases = [list(attribute_phrases(q)) for q in queries]
         gates = [gate_phrases(q, p) for q, p in zip(queries, phrases)]
         asserted = [asserted_attributes(q) for q in queries]
         emb = torch.stack([self.model.embed_phrases(p) for p in phrases]).cpu()
         gate_emb = torch.stack([self.model.embed_phrases(p) for p in gates]).cpu()
-        bank = self.bank
+        targets = torch.tensor([head_targets(q) for q in queries], dtype=torch.long)
         state = {"emb": emb, "gate": gate_emb}
 
         def to_device(device: "torch.device") -> None:
             self._move(device)
             state["emb"], state["gate"] = emb.to(device), gate_emb.to(device)
 
-        keep_ratio = float(self.model.config.component_keep_ratio)
-
         def window(patch: "torch.Tensor") -> "torch.Tensor":
             return text_guided_window(self.model, patch, state["emb"], gates, asserted, self.bank,
-                                      gate_emb=state["gate"], with_score=keep_ratio > 0)
+                                      gate_emb=state["gate"], with_score=True, query_targets=targets)
 
-        del bank
         to_device(resolve_device(settings.device))
-        out = sliding_window_predict(window, volume, self.preprocessing.roi_size, settings, progress,
+        out = sliding_window_predict(window, self.model_input(volume), self.preprocessing.roi_size, settings, progress,
                                      stage="Malenia: text-guided segmentation", fn_to_device=to_device)
-        prob = out[0, : len(queries)].clamp(0, 1).cpu()
-        if keep_ratio <= 0:
-            return prob
-        from .selection import keep_matching_components
-
-        weighted = out[0, len(queries) :].cpu().numpy()
-        return torch.from_numpy(np.stack([keep_matching_components(p, w, settings.threshold, keep_ratio)
-                                          for p, w in zip(prob.numpy(), weighted)]))
+        n = len(queries)
+        return out[0, :n].clamp(0, 1).cpu(), out[0, n:].clamp(0, 1).cpu()
 
     # ------------------------------------------------------------------ prompt-free
     def find_lesions(self, volume: "torch.Tensor", settings: InferenceSettings,
@@ -154,6 +170,6 @@ class MaleniaSegmenter(LesionSegmenter):
             return prompt_free_window(self.model, patch, self.bank)
 
         self._move(resolve_device(settings.device))
-        prob = sliding_window_predict(window, volume, self.preprocessing.roi_size, settings, progress,
+        prob = sliding_window_predict(window, self.model_input(volume), self.preprocessing.roi_size, settings, progress,
                                       stage="Malenia: finding lesions", fn_to_device=self._move)[0, 0].cpu()
         return describe_components(self, volume, prob, settings)

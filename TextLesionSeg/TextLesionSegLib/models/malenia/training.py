@@ -26,6 +26,9 @@ AIR_LEVEL, SOFT_TISSUE_LEVEL = 0.05, 0.35
 HARD_CENTRES_PER_CASE = 4000
 #: a lesion voxel lands anywhere in a training window but this many voxels from its faces
 LESION_WINDOW_MARGIN = 8
+#: the description a window is paired with names: a lesion in it, one elsewhere in the case, or
+#: one the case does not hold, with these probabilities (when the case offers each) [chosen]
+DESCRIPTION_MIX = (0.6, 0.15, 0.25)
 
 
 def hard_negative_centres(image: np.ndarray, instances: np.ndarray, rng: np.random.Generator,
@@ -53,7 +56,12 @@ class WindowDataset(torch.utils.data.Dataset):
     """Random (training) or fixed (validation) windows from in-memory cases, lesions anywhere in them.
 
     A case is ``{"image": (K,J,I) float 0..1, "instances": (K,J,I) int, "lesions": [{"label": int,
-    "phrases": [8 str], optional "positives", "variants"}]}`` (see ``phrases.lesion_phrase_sets``).
+    "phrases": [8 str], optional "positives", "variants", "values" (head targets)}]}`` (see
+    ``phrases.lesion_phrase_sets``), optionally with ``"descriptions"`` (label -> descriptions)
+    and ``"absent"`` (descriptions of lesions it does not hold), each description ``{"phrases",
+    "targets"}`` (``data.description_entry``). With them every window is paired with one
+    description (``description_mix``, default :data:`DESCRIPTION_MIX`); with ``level`` (the body level of the model's window)
+    every window carries the body-frame position channels (``pipeline.body_frame``).
     Training: with probability ``pos_fraction`` the window holds a random voxel of a random lesion
     at a random place (see :meth:`_center`), with probability ``hard_fraction`` it sits on a hard
     negative (see :func:`hard_negative_centres`), else anywhere. Left-right flips are never used: they would
@@ -62,8 +70,13 @@ class WindowDataset(torch.utils.data.Dataset):
 
     def __init__(self, cases: Sequence[dict[str, Any]], roi_size: Sequence[int], samples: int | None = None,
                  pos_fraction: float = 0.8, train: bool = True, seed: int = 0, intensity_jitter: float = 0.05,
-                 hard_fraction: float = 0.0):
+                 hard_fraction: float = 0.0, level: float | None = None,
+                 description_mix: Sequence[float] = DESCRIPTION_MIX):
+        from ...pipeline.body_frame import body_frame
+
         self.cases = list(cases)
+        self.description_mix = tuple(float(v) for v in description_mix)
+        self.frames = [body_frame(c["image"], level) for c in self.cases] if level is not None else None
         self.roi = tuple(int(r) for r in roi_size)
         self.train = train
         self.pos_fraction = pos_fraction
@@ -118,12 +131,16 @@ class WindowDataset(torch.utils.data.Dataset):
                 center = hard[self.rng.integers(len(hard))]
             else:
                 center = self._center(ci, label, random_voxel=True)
-        else:  # validation: a fixed offset per item, so every epoch sees the same windows
+        else:  # validation: a fixed offset (and description) per item, so every epoch sees the same windows
             ci, label = self.items[idx]
-            center = self._center(ci, label, random_voxel=False, rng=np.random.default_rng([self.seed, idx]))
+            rng = np.random.default_rng([self.seed, idx])
+            # every other validation window is asked about a lesion the case does not hold
+            prefer = "absent" if idx % 2 else "here"
+            return self.crop(ci, self._center(ci, label, random_voxel=False, rng=rng), rng, prefer)
         return self.crop(ci, center)
 
-    def crop(self, ci: int, center: np.ndarray) -> dict[str, Any]:
+    def crop(self, ci: int, center: np.ndarray, rng: np.random.Generator | None = None,
+             prefer: str | None = None) -> dict[str, Any]:
         """The window of ``roi`` around ``center`` (zero-padded at the borders) with its lesions."""
         case = self.cases[ci]
         shape = case["image"].shape
@@ -135,18 +152,60 @@ class WindowDataset(torch.utils.data.Dataset):
         img, inst = F.pad(img, pad), F.pad(inst, pad)
         if self.train and self.jitter:
             img = img * (1 + self.jitter * float(self.rng.standard_normal())) + self.jitter * float(self.rng.standard_normal())
-        masks, phrases, positives = [], [], []
+        masks, phrases, positives, values, labels = [], [], [], [], []
         for les in case["lesions"]:
             m = inst == les["label"]
             if int(m.sum()) >= MIN_LESION_VOXELS:
                 masks.append(m)
+                labels.append(les["label"])
                 variants = les.get("variants") or [les["phrases"]]
                 # training: a random prompt variant stands in for a user's words; validation: full phrases
                 pick = variants[int(self.rng.integers(len(variants)))] if self.train else les["phrases"]
                 phrases.append(list(pick))
                 positives.append(list(les.get("positives") or les["phrases"]))
+                values.append(list(les.get("values") or []))
         masks_t = torch.stack(masks).float() if masks else torch.zeros((0,) + self.roi)
-        return {"image": img[None], "masks": masks_t, "phrases": phrases, "positives": positives}
+        image = img[None]
+        if self.frames is not None:
+            image = torch.cat([image, torch.from_numpy(self.frames[ci].channels(start, self.roi))])
+        item = {"image": image, "masks": masks_t, "phrases": phrases, "positives": positives, "values": values}
+        query = self._description(case, labels, rng or self.rng, prefer)
+        if query is not None:
+            item["query"] = query
+        return item
+
+    def _description(self, case: dict[str, Any], in_view: list[int], rng: np.random.Generator,
+                     prefer: str | None = None) -> dict[str, Any] | None:
+        """One description for the window (see :data:`DESCRIPTION_MIX`): ``{"phrases",
+        "targets", "lesion"}`` with ``lesion`` the index in ``in_view`` of the lesion it names,
+        -1 when it names none in the window; None when the case has no descriptions. ``prefer``
+        (validation) takes that kind when the case offers it; draws come from ``rng`` (validation:
+        its item's own generator, the same description every epoch)."""
+        described = case.get("descriptions") or {}
+        absent = case.get("absent") or []
+        if not described and not absent:
+            return None
+        here = [n for n, label in enumerate(in_view) if described.get(label)]
+        elsewhere = [label for label in described if label not in in_view and described[label]]
+        options = [(w, kind) for w, kind in zip(self.description_mix, ("here", "elsewhere", "absent"))
+                   if {"here": here, "elsewhere": elsewhere, "absent": absent}[kind]]
+        if not options:
+            return None
+        kinds = [o[1] for o in options]
+        if prefer in kinds:
+            kind = prefer
+        else:
+            w = np.array([o[0] for o in options])
+            kind = kinds[int(rng.choice(len(options), p=w / w.sum()))]
+        if kind == "here":
+            n = here[int(rng.integers(len(here)))]
+            texts, lesion = described[in_view[n]], n
+        elif kind == "elsewhere":
+            texts, lesion = described[elsewhere[int(rng.integers(len(elsewhere)))]], -1
+        else:
+            texts, lesion = absent, -1
+        entry = texts[int(rng.integers(len(texts)))]
+        return {"phrases": list(entry["phrases"]), "targets": list(entry["targets"]), "lesion": lesion}
 
 
 @lru_cache(maxsize=1)
@@ -179,15 +238,21 @@ def bank_groups() -> list[list[str]]:
 
 
 def collate_fn(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack images; keep per-sample lesion masks and phrases as lists (their counts differ)."""
-    return {"image": torch.stack([it["image"] for it in items]), "masks": [it["masks"] for it in items],
-            "phrases": [it["phrases"] for it in items], "positives": [it["positives"] for it in items],
-            "bank": bank_phrases(), "bank_groups": bank_groups()}
+    """Stack images; keep per-sample lesion masks, phrases, head values and descriptions as lists
+    (their counts differ)."""
+    batch = {"image": torch.stack([it["image"] for it in items]), "masks": [it["masks"] for it in items],
+             "phrases": [it["phrases"] for it in items], "positives": [it["positives"] for it in items],
+             "values": [it.get("values", []) for it in items], "bank": bank_phrases(), "bank_groups": bank_groups()}
+    if any("query" in it for it in items):
+        batch["query"] = [it.get("query") for it in items]
+    return batch
 
 
 @torch.no_grad()
 def evaluate_batch(model: MaleniaModel, batch: dict[str, Any]) -> dict[str, float]:
-    """Text-guided Dice of each lesion in the window, asked for by its own 8 phrases."""
+    """Text-guided Dice of each lesion in the window, asked for by its own 8 phrases (and, with
+    the heads, its own values); with descriptions, also ``none_ok``: a description naming no
+    lesion in the window leaves it empty."""
     from .inference import text_guided_window
     from .segmenter import MaleniaSegmenter
 
@@ -196,36 +261,52 @@ def evaluate_batch(model: MaleniaModel, batch: dict[str, Any]) -> dict[str, floa
         bank = MaleniaSegmenter(model).bank
         model._eval_bank = bank
     model.eval()
-    dices = []
+    dices, none_ok = [], []
     positives = batch.get("positives") or batch["phrases"]
+    values = batch.get("values") or [[] for _ in batch["phrases"]]
     for b in range(batch["image"].shape[0]):
-        for mask, phrases, pos in zip(batch["masks"][b], batch["phrases"][b], positives[b]):
+        image = batch["image"][b : b + 1]
+        for n, (mask, phrases, pos) in enumerate(zip(batch["masks"][b], batch["phrases"][b], positives[b])):
             # select with the coarse location (as inference does), inject the full phrases
             gate = [next((p for p in pos if p in bank.phrases[0]), phrases[0])] + list(phrases[1:])
             emb = model.embed_phrases(phrases)[None]
-            prob = text_guided_window(model, batch["image"][b : b + 1], emb, [gate], [[True] * len(phrases)], bank,
-                                      gate_emb=model.embed_phrases(gate)[None])
+            targets = torch.tensor([values[b][n]], dtype=torch.long) if n < len(values[b]) and values[b][n] else None
+            prob = text_guided_window(model, image, emb, [gate], [[True] * len(phrases)], bank,
+                                      gate_emb=model.embed_phrases(gate)[None], query_targets=targets)
             pred = (prob[0, 0] >= 0.5).float()
             dices.append(float(2 * (pred * mask).sum() / (pred.sum() + mask.sum()).clamp_min(1e-6)))
-    return {"dice": float(np.mean(dices))} if dices else {}
+        query = (batch.get("query") or [None] * (b + 1))[b]
+        if query is not None and query["lesion"] < 0 and model.heads is not None:
+            emb = model.embed_phrases(query["phrases"])[None]
+            prob = text_guided_window(model, image, emb, [query["phrases"]], [[True] * 8], bank,
+                                      query_targets=torch.tensor([query["targets"]], dtype=torch.long))
+            none_ok.append(float((prob[0, 0] >= 0.5).sum() == 0))
+    out = {"dice": float(np.mean(dices))} if dices else {}
+    if none_ok:
+        out["none_ok"] = float(np.mean(none_ok))
+    return out
 
 
 def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDataset, WindowDataset]:
     """Training and validation windows from a dataset folder (``data.attributes``: an optional
     Malenia-format attribute table for MSD / KiTS23 folders)."""
+    from ...pipeline.body_frame import body_level
     from .data import load_cases
 
     data = dict(config.get("data") or {})
     model_cfg = MaleniaConfig.from_dict(dict(config.get("model", {})))
     roi = tuple(data.get("roi_size", model_cfg.roi_size))
-    cases = load_cases(Path(data_dir), model_cfg, max_cases=data.get("max_cases"), attributes=data.get("attributes"))
+    cases = load_cases(Path(data_dir), model_cfg, max_cases=data.get("max_cases"), attributes=data.get("attributes"),
+                       descriptions=bool(model_cfg.attribute_heads and (model_cfg.w_choice or model_cfg.w_text_seg)))
     n_val = max(1, int(round(len(cases) * float(data.get("val_fraction", 0.1))))) if len(cases) > 1 else 0
     train_cases, val_cases = cases[n_val:], cases[:n_val]
     seed = int((config.get("train") or {}).get("seed", 0))
+    level = body_level(model_cfg.hu_window) if model_cfg.position_channels else None
     train_ds = WindowDataset(train_cases, roi, samples=int(data.get("samples_per_epoch", 200)),
                              pos_fraction=float(data.get("pos_fraction", 0.8)), train=True, seed=seed,
-                             hard_fraction=float(data.get("hard_negative_fraction", 0.0)))
-    val_ds = WindowDataset(val_cases, roi, train=False, seed=seed + 1)
+                             hard_fraction=float(data.get("hard_negative_fraction", 0.0)), level=level,
+                             description_mix=data.get("description_mix", DESCRIPTION_MIX))
+    val_ds = WindowDataset(val_cases, roi, train=False, seed=seed + 1, level=level)
     return train_ds, val_ds
 
 

@@ -1,0 +1,150 @@
+"""Malenia with the words given a job (issue 16): position channels, attribute heads and the token
+choice against "none", trained for real on tiny scans whose two lesions lie on opposite sides of
+one window. The network alone ("network" selection, no measured layer) must tell them apart by
+the words, answer "not found" for a lesion that is not there, and give the same physical answer
+for a flipped storage of the scan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from test_malenia_overfit import LEFT, N, RIGHT, make_case  # noqa: E402
+
+from TextLesionSegLib.query import attribute_phrases  # noqa: E402
+
+
+def _entry(query) -> dict:
+    from TextLesionSegLib.models.malenia.heads import head_targets
+
+    return {"phrases": attribute_phrases(query), "targets": head_targets(query)}
+
+
+def reading_case(seed: int, keep: tuple[int, ...] = (1, 2)) -> dict:
+    """make_case with head values and descriptions: each lesion's own, and the missing one's as
+    the description of a lesion the scan does not hold."""
+    from TextLesionSegLib.models.malenia.heads import head_targets
+
+    case = make_case(seed, keep)
+    own = {1: LEFT, 2: RIGHT}
+    for les in case["lesions"]:
+        les["values"] = head_targets(own[les["label"]])
+    case["descriptions"] = {label: [_entry(own[label])] for label in keep}
+    case["absent"] = [_entry(own[label]) for label in (1, 2) if label not in keep]
+    return case
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory):
+    """A tiny Malenia with position channels, heads, choice and text-seg losses, trained on 10 scans."""
+    from TextLesionSegLib.models.malenia import training as mt
+    from TextLesionSegLib.models.malenia.config import demo_config
+    from TextLesionSegLib.pipeline.body_frame import body_level
+    from TextLesionSegLib.training.trainer import Trainer
+
+    torch.set_num_threads(1)
+    cases = [reading_case(s) for s in range(4)] + [reading_case(4 + s, keep=((1,), (2,))[s % 2]) for s in range(6)]
+    level = body_level((-175.0, 250.0))
+
+    class Module:  # the trainer protocol, with in-memory cases instead of a data folder
+        build_model = staticmethod(mt.build_model)
+        collate_fn = staticmethod(mt.collate_fn)
+        evaluate_batch = staticmethod(mt.evaluate_batch)
+
+        @staticmethod
+        def build_datasets(config, data_dir):
+            return (mt.WindowDataset(cases, (N, N, N), samples=8, pos_fraction=1.0, intensity_jitter=0.0, level=level,
+                                     description_mix=(0.5, 0.1, 0.4)),
+                    mt.WindowDataset(cases, (N, N, N), train=False, level=level))
+
+    cache = tmp_path_factory.mktemp("text-cache")
+    model_cfg = demo_config(roi_size=(N, N, N), cnn_channels=(8, 16, 32, 48), hidden_dim=48, mask_dim=16, num_tokens=4,
+                            num_heads=4, ffn_dim=96, position_channels=True, attribute_heads=True, w_heads=1.0,
+                            w_choice=1.0, w_text_seg=0.5, extra={"text_cache_dir": str(cache)})
+    config = {"model": model_cfg.to_dict(),
+              "train": {"epochs": 40, "batch_size": 2, "lr": 3e-3, "warmup_steps": 5, "weight_decay": 0.0,
+                        "val_every": 40, "seed": 0}}
+    run = tmp_path_factory.mktemp("run")
+    trainer = Trainer(Module, config, run, run, device="cpu", show_progress=False)
+    summary = trainer.fit()
+    return trainer.model.eval(), summary
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+
+
+def _network_answers(model, image: np.ndarray, queries):
+    from TextLesionSegLib.models.base import InferenceSettings
+    from TextLesionSegLib.models.malenia.segmenter import MaleniaSegmenter
+    from TextLesionSegLib.pipeline.answer import answer_queries
+
+    settings = InferenceSettings(device="cpu", amp=False, extra={"selection": "network"})
+    return answer_queries(MaleniaSegmenter(model, name="tiny"), torch.from_numpy(image)[None, None], queries, settings)
+
+
+def test_the_reading_losses_fall(reader):
+    _, summary = reader
+    last = summary["last"]
+    assert last["train_choice"] < 0.5 and last["train_heads"] < 0.3, last
+    assert last["val_dice"] > 0.8 and last["val_none_ok"] == 1.0, last
+
+
+def test_two_descriptions_pick_two_lesions_of_one_window_by_the_network_alone(reader):
+    model, _ = reader
+    case = make_case(99)  # both lesions, one 32³ window, unseen in training
+    left, right = (a.probability >= 0.5 for a in _network_answers(model, case["image"], [LEFT, RIGHT]))
+    assert _dice(left, case["instances"] == 1) > 0.7 and _dice(right, case["instances"] == 2) > 0.7
+    assert not (left & right).any()
+
+
+def test_a_description_of_an_absent_lesion_gives_an_empty_mask(reader):
+    model, _ = reader
+    only_left = make_case(98, keep=(1,))
+    answers = _network_answers(model, only_left["image"], [RIGHT, LEFT])
+    assert not (answers[0].probability >= 0.5).any()  # "the right one" is not there
+    assert _dice(answers[1].probability >= 0.5, only_left["instances"] == 1) > 0.7
+
+
+def test_heads_read_the_attributes_of_matched_tokens(reader):
+    """Prompt-free read-out: the heads name side and density of each lesion found."""
+    from TextLesionSegLib.models.base import InferenceSettings
+    from TextLesionSegLib.models.malenia.segmenter import MaleniaSegmenter
+
+    model, _ = reader
+    case = make_case(97)
+    found = MaleniaSegmenter(model, name="tiny").find_lesions(torch.from_numpy(case["image"])[None, None],
+                                                               InferenceSettings(device="cpu", amp=False))
+    named = {}
+    for les in found:
+        mask = les["probability"].numpy() >= 0.5
+        label = 1 if _dice(mask, case["instances"] == 1) > _dice(mask, case["instances"] == 2) else 2
+        named[label] = les["attributes"]
+    assert named[1]["location"][0] == "left lung" and named[1]["density"][0] == "hyperdense"
+    assert named[2]["location"][0] == "right lung" and named[2]["density"][0] == "hypodense"
+
+
+def test_a_flipped_storage_gives_the_same_physical_answer(reader):
+    """Through the whole pipeline: the scan stored left-right flipped (direction -1 along I) reads
+    "left" from the patient's left, not from the array's high indices."""
+    from TextLesionSegLib.models.base import InferenceSettings
+    from TextLesionSegLib.models.malenia.segmenter import MaleniaSegmenter
+    from TextLesionSegLib.pipeline.geometry import Image
+    from TextLesionSegLib.pipeline.run import segment
+
+    model, _ = reader
+    seg = MaleniaSegmenter(model, name="tiny")
+    case = make_case(96)
+    hu = (-175.0 + 425.0 * case["image"]).astype(np.float32)
+    spacing = tuple(model.config.spacing)
+    plain = Image(array=hu, spacing=spacing, origin=np.zeros(3), direction=np.eye(3))
+    far = spacing[0] * (N - 1)
+    flipped = Image(array=np.ascontiguousarray(hu[:, :, ::-1]), spacing=spacing, origin=np.array([far, 0.0, 0.0]),
+                    direction=np.diag([-1.0, 1.0, 1.0]))
+    settings = InferenceSettings(device="cpu", amp=False, extra={"selection": "network", "allow_non_ct": True})
+    a = segment(plain, [LEFT.text], seg, settings).segments[0].mask > 0
+    b = segment(flipped, [LEFT.text], seg, settings).segments[0].mask > 0
+    lesion = case["instances"] == 1
+    assert _dice(a, lesion) > 0.7 and _dice(b[:, :, ::-1], lesion) > 0.7
