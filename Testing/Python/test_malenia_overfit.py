@@ -45,35 +45,43 @@ def make_case(seed: int, keep: tuple[int, ...] = (1, 2)) -> dict:
     return {"image": img, "instances": inst, "lesions": lesions}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny Malenia trained with the generic trainer on 6 cases (2 with one lesion); returns (model, cases, run dir)."""
+def train_tiny(tmp_path_factory, train_ds, val_ds, epochs: int, **model_overrides):
+    """Train a tiny Malenia with the generic trainer on in-memory window datasets (the trainer
+    protocol without a data folder); returns (trainer, run folder, summary)."""
     from TextLesionSegLib.models.malenia import training as mt
     from TextLesionSegLib.models.malenia.config import demo_config
     from TextLesionSegLib.training.trainer import Trainer
 
-    torch.set_num_threads(1)  # on a shared 2-core machine one thread is far faster than two
-    cases = [make_case(s) for s in range(4)] + [make_case(4, keep=(1,)), make_case(5, keep=(2,))]
-
-    class Module:  # the trainer protocol, with in-memory cases instead of a data folder
+    class Module:
         build_model = staticmethod(mt.build_model)
         collate_fn = staticmethod(mt.collate_fn)
         evaluate_batch = staticmethod(mt.evaluate_batch)
 
         @staticmethod
         def build_datasets(config, data_dir):
-            return (mt.WindowDataset(cases, (N, N, N), samples=8, pos_fraction=1.0, intensity_jitter=0.0),
-                    mt.WindowDataset(cases, (N, N, N), train=False))
+            return train_ds, val_ds
 
     cache = tmp_path_factory.mktemp("text-cache")
     model_cfg = demo_config(roi_size=(N, N, N), cnn_channels=(8, 16, 32, 48), hidden_dim=48, mask_dim=16, num_tokens=4,
-                            num_heads=4, ffn_dim=96, extra={"text_cache_dir": str(cache)})
+                            num_heads=4, ffn_dim=96, extra={"text_cache_dir": str(cache)}, **model_overrides)
     config = {"model": model_cfg.to_dict(),
-              "train": {"epochs": 24, "batch_size": 2, "lr": 3e-3, "warmup_steps": 5, "weight_decay": 0.0,
-                        "val_every": 24, "seed": 0}}
+              "train": {"epochs": epochs, "batch_size": 2, "lr": 3e-3, "warmup_steps": 5, "weight_decay": 0.0,
+                        "val_every": epochs, "seed": 0}}
     run = tmp_path_factory.mktemp("run")
     trainer = Trainer(Module, config, run, run, device="cpu", show_progress=False)
-    summary = trainer.fit()
+    return trainer, run, trainer.fit()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny Malenia trained with the generic trainer on 6 cases (2 with one lesion); returns (model, cases, run dir)."""
+    from TextLesionSegLib.models.malenia import training as mt
+
+    torch.set_num_threads(1)  # on a shared 2-core machine one thread is far faster than two
+    cases = [make_case(s) for s in range(4)] + [make_case(4, keep=(1,)), make_case(5, keep=(2,))]
+    trainer, run, summary = train_tiny(
+        tmp_path_factory, mt.WindowDataset(cases, (N, N, N), samples=8, pos_fraction=1.0, intensity_jitter=0.0),
+        mt.WindowDataset(cases, (N, N, N), train=False), epochs=24)
     return trainer.model.eval(), cases, run, summary
 
 

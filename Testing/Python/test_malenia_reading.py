@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_malenia_overfit import LEFT, N, RIGHT, make_case  # noqa: E402
+from test_malenia_overfit import LEFT, N, RIGHT, make_case, train_tiny  # noqa: E402
 
 from TextLesionSegLib.query import attribute_phrases  # noqa: E402
 
@@ -40,35 +40,16 @@ def reading_case(seed: int, keep: tuple[int, ...] = (1, 2)) -> dict:
 def reader(tmp_path_factory):
     """A tiny Malenia with position channels, heads, choice and text-seg losses, trained on 10 scans."""
     from TextLesionSegLib.models.malenia import training as mt
-    from TextLesionSegLib.models.malenia.config import demo_config
     from TextLesionSegLib.pipeline.body_frame import body_level
-    from TextLesionSegLib.training.trainer import Trainer
 
     torch.set_num_threads(1)
     cases = [reading_case(s) for s in range(4)] + [reading_case(4 + s, keep=((1,), (2,))[s % 2]) for s in range(6)]
     level = body_level((-175.0, 250.0))
-
-    class Module:  # the trainer protocol, with in-memory cases instead of a data folder
-        build_model = staticmethod(mt.build_model)
-        collate_fn = staticmethod(mt.collate_fn)
-        evaluate_batch = staticmethod(mt.evaluate_batch)
-
-        @staticmethod
-        def build_datasets(config, data_dir):
-            return (mt.WindowDataset(cases, (N, N, N), samples=8, pos_fraction=1.0, intensity_jitter=0.0, level=level,
-                                     description_mix=(0.5, 0.1, 0.4)),
-                    mt.WindowDataset(cases, (N, N, N), train=False, level=level))
-
-    cache = tmp_path_factory.mktemp("text-cache")
-    model_cfg = demo_config(roi_size=(N, N, N), cnn_channels=(8, 16, 32, 48), hidden_dim=48, mask_dim=16, num_tokens=4,
-                            num_heads=4, ffn_dim=96, position_channels=True, attribute_heads=True, w_heads=1.0,
-                            w_choice=1.0, w_text_seg=0.5, extra={"text_cache_dir": str(cache)})
-    config = {"model": model_cfg.to_dict(),
-              "train": {"epochs": 40, "batch_size": 2, "lr": 3e-3, "warmup_steps": 5, "weight_decay": 0.0,
-                        "val_every": 40, "seed": 0}}
-    run = tmp_path_factory.mktemp("run")
-    trainer = Trainer(Module, config, run, run, device="cpu", show_progress=False)
-    summary = trainer.fit()
+    train = mt.WindowDataset(cases, (N, N, N), samples=8, pos_fraction=1.0, intensity_jitter=0.0, level=level,
+                             description_mix=(0.5, 0.1, 0.4))
+    trainer, _, summary = train_tiny(tmp_path_factory, train, mt.WindowDataset(cases, (N, N, N), train=False, level=level),
+                                     epochs=40, position_channels=True, attribute_heads=True, w_heads=1.0,
+                                     w_choice=1.0, w_text_seg=0.5)
     return trainer.model.eval(), summary
 
 

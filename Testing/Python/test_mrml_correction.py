@@ -167,18 +167,22 @@ def test_lesion_table_rows_csv_and_table_node(scene, tmp_path):
         SegmentResult(name="liver mass", mask=np.zeros((3, 3, 3), np.uint8), query=LesionQuery(text="liver mass"),
                       lesions=[lesion], lesion_type="HCC", score=0.91,
                       predicted_attributes={"density": ("hypodense", 0.8)}),
-        SegmentResult(name="not found", mask=np.zeros((3, 3, 3), np.uint8)),
+        SegmentResult(name="not found", mask=np.zeros((3, 3, 3), np.uint8),
+                      selection={"found": False, "message": "not found: best candidate scores 0.10 < 0.40"}),
     ])
     rows = lesion_rows(result, ["liver mass (2)", "not found"])
     assert rows[0]["segment"] == "liver mass (2)" and rows[0]["volume_ml"] == 2.35
     assert rows[0]["attributes"] == "density: hypodense" and rows[0]["centroid_ras"] == (1.0, -2.5, 30.0)
-    assert rows[1]["volume_ml"] == ""
+    assert rows[1]["volume_ml"] == "" and rows[0]["note"] == ""
+    assert rows[1]["note"].startswith("not found: best candidate")  # the panel says why it is empty
     assert table_cells(rows[0])[:4] == ["liver mass", "liver mass (2)", "1", "2.35"]
     path = write_csv(rows, tmp_path / "lesions.csv")
     with path.open(encoding="utf-8") as handle:
         read = list(csv.reader(handle))
     assert read[0] == [header for _, header in COLUMNS]
-    assert read[1][0] == "liver mass" and read[1][3] == "2.35" and read[1][-1] == "1 -2.5 30"
+    centroid = [header for _, header in COLUMNS].index("Centroid RAS (mm)")
+    assert read[1][0] == "liver mass" and read[1][3] == "2.35" and read[1][centroid] == "1 -2.5 30"
+    assert read[2][-1].startswith("not found")
     table_node = fill_table_node(scene.AddNewNodeByClass("vtkMRMLTableNode", "lesions"), rows)
     assert table_node.GetNumberOfRows() == 2
     assert table_node.GetCellText(0, 1) == "liver mass (2)"

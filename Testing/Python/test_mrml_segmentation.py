@@ -12,6 +12,7 @@ slicer = pytest.importorskip("slicer")
 import vtk  # noqa: E402
 
 from TextLesionSegLib.mrml.segmentation import (  # noqa: E402
+    TAG_NOT_FOUND,
     TAG_MODEL,
     TAG_MODEL_VERSION,
     TAG_QUERY,
@@ -271,3 +272,17 @@ def test_engine_seg_nrrd_opens_in_the_storage_node(scene, volume, tmp_path):
         # the engine's file sits on the input's world grid: voxels match the volume's
         exported = segment_array(loaded, segmentation.GetNthSegmentID(index), volume)
         assert np.array_equal(exported > 0, segment_result.mask > 0)
+
+
+def test_a_not_found_answer_is_an_empty_segment_that_says_why(volume):
+    """A description whose lesion is not in the scan: the segment exists (the user sees the
+    answer), holds no voxel, and carries the reason as a tag; found segments carry none."""
+    result = make_result(volume)
+    result.segments[1].mask = np.zeros_like(result.segments[1].mask)
+    result.segments[1].selection = {"found": False, "message": "not found: best candidate (left, ...) scores 0.05 < 0.40"}
+    imported = import_result(result, volume)
+    segmentation = imported.segmentation_node.GetSegmentation()
+    found, missing = (segmentation.GetSegment(i) for i in imported.segment_ids)
+    assert get_tag(missing, TAG_NOT_FOUND).startswith("not found: best candidate")
+    assert get_tag(found, TAG_NOT_FOUND) is None
+    assert not segment_array(imported.segmentation_node, imported.segment_ids[1], volume).any()

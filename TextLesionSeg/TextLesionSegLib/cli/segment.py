@@ -48,6 +48,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sw-batch-size", type=int, default=None,
                    help="windows per forward pass (default: 4 on a CPU, 1 on a GPU)")
     p.add_argument("--find-lesions", action="store_true", help="prompt-free: segment every lesion the model finds")
+    p.add_argument("--selection", choices=("measured", "network"), default="measured",
+                   help="how each description's lesion is chosen among the candidates: the network's score times "
+                        "the agreement of measured side, density, size and shape with the words (default), or the "
+                        "network's score alone")
     p.add_argument("--allow-non-ct", action="store_true", help="continue on images that do not look like CT")
     p.add_argument("--low-memory", action="store_true", help="one query at a time, batch 1 (slower, less memory)")
     p.add_argument("--series-uid", metavar="UID", help="DICOM series to read when the folder holds several")
@@ -201,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     model = registry.load_segmenter(name, str(device))
     settings = InferenceSettings(
         device=str(device), overlap=args.overlap, sw_batch_size=args.sw_batch_size, threshold=args.threshold,
-        low_memory=args.low_memory, extra={"allow_non_ct": args.allow_non_ct},
+        low_memory=args.low_memory, extra={"allow_non_ct": args.allow_non_ct, "selection": args.selection},
     )
     progress = StageProgress(args.quiet)
     try:

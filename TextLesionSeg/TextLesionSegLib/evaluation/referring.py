@@ -19,6 +19,8 @@ Reported per mode (every rate beside the others, as the project reports any text
   ``chance``: mean of 1 / (lesions in the case), what a text-blind model can reach;
 - ``wrong_still_follows``: the swapped description still returns the described lesion;
 - ``absent_rejected``: a description of an absent lesion returns no segment;
+- ``candidate_found``: the described lesion is one of the network's candidates at all (the
+  ceiling any choice among them can reach);
 - for calibration, every question's best candidate score, and ``calibrate()`` the "not found"
   threshold that maximises the mean of "own report answered" and "absent rejected".
 """
@@ -54,6 +56,24 @@ def _case_questions(case: Any, rng: np.random.Generator) -> list[tuple[str, int,
     absent = absent_descriptions([dict(l.attributes) for l in case.lesions], rng, ABSENT_PER_CASE, case_organs(case))
     questions += [("absent", -1, text) for text, _ in absent]
     return questions
+
+
+def _candidate_found(prob: Any, questions: Sequence[tuple[str, int, str]], grid: Any, case: Any,
+                     threshold: float) -> dict[int, bool]:
+    """Per own/wrong question: whether *any* candidate of the network's map (before selection)
+    is the described lesion (Dice > 0.5) — what the best possible choice could reach."""
+    from ..pipeline.postprocess import label_components, postprocess
+
+    out = {}
+    for q, (kind, lesion_id, _) in enumerate(questions):
+        if kind not in ("own", "wrong"):
+            continue
+        raw = postprocess(grid.to_input_grid(prob[q : q + 1])[0], case.image.spacing, threshold=threshold) > 0
+        labels, n = label_components(raw)
+        target = case.label == lesion_id
+        hit = np.unique(labels[target & (labels > 0)])
+        out[q] = any(dice_score(labels == h, target) > FOLLOW_DICE for h in hit)
+    return out
 
 
 def _follows(pred: np.ndarray, label: np.ndarray, lesion_id: int, ids: Sequence[int]) -> tuple[float, float, bool]:
@@ -92,10 +112,11 @@ def evaluate(model: Any, data_dir: str | Path, part: str = "test", max_cases: in
         hu = working_hu(case.image, grid)
         queries = [text_to_query(text) for _, _, text in questions]
         maps = model.candidate_maps(volume, queries, settings)
+        found = _candidate_found(maps[0], questions, grid, case, settings.threshold)
         for mode in MODES:
             answers = answers_from_maps(model, volume, maps, queries, settings, hu, grid.working.spacing,
                                         grid.working.direction, mode=mode)
-            for (kind, lesion_id, text), answer in zip(questions, answers):
+            for q, ((kind, lesion_id, text), answer) in enumerate(zip(questions, answers)):
                 prob = grid.to_input_grid(answer.probability[None])[0]
                 pred = postprocess(prob, case.image.spacing, threshold=settings.threshold).astype(bool)
                 best = answer.selection.candidates[0]["score"] if answer.selection.candidates else 0.0
@@ -103,6 +124,7 @@ def evaluate(model: Any, data_dir: str | Path, part: str = "test", max_cases: in
                        "n_lesions": len(ids), "best_score": float(best), "voxels": int(pred.sum())}
                 if kind == "own" or kind == "wrong":
                     row["dice"], row["max_other_dice"], row["follows"] = _follows(pred, case.label, lesion_id, ids)
+                    row["candidate_found"] = found.get(q, False)
                 elif kind == "neutral":
                     row["followed"] = [i for i in ids if _follows(pred, case.label, i, ids)[2]]
                 rows.append(row)
@@ -129,6 +151,7 @@ def summarize(rows: Sequence[dict[str, Any]], mode: str, min_score: float = 0.0)
     return {
         "min_score": min_score,
         "n_own": len(own), "follows": rate([r["follows"] and kept(r) for r in own]),
+        "candidate_found": rate([bool(r.get("candidate_found")) for r in own]),
         "mean_dice": rate([r["dice"] if kept(r) else 0.0 for r in own]),
         "chance": rate([1.0 / max(r["n_lesions"], 1) for r in own]),
         "neutral_follows": rate([r["case_id"] in neutral and kept(neutral[r["case_id"]])
@@ -153,6 +176,21 @@ def calibrate(rows: Sequence[dict[str, Any]], mode: str) -> float:
     return float(best_t)
 
 
+def write_thresholds(weights_dir: Path, thresholds: dict[str, float], source: str) -> Path:
+    """Store calibrated "not found" thresholds in a weights folder's ``config.json``
+    (``extra.selection``, read by the segmenters), with where they came from."""
+    path = Path(weights_dir) / "config.json"
+    if not path.is_file():
+        from ..errors import InputError
+
+        raise InputError(f"{path} not found: thresholds are written into a weights folder")
+    config = json.loads(path.read_text(encoding="utf-8"))
+    extra = config.setdefault("extra", {})
+    extra["selection"] = {**{m: round(float(t), 4) for m, t in thresholds.items()}, "calibrated_on": source}
+    path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: print the summary per mode (and at calibrated thresholds), write rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -165,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-score", type=json.loads, default=None,
                         help='thresholds to apply, e.g. \'{"network": 0.6, "measured": 0.3}\' (default: the model\'s own)')
     parser.add_argument("--out", type=Path, help="write every row and summary as JSON")
+    parser.add_argument("--write-thresholds", action="store_true",
+                        help="store the thresholds calibrated here in MODEL/config.json (a weights folder; "
+                             "calibrate on validation data only)")
     args = parser.parse_args(argv)
     import torch
 
@@ -181,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     result["at_calibrated"] = {m: summarize(result["rows"], m, t) for m, t in result["calibrated"].items()}
     if args.out:
         args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    if args.write_thresholds:
+        write_thresholds(Path(args.model), result["calibrated"], f"evaluation.referring on {args.data} ({args.part})")
     print(json.dumps({k: result[k] for k in ("model", "data", "part", "summary", "at_threshold", "calibrated",
                                              "at_calibrated")}, indent=1))
     return 0

@@ -33,6 +33,7 @@ TAG_MODEL_VERSION = "TextLesionSeg.ModelVersion"
 TAG_SCORE = "TextLesionSeg.Score"
 TAG_LESION_TYPE = "TextLesionSeg.LesionType"
 TAG_ATTRIBUTES = "TextLesionSeg.PredictedAttributes"
+TAG_NOT_FOUND = "TextLesionSeg.NotFound"
 
 
 @dataclass
@@ -175,6 +176,8 @@ def set_segment_metadata(
         segment.SetTag(TAG_LESION_TYPE, segment_result.lesion_type)
     if segment_result.predicted_attributes:
         segment.SetTag(TAG_ATTRIBUTES, json.dumps(segment_result.predicted_attributes, default=str))
+    if not segment_result.found:  # empty on purpose: the described lesion is not in the scan
+        segment.SetTag(TAG_NOT_FOUND, str(segment_result.selection.get("message") or "not found"))
 
 
 def add_segment(

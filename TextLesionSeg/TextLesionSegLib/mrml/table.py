@@ -23,6 +23,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("lesion_type", "Lesion type"),
     ("score", "Score"),
     ("centroid_ras", "Centroid RAS (mm)"),
+    ("note", "Note"),
 )
 
 
@@ -50,6 +51,8 @@ def lesion_rows(result: Result, segment_names: Sequence[str] | None = None) -> l
             "attributes": _attributes_text(segment.predicted_attributes),
             "lesion_type": segment.lesion_type or "",
             "score": round(float(segment.score), 3),
+            # an empty segment on purpose: the described lesion is not in the scan, and why
+            "note": "" if segment.found else str(segment.selection.get("message") or "not found"),
         }
         if not segment.lesions:
             rows.append({**common, "lesion": "", "volume_ml": "", "longest_axial_mm": "",

@@ -50,8 +50,9 @@ class SegmentResult:
 
     @property
     def found(self) -> bool:
-        """False when the model answered "not found" (the mask is empty on purpose)."""
-        return bool(self.selection.get("found", bool(self.mask.any())))
+        """False when the selection answered "not found" (the mask is empty on purpose); True
+        where no selection was made (prompt-free lesions, results from older versions)."""
+        return bool(self.selection.get("found", True))
 
 
 @dataclass

@@ -108,7 +108,7 @@ def save_result(result: Any, path: str | Path, include_image: bool = False) -> P
             "terminology": seg.terminology, "lesions": [asdict(m) for m in seg.lesions],
             "predicted_attributes": seg.predicted_attributes, "lesion_type": seg.lesion_type,
             "query": seg.query.to_dict() if seg.query is not None else None,
-            "has_probability": seg.probability is not None,
+            "has_probability": seg.probability is not None, "selection": seg.selection,
         })
     if include_image:
         arrays["image"] = np.asarray(image.array)
@@ -189,6 +189,7 @@ def load_result(path: str | Path, image: Any = None) -> Any:
             probability=arrays[f"probability_{n}"] if seg.get("has_probability") else None,
             score=seg["score"], color=tuple(seg["color"]), terminology=seg["terminology"],
             lesions=lesions, predicted_attributes=seg["predicted_attributes"], lesion_type=seg["lesion_type"],
+            selection=seg.get("selection") or {},
         ))
     return Result(image=result_image, segments=segments, model_name=doc["model_name"],
                   model_version=doc["model_version"], timings=doc["timings"], warnings=doc["warnings"])

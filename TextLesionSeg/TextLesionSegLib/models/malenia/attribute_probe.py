@@ -7,7 +7,9 @@ lesion at a fixed seeded place), each lesion gets its token by the trainer's own
 nearest stored value per attribute (``inference.predict_attributes``, the prompt-free read-out) is
 compared with the lesion's true value. Run on the *train* part it asks whether the alignment has
 learnt anything at all; on a test part, whether it generalises. Also prints the last block's
-MP-NCE on the same windows. Attributes whose true value is "unspecified" are skipped.
+MP-NCE on the same windows. Attributes whose true value is "unspecified" are skipped. A model
+with attribute heads (:mod:`.heads`) is read out through them as well ("heads": side, density,
+shape, ... as categories), beside the embedding read-out of the paper.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def attribute_read_out(model: Any, samples: Iterable[dict[str, Any]]) -> dict[st
     bank = MaleniaSegmenter(model).bank
     readable = [set(group) for group in bank_groups()]  # per attribute, its values other than "unspecified"
     hits: dict[str, list[bool]] = defaultdict(list)
+    head_hits: dict[str, list[bool]] = defaultdict(list)
     losses = []
     for sample in samples:
         batch = collate_fn([sample])
@@ -52,8 +55,20 @@ def attribute_read_out(model: Any, samples: Iterable[dict[str, Any]]) -> dict[st
                 truth = readable[a].intersection(positives[lesion])
                 if truth:
                     hits[ATTRIBUTE_NAMES[a]].append(bank.phrases[a][value] in truth)
-    return {"accuracy": {name: (float(np.mean(v)), len(v)) for name, v in hits.items()},
-            "mp_nce": float(np.mean(losses)) if losses else float("nan"), "windows": len(losses)}
+        if model.heads is not None and batch["values"][0]:
+            from .heads import HEADS
+
+            log_probs = model.heads(out["tokens"][-1][0, rows])
+            for n, lesion in enumerate(cols.tolist()):
+                for h, head in enumerate(HEADS):
+                    truth = batch["values"][0][lesion][h]
+                    if truth >= 0:
+                        head_hits[head].append(int(log_probs[head][n].argmax()) == truth)
+    out = {"accuracy": {name: (float(np.mean(v)), len(v)) for name, v in hits.items()},
+           "mp_nce": float(np.mean(losses)) if losses else float("nan"), "windows": len(losses)}
+    if head_hits:
+        out["heads"] = {name: (float(np.mean(v)), len(v)) for name, v in head_hits.items()}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,12 +86,20 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     model = MaleniaModel.from_pretrained(args.weights)
+    from ...pipeline.body_frame import body_level
+
     cases = load_cases(args.data, model.config, max_cases=args.cases, part=args.part)
-    windows = WindowDataset(cases, model.config.roi_size, train=False, seed=1)  # one fixed window per lesion
+    level = body_level(model.config.hu_window) if model.config.position_channels else None
+    windows = WindowDataset(cases, model.config.roi_size, train=False, seed=1, level=level)  # one fixed window per lesion
     result = attribute_read_out(model, (windows[n] for n in range(min(args.windows, len(windows)))))
     print(f"{args.weights} ({args.part} part, {result['windows']} windows): MP-NCE {result['mp_nce']:.3f}")
+    print("  embedding read-out (nearest stored value, the paper's):")
     for name, (acc, n) in result["accuracy"].items():
-        print(f"  {name:18s} {acc:.2f} of {n}")
+        print(f"    {name:18s} {acc:.2f} of {n}")
+    if "heads" in result:
+        print("  attribute heads:")
+        for name, (acc, n) in result["heads"].items():
+            print(f"    {name:18s} {acc:.2f} of {n}")
     return 0
 
 

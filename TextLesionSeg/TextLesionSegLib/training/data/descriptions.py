@@ -82,8 +82,10 @@ def fits(stated: dict[str, Any], attrs: dict[str, Any]) -> bool:
     return True
 
 
-def _location(stated: dict[str, Any], rng: np.random.Generator) -> str:
+def _location(stated: dict[str, Any], rng: np.random.Generator) -> str | None:
     organ, side, sub = stated.get("organ"), stated.get("side"), stated.get("sub_location")
+    if not organ:
+        return None  # data that names no organ: the description names no place
     s = f"{side} " if side else ""
     if organ == "lung":
         if sub:
@@ -147,6 +149,9 @@ def _draft(attrs: dict[str, Any], stated: dict[str, Any], rng: np.random.Generat
         extras.append(_pick(rng, SURFACE_WORDS[stated["surface"]]))
     article = "an" if (adjectives or [noun])[0][0] in "aeiou" else "a"
     head = " ".join(adjectives + [noun])
+    if where is None:
+        text = f"{article} {head}" + (f", {size}" if size else "")
+        return text + (", with " + " and ".join(extras) if extras else "")
     template = int(rng.integers(6))
     if template == 0:
         text = f"{article} {head} in {where}"
