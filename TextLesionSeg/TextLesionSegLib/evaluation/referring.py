@@ -76,6 +76,20 @@ def _candidate_found(prob: Any, questions: Sequence[tuple[str, int, str]], grid:
     return out
 
 
+def _candidate_table(answer: Any, instances: np.ndarray, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """The selection's candidate rows, each with ``lesion``: the lesion it is (Dice > 0.5 on the
+    working grid), else 0."""
+    table = []
+    for c in answer.selection.candidates:
+        region = answer.labels == c["label"]
+        hit = 0
+        for i in np.unique(instances[region]):
+            if i and dice_score(region, instances == i) > FOLLOW_DICE:
+                hit = int(i)
+        table.append({**c, "lesion": hit})
+    return table
+
+
 def _follows(pred: np.ndarray, label: np.ndarray, lesion_id: int, ids: Sequence[int]) -> tuple[float, float, bool]:
     own = dice_score(pred, label == lesion_id)
     other = max((dice_score(pred, label == i) for i in ids if i != lesion_id), default=0.0)
@@ -110,6 +124,7 @@ def evaluate(model: Any, data_dir: str | Path, part: str = "test", max_cases: in
         ids = [int(v) for v in np.unique(case.label) if v != 0]
         volume, grid = to_working_grid(case.image, model.preprocessing)
         hu = working_hu(case.image, grid)
+        instances = grid.to_working_image(case.image.with_array(case.label.astype(np.int32)), nearest=True)
         queries = [text_to_query(text) for _, _, text in questions]
         maps = model.candidate_maps(volume, queries, settings)
         found = _candidate_found(maps[0], questions, grid, case, settings.threshold)
@@ -127,6 +142,8 @@ def evaluate(model: Any, data_dir: str | Path, part: str = "test", max_cases: in
                     row["candidate_found"] = found.get(q, False)
                 elif kind == "neutral":
                     row["followed"] = [i for i in ids if _follows(pred, case.label, i, ids)[2]]
+                if mode == "measured":  # every candidate's measurements and which lesion it is, for tuning
+                    row["candidates"] = _candidate_table(answer, instances, ids)
                 rows.append(row)
     return {"model": str(getattr(model, "name", "")), "data": str(data_dir), "part": part, "rows": rows,
             "summary": {mode: summarize(rows, mode) for mode in MODES}}

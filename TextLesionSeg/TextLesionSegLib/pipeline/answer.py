@@ -31,10 +31,12 @@ if TYPE_CHECKING:
 @dataclass
 class Answer:
     """One description's answer on the working grid: the probability of the chosen lesion(s)
-    (zero elsewhere) and how it was chosen."""
+    (zero elsewhere), how it was chosen, and the candidates' label map (``selection.candidates``
+    name their labels)."""
 
     probability: np.ndarray
     selection: Selection
+    labels: np.ndarray | None = None
 
 
 def working_hu(image: "Image", grid: "WorkingGrid") -> np.ndarray:
@@ -94,7 +96,7 @@ def answers_from_maps(model: "LesionSegmenter", volume: "torch.Tensor", maps: tu
         labels, cands = find_candidates(prob[q], None if score is None else score[q], hu, frame, spacing,
                                         settings.threshold, min_mm3, direction)
         sel = choose(cands, query, mode, min_score, model.keep_ratio)
-        answers.append(Answer(_restrict(prob[q], labels, sel.labels), sel))
+        answers.append(Answer(_restrict(prob[q], labels, sel.labels), sel, labels))
     return answers
 
 

@@ -58,7 +58,7 @@ def attribute_read_out(model: Any, samples: Iterable[dict[str, Any]]) -> dict[st
         if model.heads is not None and batch["values"][0]:
             from .heads import HEADS
 
-            log_probs = model.heads(out["tokens"][-1][0, rows])
+            log_probs = model.heads(out["head_inputs"][0, rows])
             for n, lesion in enumerate(cols.tolist()):
                 for h, head in enumerate(HEADS):
                     truth = batch["values"][0][lesion][h]

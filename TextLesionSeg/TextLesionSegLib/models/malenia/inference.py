@@ -66,7 +66,7 @@ def _head_scores(model: MaleniaModel, out: dict, b: int, targets: torch.Tensor) 
     is the described lesion than "no such lesion here" (:mod:`.heads`)."""
     from .heads import choice_logits
 
-    log_probs = model.heads(out["tokens"][-1][b].float())
+    log_probs = model.heads(out["head_inputs"][b].float())
     scores = choice_logits(log_probs, out["object_logits"][b].float(), targets)
     return (scores - model.heads.none_logit.float()).sigmoid()
 

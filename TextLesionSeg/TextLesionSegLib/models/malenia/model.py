@@ -48,8 +48,11 @@ class MaleniaModel(nn.Module):
         self.object_head = nn.Linear(cfg.hidden_dim, 1)
         self.cmki = CMKI(cfg.hidden_dim, cfg.text_dim, cfg.num_attributes, cfg.mask_dim, cfg.num_heads,
                          cfg.fusion_rounds, cfg.dropout)
-        # attributes as categories, and the "none" option of the token choice [chosen, issue 16]
-        self.heads = AttributeHeads(cfg.hidden_dim) if cfg.attribute_heads else None
+        # attributes as categories, and the "none" option of the token choice [chosen, issue 16]:
+        # the heads read the token and what its own mask covers (mask-pooled F4 features and input
+        # channels: intensity, its square, position), so density and side are in reach of a linear map
+        self.heads = AttributeHeads(cfg.hidden_dim + cfg.mask_dim + cfg.input_channels + 1, cfg.hidden_dim) \
+            if cfg.attribute_heads else None
         self._text_cache = None  # PhraseEmbeddingCache, created on first need (not a parameter)
         # embeddings of the phrases known at training time ship inside model.safetensors, so
         # inference runs no text encoder for them [paper: stored attribute embeddings]
@@ -70,7 +73,7 @@ class MaleniaModel(nn.Module):
         mask_feats = self.mask_features(feats[3])
         tokens, masks = self.decoder(pyramid, mask_feats)
         size = tuple(image.shape[2:])
-        return {
+        out = {
             "tokens": tokens,
             "masks": [self.upsample(m, size) for m in masks],
             "align": [proj(t) for proj, t in zip(self.token_align, tokens)],
@@ -78,6 +81,20 @@ class MaleniaModel(nn.Module):
             "keys": mask_feats,
             "size": size,
         }
+        if self.heads is not None:
+            out["head_inputs"] = self.head_inputs(image, tokens[-1], masks[-1], mask_feats)
+        return out
+
+    @staticmethod
+    def head_inputs(image: torch.Tensor, tokens: torch.Tensor, mask_logits: torch.Tensor, mask_feats: torch.Tensor
+                    ) -> torch.Tensor:
+        """``(B, N, C + mask_dim + C_in + 1)``: each token beside the mean, under its own soft mask
+        (at F4's resolution), of the F4 mask features, the input channels and the squared intensity."""
+        low = F.adaptive_avg_pool3d(image, mask_feats.shape[2:])
+        values = torch.cat([mask_feats, low, low[:, :1] ** 2], dim=1).flatten(2)  # (B, D, V)
+        weights = mask_logits.sigmoid().flatten(2)  # (B, N, V)
+        pooled = torch.einsum("bnv,bdv->bnd", weights, values) / weights.sum(-1, keepdim=True).clamp_min(1e-3)
+        return torch.cat([tokens, pooled], dim=-1)
 
     @staticmethod
     def upsample(logits: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
@@ -195,7 +212,7 @@ class MaleniaModel(nn.Module):
         sample's description (see :mod:`.heads`) to ``parts``, for sample ``b``."""
         cfg = self.config
         tokens = out["tokens"][-1][b]
-        log_probs = self.heads(tokens)
+        log_probs = self.heads(out["head_inputs"][b])
         zero = tokens.sum() * 0.0
         if matched is not None and cfg.w_heads > 0:
             rows, cols = matched

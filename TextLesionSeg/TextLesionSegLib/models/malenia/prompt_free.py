@@ -62,7 +62,7 @@ def describe_components(seg: "MaleniaSegmenter", volume: torch.Tensor, prob: tor
         attrs = predict_attributes(model, out["align"][-1][0, token : token + 1], bank)[0]
         attributes = {name: (bank.values[a][i], round(sim, 4)) for a, (name, (i, sim)) in enumerate(zip(ATTRIBUTE_NAMES, attrs))}
         if model.heads is not None:  # attributes as categories where the heads know them
-            attributes.update(_head_attributes(model, out["tokens"][-1][0, token : token + 1]))
+            attributes.update(_head_attributes(model, out["head_inputs"][0, token : token + 1]))
         lesion_type = _lesion_type({k: v for k, (v, _) in attributes.items()})
         p = prob * torch.from_numpy(comp)
         lesions.append({"probability": p, "attributes": attributes, "lesion_type": lesion_type,
@@ -71,8 +71,8 @@ def describe_components(seg: "MaleniaSegmenter", volume: torch.Tensor, prob: tor
 
 
 def _head_attributes(model, token: torch.Tensor) -> dict[str, tuple[str, float]]:
-    """The heads' answers for one token, as prompt-free attributes (location = organ + side, its
-    probability the product of the two)."""
+    """The heads' answers for one token (its head inputs), as prompt-free attributes (location =
+    organ + side, its probability the product of the two)."""
     from ...query import location_text
     from .heads import predicted_values
 
