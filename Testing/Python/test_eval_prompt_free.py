@@ -117,6 +117,7 @@ def test_honest_finder_finds_and_describes_every_lesion(located_dataset):
     assert not d["skipped"] and not d["errors"] and d["n_lesions"] == 6 and d["n_matched"] == 6
     det = d["detection"]
     assert (det["tp"], det["fp"], det["fn"]) == (6, 0, 0) and det["f1"] == 1.0
+    assert d["at_threshold_0"]["recall"] == 1.0 and d["at_model_threshold"]["precision"] == 1.0
     assert d["overall"]["dice"]["mean"] > 0.9 and d["overall"]["nsd"]["mean"] > 0.9
     attrs = d["attributes"]
     assert set(attrs) == {"location", "density", "lesion_type"}  # no reference shape: not scored
@@ -204,3 +205,17 @@ def test_cli_prompt_free_bad_input(tmp_path, capsys):
     assert main(["evaluate", "--prompt-free", "--model", "x", "--data", str(tmp_path / "missing"),
                  "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_operating_points_trade_false_positives_for_recall():
+    """Dropping segments below a score threshold: matched ones cost recall, unmatched ones were
+    false positives; the calibrated threshold is the best F1 among the observed scores."""
+    from TextLesionSegLib.evaluation.prompt_free import PromptFreeEvaluation
+
+    e = PromptFreeEvaluation(model="m", version="1", min_score=0.5)
+    e.lesions = [{"matched": True}, {"matched": True}, {"matched": False}]  # 3 reference lesions
+    e.segment_scores = [(0.9, True), (0.6, True), (0.4, False), (0.3, False), (0.2, False)]
+    assert e.operating_point(0.0) == {"min_score": 0.0, "tp": 2, "fp": 3, "precision": 0.4, "recall": 0.667,
+                                      "f1": 0.5}
+    assert e.operating_point(0.5)["precision"] == 1.0 and e.operating_point(0.5)["recall"] == 0.667
+    assert e.calibrated_min_score() == 0.6

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -160,6 +160,26 @@ class PromptFreeEvaluation(EvaluationRecords):
     """
 
     skipped: str = ""
+    #: every segment found (at threshold 0): its score and whether it matched a reference lesion
+    segment_scores: list[tuple[float, bool]] = field(default_factory=list)
+    #: the model's own calibrated prompt-free threshold
+    min_score: float = 0.0
+
+    def operating_point(self, min_score: float) -> dict[str, Any]:
+        """Precision and recall when segments scoring below ``min_score`` are dropped (matches of
+        the kept segments are kept: the Hungarian assignment is not redone)."""
+        n_ref = len(self.lesions)
+        tp = sum(1 for s, m in self.segment_scores if m and s >= min_score)
+        fp = sum(1 for s, m in self.segment_scores if not m and s >= min_score)
+        return {"min_score": round(float(min_score), 4), "tp": tp, "fp": fp,
+                "precision": round(tp / (tp + fp), 3) if tp + fp else 1.0,
+                "recall": round(tp / n_ref, 3) if n_ref else 1.0,
+                "f1": round(2 * tp / (2 * tp + fp + (n_ref - tp)), 3) if n_ref + fp else 1.0}
+
+    def calibrated_min_score(self) -> float:
+        """The threshold of best F1 among the observed scores (ties: the lower one)."""
+        points = [self.operating_point(t) for t in sorted({0.0} | {s for s, _ in self.segment_scores})]
+        return max(points, key=lambda p: (p["f1"], -p["min_score"]))["min_score"] if points else 0.0
 
     def _groups(self, key: str) -> dict[str, Any]:
         # recall per group is exact (every reference lesion has a type and split); precision is
@@ -182,6 +202,10 @@ class PromptFreeEvaluation(EvaluationRecords):
             "attributes": attribute_accuracy(matched),
             "per_lesion_type": self._groups("lesion_type"),
             "per_split": self._groups("split"),
+            "at_threshold_0": self.operating_point(0.0),
+            "at_model_threshold": self.operating_point(self.min_score),
+            "calibrated_min_score": self.calibrated_min_score(),
+            "at_calibrated": self.operating_point(self.calibrated_min_score()),
             "seconds_per_case": summarize(self.seconds),
             "errors": self.errors,
             "lesions": self.lesions,
@@ -228,7 +252,11 @@ def evaluate_prompt_free(model: LesionSegmenter, cases: Sequence[Case], settings
 
     settings = settings or InferenceSettings(device="cpu")
     options = options or EvalOptions()
-    result = PromptFreeEvaluation(model=str(model.name), version=str(model.version))
+    result = PromptFreeEvaluation(model=str(model.name), version=str(model.version),
+                                  min_score=model.min_score("prompt_free") if hasattr(model, "min_score") else 0.0)
+    # every segment is kept here (threshold 0) and scored: the operating points say what each
+    # threshold would give; detection and Dice above are at threshold 0
+    settings = replace(settings, extra={**(settings.extra or {}), "prompt_free_min_score": 0.0})
     if not has_prompt_free(model):
         result.skipped = f"model '{model.name}' has no prompt-free mode (find_lesions); only text-guided evaluation applies"
         return result
@@ -248,6 +276,8 @@ def evaluate_prompt_free(model: LesionSegmenter, cases: Sequence[Case], settings
             continue
         counts = match_segments([s.mask for s in found.segments], instances, options.min_iou)
         result.detection = result.detection + counts
+        matched = {seg for _, seg, _ in counts.matches}
+        result.segment_scores += [(float(s.score), n + 1 in matched) for n, s in enumerate(found.segments)]
         result.lesions += _case_records(case, instances, found.segments, counts, image.spacing, options.tolerance_mm)
         result.seconds.append(time.perf_counter() - start)
     return result

@@ -122,8 +122,15 @@ def prompt_free_markdown(models: Sequence[dict[str, Any]], meta: dict[str, Any])
             lines += [f"**{len(m['errors'])} case(s) failed**: " + "; ".join(m["errors"][:3]), ""]
         d = m["detection"]
         lines += [f"Detection: TP {d['tp']}, FP {d['fp']}, FN {d['fn']}; precision {_f(d['precision'])}, "
-                  f"recall {_f(d['recall'])}, F1 {_f(d['f1'])}.", "",
-                  "| group | lesions | Dice | NSD | HD95 mm |", "|---|---|---|---|---|", _row("all", m["overall"]),
+                  f"recall {_f(d['recall'])}, F1 {_f(d['f1'])} (every segment found).", ""]
+        for key, label in (("at_model_threshold", "At the model's own score threshold"),
+                           ("at_calibrated", "At the best-F1 threshold on this data (calibrate on validation data, "
+                                             "not on a test split)")):
+            p = m.get(key)
+            if p:
+                lines += [f"{label} {p['min_score']:.3f}: precision {_f(p['precision'])}, recall {_f(p['recall'])}, "
+                          f"F1 {_f(p['f1'])} ({p['tp']} TP, {p['fp']} FP).", ""]
+        lines += ["| group | lesions | Dice | NSD | HD95 mm |", "|---|---|---|---|---|", _row("all", m["overall"]),
                   _row("matched only", m["matched_only"])]
         for key in ("per_split", "per_lesion_type"):
             lines += [_row(f"{'split: ' if key == 'per_split' else ''}{k} (recall {_f(v['recall'], 2)})", v)

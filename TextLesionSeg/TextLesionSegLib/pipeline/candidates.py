@@ -37,6 +37,8 @@ LUNG_HU = (-1000.0, -500.0)
 SOFT_TISSUE_HU = (-50.0, 350.0)
 #: a candidate whose shell is at least this share aerated lung lies in the lung
 LUNG_CONTEXT_MIN = 0.3
+#: core voxels denser than this are solid (not aerated or ground glass)
+SOLID_HU = -300.0
 #: at most this many candidates are measured (largest network mass first)
 MAX_CANDIDATES = 40
 
@@ -55,6 +57,9 @@ class Candidate:
         diameter_mm: longest axial diameter.
         core_hu, reference_hu: core median HU and the surrounding tissue's HU.
         p15_hu, p85_hu: spread of the core HU (mixed density).
+        high_hu: 90th percentile of the core HU (the densest part: in lung, a solid lesion's own
+            density even where its mask takes in aerated rim on thick slices).
+        solid_fraction: share of the core denser than :data:`SOLID_HU` (in lung: solid vs ground glass).
         lung_context: share of the surrounding shell at aerated-lung density.
         shape_index: sphericity over a digital ball's (``None`` below 3 slices).
     """
@@ -72,6 +77,8 @@ class Candidate:
     reference_hu: float
     p15_hu: float
     p85_hu: float
+    high_hu: float
+    solid_fraction: float
     lung_context: float
     shape_index: float | None
 
@@ -125,7 +132,7 @@ def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], pr
     """Measure one component ``region`` (bool, on the box ``box`` of the working grid).
 
     ``prob``, ``score``, ``hu`` and ``others`` (voxels of any candidate) are the box's arrays."""
-    from .lesion_measures import core_stats, shape_index
+    from .lesion_measures import bbox, core_stats, in_plane_core, shape_index
 
     p = prob[region].astype(np.float64)
     mass = float(p.sum())
@@ -136,6 +143,8 @@ def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], pr
     lung = float(((values >= LUNG_HU[0]) & (values <= LUNG_HU[1])).mean()) if values.size else 0.0
     soft = values[(values >= SOFT_TISSUE_HU[0]) & (values <= SOFT_TISSUE_HU[1])]
     stats = core_stats(hu, region, spacing_ijk)
+    sl = bbox(region)
+    core_values = hu[sl][in_plane_core(region[sl], spacing_ijk)]
     if lung >= LUNG_CONTEXT_MIN:
         reference = LUNG_REFERENCE_HU
     else:
@@ -147,7 +156,9 @@ def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], pr
         mean_prob=float(p.mean()), network_score=network, centroid_kji=tuple(float(v) for v in idx),
         body_xyz=tuple(float(v) for v in frame.normalised(idx)[0]), side=frame.side(idx),
         diameter_mm=_axial_diameter(region, spacing_ijk, direction), core_hu=stats["median"],
-        reference_hu=reference, p15_hu=stats["p15"], p85_hu=stats["p85"], lung_context=lung,
+        reference_hu=reference, p15_hu=stats["p15"], p85_hu=stats["p85"],
+        high_hu=float(np.percentile(core_values, 90)), solid_fraction=float((core_values > SOLID_HU).mean()),
+        lung_context=lung,
         shape_index=None if index is None else float(index))
 
 

@@ -198,6 +198,10 @@ def find_lesions(
         volume, grid = to_working_grid(image, seg_model.preprocessing)
     with timer.stage("inference"):
         found: list[dict[str, Any]] = seg_model.find_lesions(volume, settings, progress)
+    # lesions the model is less sure of than its calibrated prompt-free threshold are not reported
+    min_score = settings.extra.get("prompt_free_min_score")
+    min_score = seg_model.min_score("prompt_free") if min_score is None else float(min_score)
+    found = [item for item in found if float(item.get("score", 1.0)) >= min_score]
     segments = []
     for n, item in enumerate(found):
         with timer.stage("back to input grid"):

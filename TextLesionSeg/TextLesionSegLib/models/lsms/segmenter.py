@@ -42,7 +42,7 @@ class LSMSSegmenter(LesionSegmenter):
         self.version = version
         self.preprocessing: PreprocessingConfig = preprocessing_for(model.config)
         selection = dict(model.config.extra.get("selection") or {})
-        self.min_scores = {k: float(v) for k, v in selection.items() if k in ("network", "measured")}
+        self.min_scores = {k: float(v) for k, v in selection.items() if k in ("network", "measured", "prompt_free")}
 
     @classmethod
     def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "LSMSSegmenter":

@@ -65,7 +65,7 @@ class MaleniaSegmenter(LesionSegmenter):
                                                  roi_size=tuple(cfg.roi_size))
         self._bank: "AttributeBank | None" = None
         selection = dict(cfg.extra.get("selection") or {})
-        self.min_scores = {k: float(v) for k, v in selection.items() if k in ("network", "measured")}
+        self.min_scores = {k: float(v) for k, v in selection.items() if k in ("network", "measured", "prompt_free")}
         # components whose token score comes near the best one's are kept too [chosen, card]
         self.keep_ratio = float(cfg.component_keep_ratio) if cfg.component_keep_ratio > 0 else 1.0
 
