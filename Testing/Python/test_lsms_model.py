@@ -138,6 +138,27 @@ def test_contrastive_loss_on_hand_made_cases() -> None:
     assert empty.item() == 0.0 and empty.requires_grad
 
 
+def test_presence_loss_teaches_not_here_where_dice_cannot() -> None:
+    """On an empty target Dice is ~1 whatever the prediction (no gradient to learn "not here");
+    the presence loss is high for a confident wrong lesion and low for a quiet slice."""
+    from TextLesionSegLib.models.lsms.losses import presence_loss
+
+    empty = torch.zeros(2, 1, 16, 16)
+    loud = torch.full((2, 1, 16, 16), -8.0)
+    loud[..., 4:8, 4:8] = 8.0  # a lesion drawn although the words name none here
+    quiet = torch.full((2, 1, 16, 16), -8.0)
+    assert dice_loss(loud, empty) > 0.99 and dice_loss(quiet, empty) > 0.99  # Dice cannot tell them apart
+    assert presence_loss(loud, empty) > 7.0 and presence_loss(quiet, empty) < 1e-3
+    present = empty.clone()
+    present[..., 4:8, 4:8] = 1.0
+    assert presence_loss(loud, present) < 1e-3 and presence_loss(quiet, present) > 7.0
+    model = LSMSModel(tiny_config(presence_weight=1.0))
+    words, mask = _words(1, 5, 384, [5])
+    parts = model.training_loss({"image": torch.rand(1, 3, 64, 64), "label": torch.zeros(1, 1, 64, 64),
+                                 "words": words, "word_mask": mask})
+    assert "presence" in parts and parts["loss"].requires_grad
+
+
 def test_checkpoint_round_trip(tmp_path) -> None:
     torch.manual_seed(3)
     model = LSMSModel(tiny_config(decoder_layers=2)).eval()

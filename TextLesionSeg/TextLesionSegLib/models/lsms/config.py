@@ -53,6 +53,8 @@ class LSMSConfig:
         slice_size: rows and columns of a training crop (inference takes the whole slice).
         dice_weight, bce_weight, contrastive_weight: loss weights.
         bce_pos_weight: weight of lesion pixels in the BCE (lesions are ~0.2% of a slice).
+        presence_weight: weight of the slice-level "is the described lesion here" loss
+            (:func:`.losses.presence_loss`) [chosen, issue 16; 0 = the paper's loss].
         contrastive_negatives: background pixels per image used as negatives (hardest first).
         threshold: probability above which a voxel belongs to a candidate lesion.
         min_candidate_mm3: smaller 3D candidates are dropped as specks.
@@ -85,6 +87,7 @@ class LSMSConfig:
     bce_weight: float = 1.0
     bce_pos_weight: float = 10.0
     contrastive_weight: float = 0.1
+    presence_weight: float = 0.0
     contrastive_negatives: int = 256
     threshold: float = 0.5
     min_candidate_mm3: float = 30.0

@@ -35,6 +35,21 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor, pos_weight: float = 1.0
     return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), pos_weight=weight)
 
 
+def presence_loss(logits: torch.Tensor, target: torch.Tensor, top_k: int = 16) -> torch.Tensor:
+    """Is the described lesion on this slice at all? BCE of each sample's presence logit — the mean
+    of its ``top_k`` pixel logits — against whether its target has any lesion pixel [chosen].
+
+    Dice gives no gradient on an empty target (MONAI's smoothing makes it ~1 whatever the
+    prediction) and pixel BCE spreads a missed "not here" over 25,600 pixels, so without this term
+    the network keeps drawing the lesion it sees whatever the words say (measured: descriptions
+    of absent lesions got a segment in 96 % of validation questions).
+    """
+    flat = logits.flatten(1)
+    top = flat.topk(min(top_k, flat.shape[1]), dim=1).values.mean(1)
+    present = (target.flatten(1).amax(1) > 0.5).to(logits.dtype)
+    return F.binary_cross_entropy_with_logits(top, present)
+
+
 def contrastive_loss(
     pixel_emb: torch.Tensor,
     sentence_emb: torch.Tensor,

@@ -20,7 +20,7 @@ from ...errors import ModelError
 from .config import LSMSConfig
 from .decoder import FullScaleDecoder
 from .encoder import LanguageGuidedEncoder
-from .losses import bce_loss, contrastive_loss, dice_loss
+from .losses import bce_loss, contrastive_loss, dice_loss, presence_loss
 from .svla import masked_mean
 
 WEIGHTS_FILE = "model.safetensors"
@@ -160,7 +160,12 @@ class LSMSModel(nn.Module):
         con = contrastive_loss(out["pixel_emb"], out["sentence_emb"], target, self.log_temperature,
                                cfg.contrastive_negatives)
         loss = cfg.dice_weight * dice + cfg.bce_weight * bce + cfg.contrastive_weight * con
-        return {"loss": loss, "dice": dice.detach(), "bce": bce.detach(), "contrastive": con.detach()}
+        parts = {"dice": dice.detach(), "bce": bce.detach(), "contrastive": con.detach()}
+        if cfg.presence_weight > 0:
+            presence = presence_loss(out["logits"], target)
+            loss = loss + cfg.presence_weight * presence
+            parts["presence"] = presence.detach()
+        return {"loss": loss, **parts}
 
     @torch.no_grad()
     def predict_slices(self, slices: torch.Tensor, texts: Sequence[str], position: torch.Tensor | None = None
