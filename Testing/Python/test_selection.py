@@ -65,6 +65,17 @@ def test_candidates_are_measured_3d_components_without_specks(scene) -> None:
     assert big.body_xyz[0] < -0.3 and big.lung_context == 0.0
     assert big.diameter_mm == pytest.approx(36, abs=4)
     assert big.shape_index is not None and big.shape_index > 0.85
+    assert big.elongation < 1.3  # a ball in millimetres, though its voxels are 2 x 2 x 5 mm
+
+
+def test_a_vessel_like_candidate_is_elongated() -> None:
+    shape = (20, 40, 60)
+    hu = np.full(shape, 60.0, np.float32)
+    prob = np.zeros(shape, np.float32)
+    prob[8:11, 18:22, 5:55] = 0.9  # 100 mm long, 8 mm wide, 15 mm deep
+    frame = body_frame(np.ones(shape, np.float32), 0.5)
+    _, (tube,) = find_candidates(prob, None, hu, frame, SPACING, 0.5, min_mm3=10)
+    assert tube.elongation > 4
 
 
 @pytest.mark.parametrize("query, expected", [

@@ -62,6 +62,8 @@ class Candidate:
         solid_fraction: share of the core denser than :data:`SOLID_HU` (in lung: solid vs ground glass).
         lung_context: share of the surrounding shell at aerated-lung density.
         shape_index: sphericity over a digital ball's (``None`` below 3 slices).
+        elongation: longest over shortest principal axis of its voxels in mm (1 for a ball;
+            vessels and bowel run 3 and more).
     """
 
     label: int
@@ -81,6 +83,7 @@ class Candidate:
     solid_fraction: float
     lung_context: float
     shape_index: float | None
+    elongation: float = 1.0
 
     @property
     def in_lung(self) -> bool:
@@ -117,6 +120,18 @@ def _shell(region: np.ndarray, inner: int, outer: int) -> np.ndarray:
     near = ndimage.binary_dilation(region, st, iterations=inner) if inner else region
     far = ndimage.binary_dilation(region, st, iterations=outer)
     return far & ~near
+
+
+def _elongation(region: np.ndarray, spacing_ijk: Sequence[float], direction: np.ndarray) -> float:
+    """Longest over shortest principal axis (standard deviation) of the region's voxels in mm."""
+    pts = np.argwhere(region)[:, ::-1] * np.asarray(spacing_ijk, float)  # IJK in mm
+    if len(pts) < 4:
+        return 1.0
+    pts = pts @ np.asarray(direction, float).T
+    sd = np.sqrt(np.clip(np.linalg.eigvalsh(np.cov(pts.T)), 0.0, None))
+    # a voxel's own extent keeps one-slice candidates from an infinite ratio
+    sd = np.sqrt(sd**2 + (min(spacing_ijk) ** 2) / 12.0)
+    return float(sd.max() / sd.min())
 
 
 def _axial_diameter(region: np.ndarray, spacing_ijk: Sequence[float], direction: np.ndarray) -> float:
@@ -159,7 +174,7 @@ def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], pr
         reference_hu=reference, p15_hu=stats["p15"], p85_hu=stats["p85"],
         high_hu=float(np.percentile(core_values, 90)), solid_fraction=float((core_values > SOLID_HU).mean()),
         lung_context=lung,
-        shape_index=None if index is None else float(index))
+        shape_index=None if index is None else float(index), elongation=_elongation(region, spacing_ijk, direction))
 
 
 def find_candidates(prob: np.ndarray, score: np.ndarray | None, hu: np.ndarray, frame: BodyFrame,
