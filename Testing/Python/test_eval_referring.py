@@ -34,7 +34,8 @@ def test_a_blind_network_follows_at_chance_and_the_measured_layer_reads_for_it(t
 def test_calibration_picks_the_threshold_that_separates_present_from_absent(tiny_dataset, tmp_path):  # noqa: F811
     rows = evaluate(DensityRuleSegmenter(), tiny_dataset, part="train")["rows"]
     t = calibrate(rows, "measured")
-    assert summarize(rows, "measured", t)["own_answered"] == 1.0
+    at = summarize(rows, "measured", t)
+    assert at["follows"] == 1.0 and at["absent_rejected"] == 1.0
     weights = tmp_path / "w"
     weights.mkdir()
     (weights / "config.json").write_text(json.dumps({"architecture": "lsms", "extra": {}}), encoding="utf-8")

@@ -22,7 +22,7 @@ Reported per mode (every rate beside the others, as the project reports any text
 - ``candidate_found``: the described lesion is one of the network's candidates at all (the
   ceiling any choice among them can reach);
 - for calibration, every question's best candidate score, and ``calibrate()`` the "not found"
-  threshold that maximises the mean of "own report answered" and "absent rejected".
+  threshold that maximises the mean of "own report followed" and "absent rejected".
 """
 
 from __future__ import annotations
@@ -180,14 +180,15 @@ def summarize(rows: Sequence[dict[str, Any]], mode: str, min_score: float = 0.0)
 
 
 def calibrate(rows: Sequence[dict[str, Any]], mode: str) -> float:
-    """The "not found" threshold maximising the mean of "own report answered" and "absent
-    rejected" among the observed best scores (ties: the lower threshold)."""
+    """The "not found" threshold that answers most questions right: the mean of "own report
+    followed" (the described lesion, and only it) and "absent lesion rejected" is highest, among
+    the observed best scores (ties: the lower threshold)."""
     mine = [r for r in rows if r["mode"] == mode and r["kind"] in ("own", "absent")]
     candidates = sorted({0.0} | {round(r["best_score"], 4) for r in mine})
     best_t, best_v = 0.0, -1.0
     for t in candidates:
         s = summarize(rows, mode, t)
-        value = np.mean([s["own_answered"] or 0.0, s["absent_rejected"] or 0.0])
+        value = np.mean([s["follows"] or 0.0, s["absent_rejected"] or 0.0])
         if value > best_v + 1e-9:
             best_t, best_v = t, value
     return float(best_t)

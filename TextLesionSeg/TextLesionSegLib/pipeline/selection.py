@@ -6,8 +6,16 @@ Two modes, reported side by side everywhere (issue 16: "network alone, and with 
   the words act only through the network;
 - ``"measured"`` (default): that score times the agreement of each candidate's *measured*
   attributes (:mod:`.candidates`) with the parsed words — side, organ context (in aerated lung
-  or not), density, size and shape — and ordinal words ("the larger", "the most superior")
-  choose among the plausible candidates.
+  or not), density and size — and ordinal words ("the larger", "the most superior") choose
+  among the plausible candidates.
+
+Two measurements are taken but do not vote [chosen, measured on validation data]: **shape** —
+the shape index of a *predicted* mask on a 5 mm-slice grid did not tell round from irregular (in 7
+of 8 validation questions the measured layer got wrong, it had penalised the described lesion's
+shape, while small false positives too thin to measure escaped the test) — and the **side of a
+liver lobe** — the border of the left and right lobes is not the body's midline (a left-lobe
+lesion measured x = -0.09). Without the two, lsms-demo's measured answers beat its network-alone
+ones on both validation sets (docs/models/lsms.md).
 
 In both modes **"not found" is an answer**: when the best score is below the model's calibrated
 ``min_score`` (chosen on validation data, stored with the weights), the description gets an
@@ -27,7 +35,7 @@ from .candidates import Candidate
 
 MODES = ("network", "measured")
 #: score factor of a clear contradiction per attribute [chosen]
-CONTRADICTED = {"side": 0.05, "organ": 0.2, "density": 0.15, "size": 0.15, "shape": 0.5}
+CONTRADICTED = {"side": 0.05, "organ": 0.2, "density": 0.15, "size": 0.15}
 #: |body x| below this is "at the midline": side words neither agree nor contradict
 MIDLINE_BAND = 0.06
 #: density agreement in HU relative to the reference tissue: (agree at, contradicted at) [chosen;
@@ -38,9 +46,6 @@ DENSITY_HU = {
 }
 #: a "mixed" lesion's core spans at least this many HU between its 15th and 85th percentiles
 MIXED_SPREAD_HU = {"soft": 45.0, "lung": 250.0}
-#: shape index at which "round-like" / "irregular" fully agree and are contradicted
-ROUND_INDEX = (0.92, 0.82)
-IRREGULAR_INDEX = (0.90, 0.97)
 #: stated and measured longest diameters agree within this factor, contradict beyond the second
 SIZE_RATIO = (1.6, 3.0)
 #: "small" / "large" in mm of longest diameter: (agree up to / from, contradicted from / up to)
@@ -80,14 +85,10 @@ def _ramp(value: float, agree: float, contradicted: float, floor: float) -> floa
 
 
 def query_side(query: Any) -> str | None:
-    """The side a query asks for: its side, or a liver lobe's ("left lobe" -> left)."""
+    """The patient side a query asks for, judged against the body's midline (a liver lobe is not
+    such a side: see the module docstring)."""
     side = getattr(query, "side", None)
-    if side in ("left", "right"):
-        return side
-    sub = (getattr(query, "sub_location", None) or "").lower()
-    if getattr(query, "organ", None) == "liver" and sub.split()[:1] in (["left"], ["right"]):
-        return sub.split()[0]
-    return None
+    return side if side in ("left", "right") and getattr(query, "organ", None) != "liver" else None
 
 
 def agreement(c: Candidate, query: Any) -> tuple[float, dict[str, float]]:
@@ -125,12 +126,6 @@ def agreement(c: Candidate, query: Any) -> tuple[float, dict[str, float]]:
         factors["size"] = _ramp(-c.diameter_mm, -SMALL_MM[0], -SMALL_MM[1], 0.3)
     elif getattr(query, "size_word", None) in ("large", "big", "huge", "bulky"):
         factors["size"] = _ramp(c.diameter_mm, LARGE_MM[0], LARGE_MM[1], 0.3)
-    shape = getattr(query, "shape", None)
-    if shape and c.shape_index is not None:
-        if shape == "round-like":
-            factors["shape"] = _ramp(c.shape_index, ROUND_INDEX[0], ROUND_INDEX[1], CONTRADICTED["shape"])
-        elif shape == "irregular":
-            factors["shape"] = _ramp(-c.shape_index, -IRREGULAR_INDEX[0], -IRREGULAR_INDEX[1], CONTRADICTED["shape"])
     total = float(np.prod(list(factors.values()))) if factors else 1.0
     return total, factors
 
