@@ -35,7 +35,8 @@ def test_calibration_picks_the_threshold_that_separates_present_from_absent(tiny
     rows = evaluate(DensityRuleSegmenter(), tiny_dataset, part="train")["rows"]
     t = calibrate(rows, "measured")
     at = summarize(rows, "measured", t)
-    assert at["follows"] == 1.0 and at["absent_rejected"] == 1.0
+    assert at["own_answered"] >= 0.9 and at["absent_rejected"] == 1.0
+    assert t > 0.0  # the highest threshold that still answers the real lesions
     weights = tmp_path / "w"
     weights.mkdir()
     (weights / "config.json").write_text(json.dumps({"architecture": "lsms", "extra": {}}), encoding="utf-8")
