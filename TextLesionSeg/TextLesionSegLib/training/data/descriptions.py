@@ -37,9 +37,9 @@ SIZE_TOLERANCE = 1.6
 #: sizes changed by this factor make a contrasting size
 SIZE_CONTRAST = 2.5
 
-_NOUNS = {"lung": ("nodule", "mass", "lesion", "opacity", "tumour"), "liver": ("lesion", "mass", "focus", "nodule"),
+_NOUNS = {"lung": ("nodule", "mass", "lesion", "opacity", "tumour"), "liver": ("lesion", "mass", "nodule"),
           "kidney": ("lesion", "mass", "tumour"), "pancreas": ("lesion", "mass"), "colon": ("mass", "lesion", "tumour"),
-          "spleen": ("lesion", "focus")}
+          "spleen": ("lesion", "nodule")}
 _DENSITY_CHOICES = ("hypodense", "isodense", "hyperdense")
 _LOWER = {"hypodense": ["hypodense", "low-attenuation", "low-density", "hypoattenuating"],
           "isodense": ["isodense", "isoattenuating"],
