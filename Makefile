@@ -8,6 +8,10 @@ STAMP := $(VENV)/.textlesionseg-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
+#: the synthetic scene of the demo (textlesionseg synth --reading --seed 777, case 4) and its two descriptions
+SCENE_TEXT_1 := large part-solid mass in the right upper lobe
+SCENE_TEXT_2 := part-solid mass in the left lower lobe
+
 .PHONY: demo test venv clean
 
 venv: $(STAMP)
@@ -28,15 +32,20 @@ demo: $(STAMP)
 	$(PY) -m TextLesionSegLib.sample_data --out .cache/data
 	mkdir -p out
 	$(VENV)/bin/textlesionseg segment .cache/data/lung2_image.nrrd \
-		--text "a mass in the left lung" --model lsms-demo \
+		--text "a mass in the left lung" --text "a mass in the right lung" --model lsms-demo \
 		--output out/lung2.seg.nrrd --labelmap out/lung2_labelmap.nii.gz \
 		--report out/lung2_report.json --overlay out/lung2_overlay.png --overwrite
 	$(VENV)/bin/textlesionseg segment .cache/data/lung2_image.nrrd \
-		--text "a mass in the left lung" --model malenia-demo \
+		--text "a mass in the left lung" --text "a mass in the right lung" --model malenia-demo \
 		--output out/lung2_malenia.seg.nrrd --report out/lung2_malenia_report.json \
 		--overlay out/lung2_malenia_overlay.png --overwrite
+	test -d .cache/scenes || $(VENV)/bin/textlesionseg synth --reading --out .cache/scenes --count 5 --seed 777 --no-progress
+	$(VENV)/bin/textlesionseg segment .cache/scenes/imagesTr/reading_00004_0000.nii.gz \
+		--text "$(SCENE_TEXT_1)" --text "$(SCENE_TEXT_2)" --model lsms-demo \
+		--output out/scene.seg.nrrd --overlay out/scene_overlay.png --report out/scene_report.json --overwrite
 	@echo "demo outputs in out/: lung2.seg.nrrd, lung2_labelmap.nii.gz, lung2_report.json, lung2_overlay.png (LSMS);"
-	@echo "lung2_malenia.seg.nrrd, lung2_malenia_report.json, lung2_malenia_overlay.png (Malenia)"
+	@echo "lung2_malenia.seg.nrrd, lung2_malenia_report.json, lung2_malenia_overlay.png (Malenia);"
+	@echo "scene.seg.nrrd, scene_overlay.png, scene_report.json (two descriptions, one synthetic scan)"
 
 clean:
 	rm -rf $(VENV) .cache out

@@ -206,6 +206,7 @@ class PromptFreeEvaluation(EvaluationRecords):
             "at_model_threshold": self.operating_point(self.min_score),
             "calibrated_min_score": self.calibrated_min_score(),
             "at_calibrated": self.operating_point(self.calibrated_min_score()),
+            "segment_scores": [[round(float(sc), 4), bool(m)] for sc, m in self.segment_scores],
             "seconds_per_case": summarize(self.seconds),
             "errors": self.errors,
             "lesions": self.lesions,
