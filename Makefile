@@ -8,9 +8,10 @@ STAMP := $(VENV)/.textlesionseg-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-#: the synthetic scene of the demo (textlesionseg synth --reading --seed 777, case 4) and its two descriptions
-SCENE_TEXT_1 := large part-solid mass in the right upper lobe
-SCENE_TEXT_2 := part-solid mass in the left lower lobe
+#: the synthetic scene of the demo (textlesionseg synth --reading --seed 777, case 5; chosen for the
+#: picture among 7 scenes tried, see README) and its two descriptions
+SCENE_TEXT_1 := large ill-defined ground-glass opacity in the left upper lobe
+SCENE_TEXT_2 := ground-glass nodule in the right lower lobe, 4 cm
 
 .PHONY: demo test venv clean
 
@@ -39,8 +40,8 @@ demo: $(STAMP)
 		--text "a mass in the left lung" --text "a mass in the right lung" --model malenia-demo \
 		--output out/lung2_malenia.seg.nrrd --report out/lung2_malenia_report.json \
 		--overlay out/lung2_malenia_overlay.png --overwrite
-	test -d .cache/scenes || $(VENV)/bin/textlesionseg synth --reading --out .cache/scenes --count 5 --seed 777 --no-progress
-	$(VENV)/bin/textlesionseg segment .cache/scenes/imagesTr/reading_00004_0000.nii.gz \
+	test -d .cache/scenes777 || $(VENV)/bin/textlesionseg synth --reading --out .cache/scenes777 --count 6 --seed 777 --no-progress
+	$(VENV)/bin/textlesionseg segment .cache/scenes777/imagesTr/reading_00005.nii.gz \
 		--text "$(SCENE_TEXT_1)" --text "$(SCENE_TEXT_2)" --model lsms-demo \
 		--output out/scene.seg.nrrd --overlay out/scene_overlay.png --report out/scene_report.json --overwrite
 	@echo "demo outputs in out/: lung2.seg.nrrd, lung2_labelmap.nii.gz, lung2_report.json, lung2_overlay.png (LSMS);"

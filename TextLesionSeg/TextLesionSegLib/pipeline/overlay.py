@@ -37,33 +37,37 @@ def render_overlay(result: Result, path: str | os.PathLike) -> None:
     union = np.zeros(ct.shape, bool)
     for m in masks:
         union |= m > 0
+    # One axial slice through each segment found (up to 3: two descriptions -> two lesions, each
+    # seen), then a coronal slice through the largest; empty segments have no slice of their own.
+    centres = [np.argwhere(m > 0).mean(axis=0).round().astype(int) for m in masks if m.any()][:3]
     if union.any():
-        # Slice through the largest lesion: the one with most voxels in the union's biggest slice.
         from .postprocess import label_components
 
         labels, n = label_components(union)
         counts = np.bincount(labels.ravel())
         counts[0] = 0
-        centre = np.argwhere(labels == int(np.argmax(counts))).mean(axis=0).round().astype(int)
+        largest = np.argwhere(labels == int(np.argmax(counts))).mean(axis=0).round().astype(int)
     else:
-        centre = np.array(ct.shape) // 2
+        largest = np.array(ct.shape) // 2
+    centres = centres or [largest]
     # Array is now (S, P, L). Axial slice (P rows, L columns) is already radiological
     # (anterior up, patient's right on the picture's left); coronal needs superior up.
     sp = np.asarray(img.spacing)[[int(np.argmax(np.abs(img.direction[row, :]))) for row in (2, 1, 0)]]
-    views = [
-        ("axial", ct[centre[0]], [m[centre[0]] for m in masks], sp[1] / sp[2]),
-        ("coronal", ct[:, centre[1]][::-1], [m[:, centre[1]][::-1] for m in masks], sp[0] / sp[2]),
-    ]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 5), dpi=100)
-    for ax, (title, slab, mslabs, aspect) in zip(axes, views):
-        ax.imshow(slab, cmap="gray", vmin=-400, vmax=400, aspect=aspect, interpolation="nearest")
+    views = [(f"axial {k + 1}" if len(centres) > 1 else "axial", ct[c[0]], [m[c[0]] for m in masks], sp[1] / sp[2])
+             for k, c in enumerate(centres)]
+    views.append(("coronal", ct[:, largest[1]][::-1], [m[:, largest[1]][::-1] for m in masks], sp[0] / sp[2]))
+    # lung window where the lesions are lung-like (ground glass is black in a soft-tissue window)
+    lo, hi = (-1100.0, 300.0) if union.any() and float(np.median(ct[union])) < -100 else (-400.0, 400.0)
+    fig, axes = plt.subplots(1, len(views), figsize=(5 * len(views), 5), dpi=100)
+    for ax, (title, slab, mslabs, aspect) in zip(np.atleast_1d(axes), views):
+        ax.imshow(slab, cmap="gray", vmin=lo, vmax=hi, aspect=aspect, interpolation="nearest")
         for seg, m in zip(result.segments, mslabs):
             if m.any():
                 ax.contour(m.astype(float), levels=[0.5], colors=[seg.color], linewidths=1.5)
         ax.set_title(title)
         ax.axis("off")
-    names = [f"{s.name[:40]}" for s in result.segments]
-    fig.suptitle("; ".join(names)[:120] or "no segments", fontsize=9)
+    names = [f"{s.name[:90]}" + ("" if s.found else " (not found)") for s in result.segments]
+    fig.suptitle("\n".join(names)[:300] or "no segments", fontsize=9)
     fig.tight_layout()
     fig.savefig(str(path), format="png")
     plt.close(fig)
