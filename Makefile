@@ -1,5 +1,5 @@
 # The two commands of the README. Both create or reuse .venv/ at the repository root.
-#   make demo   segment the real lung tumour of lung2 from a text description
+#   make demo   ask both demo models for a left- and a right-lung mass on the real lung2 CT, and one synthetic scene
 #   make test   the whole test suite
 PYTHON ?= python3
 VENV := .venv
