@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -47,15 +48,14 @@ ABSENT_PER_CASE = 2
 
 def _case_questions(case: Any, rng: np.random.Generator) -> list[tuple[str, int, str]]:
     """(kind, lesion id or -1, text) of one case: own reports, neutral, swapped, absent."""
-    from ..training.data.descriptions import absent_descriptions, case_organs
+    from ..training.data.descriptions import case_absent_texts
 
     described = [l for l in case.lesions if l.described and (l.report or "").strip()]
     questions = [("own", int(l.lesion_id), l.report) for l in described]
     if described:
         questions.append(("neutral", -1, NEUTRAL))
     questions += [("wrong", int(l.lesion_id), swap_attributes(l.report)) for l in described if has_swappable(l.report)]
-    absent = absent_descriptions([dict(l.attributes) for l in case.lesions], rng, ABSENT_PER_CASE, case_organs(case))
-    questions += [("absent", -1, text) for text, _ in absent]
+    questions += [("absent", -1, text) for text in case_absent_texts(case, rng, ABSENT_PER_CASE)]
     return questions
 
 
@@ -112,7 +112,7 @@ def evaluate(model: Any, data_dir: str | Path, part: str = "test", max_cases: in
     from .runner import text_to_query
 
     settings = settings or InferenceSettings(device="cpu")
-    settings.extra = {**(settings.extra or {}), "min_score": 0.0}
+    settings = replace(settings, extra={**(settings.extra or {}), "min_score": 0.0})
     rows: list[dict[str, Any]] = []
     for n, case in enumerate(LesionDataset(data_dir, part=part)):
         if max_cases and n >= max_cases:

@@ -173,13 +173,12 @@ def evaluate_model(
 
 
 def _absent_questions(case: Case, index: int, count: int) -> list[tuple[str, int, str]]:
-    from ..training.data.descriptions import absent_descriptions, case_organs
+    from ..training.data.descriptions import case_absent_texts
 
     if count <= 0:
         return []
     rng = np.random.default_rng([17, index])  # the same questions for every model and mode
-    texts = absent_descriptions([dict(l.attributes) for l in case.lesions], rng, count, case_organs(case))
-    return [("absent", n, text) for n, (text, _) in enumerate(texts)]
+    return [("absent", n, text) for n, text in enumerate(case_absent_texts(case, rng, count))]
 
 
 def evaluate_modes(

@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # torch is imported lazily: Slicer loads this before installi
 
     from ..query.types import LesionQuery
 
+#: selection modes (``pipeline.selection``) and the prompt-free mode with a calibrated threshold
+THRESHOLD_KEYS = ("network", "measured", "prompt_free")
+
 #: progress(stage, fraction): stage is a short human-readable text, fraction in 0..1 or None.
 #: A callback may raise ``errors.CancelledError`` to stop the job.
 ProgressCallback = Callable[[str, "float | None"], None]
@@ -75,6 +78,12 @@ class LesionSegmenter(ABC):
     min_scores: dict[str, float] = {}
     #: besides the best candidate, keep those scoring at least this share of it (1: the best only)
     keep_ratio: float = 1.0
+
+    def read_min_scores(self, extra: dict[str, Any]) -> None:
+        """Take the calibrated thresholds a weights folder's ``config.json`` stores in
+        ``extra["selection"]`` (``evaluation.referring --write-thresholds``)."""
+        selection = dict(extra.get("selection") or {})
+        self.min_scores = {k: float(v) for k, v in selection.items() if k in THRESHOLD_KEYS}
 
     def min_score(self, mode: str) -> float:
         """The calibrated "not found" threshold of selection ``mode`` (0 when uncalibrated)."""

@@ -147,7 +147,7 @@ def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], pr
     """Measure one component ``region`` (bool, on the box ``box`` of the working grid).
 
     ``prob``, ``score``, ``hu`` and ``others`` (voxels of any candidate) are the box's arrays."""
-    from .lesion_measures import bbox, core_stats, in_plane_core, shape_index
+    from .lesion_measures import core_stats, core_values, shape_index
 
     p = prob[region].astype(np.float64)
     mass = float(p.sum())
@@ -157,9 +157,8 @@ def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], pr
     values = hu[shell]
     lung = float(((values >= LUNG_HU[0]) & (values <= LUNG_HU[1])).mean()) if values.size else 0.0
     soft = values[(values >= SOFT_TISSUE_HU[0]) & (values <= SOFT_TISSUE_HU[1])]
-    stats = core_stats(hu, region, spacing_ijk)
-    sl = bbox(region)
-    core_values = hu[sl][in_plane_core(region[sl], spacing_ijk)]
+    core = core_values(hu, region, spacing_ijk)
+    stats = core_stats(hu, region, spacing_ijk, core)
     if lung >= LUNG_CONTEXT_MIN:
         reference = LUNG_REFERENCE_HU
     else:
@@ -172,7 +171,7 @@ def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], pr
         body_xyz=tuple(float(v) for v in frame.normalised(idx)[0]), side=frame.side(idx),
         diameter_mm=_axial_diameter(region, spacing_ijk, direction), core_hu=stats["median"],
         reference_hu=reference, p15_hu=stats["p15"], p85_hu=stats["p85"],
-        high_hu=float(np.percentile(core_values, 90)), solid_fraction=float((core_values > SOLID_HU).mean()),
+        high_hu=float(np.percentile(core, 90)), solid_fraction=float((core > SOLID_HU).mean()),
         lung_context=lung,
         shape_index=None if index is None else float(index), elongation=_elongation(region, spacing_ijk, direction))
 

@@ -76,11 +76,16 @@ def shape_index(mask: np.ndarray, spacing_ijk) -> float:
     return sphericity(mask, spacing_ijk) / ball_sphericity(volume, spacing_ijk)
 
 
-def core_stats(hu: np.ndarray, mask: np.ndarray, spacing_ijk) -> dict[str, float]:
-    """Mean, median and 15th/85th percentiles of the lesion core HU."""
+def core_values(hu: np.ndarray, mask: np.ndarray, spacing_ijk) -> np.ndarray:
+    """HU of the lesion core (:func:`in_plane_core`), float64."""
     sl = bbox(mask)
-    core = in_plane_core(mask[sl], spacing_ijk)
-    v = hu[sl][core].astype(np.float64)
+    return hu[sl][in_plane_core(mask[sl], spacing_ijk)].astype(np.float64)
+
+
+def core_stats(hu: np.ndarray, mask: np.ndarray, spacing_ijk, values: np.ndarray | None = None) -> dict[str, float]:
+    """Mean, median and 15th/85th percentiles of the lesion core HU (``values``: the core's HU
+    when the caller already has them, :func:`core_values`)."""
+    v = core_values(hu, mask, spacing_ijk) if values is None else values
     return {"mean": float(v.mean()), "median": float(np.median(v)), "p15": float(np.percentile(v, 15)),
             "p85": float(np.percentile(v, 85)), "std": float(v.std()), "voxels": int(v.size)}
 

@@ -159,13 +159,11 @@ def segment(
         chosen = [c for c in answer.selection.candidates if c["label"] in answer.selection.labels]
         seg = SegmentResult(
             name=_segment_name(query), mask=mask, query=query, probability=prob if keep_probability else None,
-            score=max((c["score"] for c in chosen), default=score) if chosen else 0.0, color=segment_color(n),
+            score=max(c["score"] for c in chosen) if chosen else 0.0, color=segment_color(n),
             lesions=lesions, lesion_type=query.lesion_type, selection=answer.selection.to_dict(),
         )
         seg.terminology = terminology_for_segment(seg)
-        if not mask.any() and not answer.selection.candidates:
-            warnings.append(f"no lesion found for '{seg.name}' at threshold {settings.threshold:g}")
-        elif not answer.selection.found:
+        if not answer.selection.found and answer.selection.candidates:  # candidates, none named by the words
             warnings.append(f"'{seg.name}': {answer.selection.message}")
         elif not mask.any():
             warnings.append(f"no lesion found for '{seg.name}' at threshold {settings.threshold:g}")

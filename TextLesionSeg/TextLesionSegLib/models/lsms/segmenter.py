@@ -15,11 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ...pipeline.body_frame import body_frame, body_level
 from ..base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
 from .slices import slice_stack
-
-#: working-grid value of -500 HU in LSMS's default wide window (-1000..400): body vs air
-BODY_LEVEL = 500.0 / 1400.0
 
 
 class LSMSSegmenter(LesionSegmenter):
@@ -41,8 +39,7 @@ class LSMSSegmenter(LesionSegmenter):
         self.name = name
         self.version = version
         self.preprocessing: PreprocessingConfig = preprocessing_for(model.config)
-        selection = dict(model.config.extra.get("selection") or {})
-        self.min_scores = {k: float(v) for k, v in selection.items() if k in ("network", "measured", "prompt_free")}
+        self.read_min_scores(model.config.extra)
 
     @classmethod
     def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "LSMSSegmenter":
@@ -65,8 +62,6 @@ class LSMSSegmenter(LesionSegmenter):
         """Probabilities (K, J, I) of ``text`` on slices ``ks`` of ``volume`` (0 elsewhere);
         ``frame``: the volume's body frame (computed here when the model reads positions)."""
         import torch
-
-        from ...pipeline.body_frame import body_frame, body_level
 
         model = self.model
         context = model.config.context_slices
@@ -103,7 +98,7 @@ class LSMSSegmenter(LesionSegmenter):
             (k0, j0, i0), (k1, j1, i1) = [tuple(int(v) for v in corner) for corner in roi]
             k0, j0, i0 = max(k0, 0), max(j0, 0), max(i0, 0)
             k1, j1, i1 = min(k1, volume.shape[0]), min(j1, volume.shape[1]), min(i1, volume.shape[2])
-        body = (volume[k0:k1, j0:j1, i0:i1] > BODY_LEVEL).any(axis=(1, 2))
+        body = (volume[k0:k1, j0:j1, i0:i1] > body_level(self.model.config.hu_window)).any(axis=(1, 2))
         ks = [k0 + int(k) for k in np.flatnonzero(body)]
         return ks, (slice(j0, j1), slice(i0, i1))
 
@@ -114,14 +109,11 @@ class LSMSSegmenter(LesionSegmenter):
         (the pipeline's selection chooses among them)."""
         import torch
 
-        from ...pipeline.body_frame import body_frame, body_level
-
         vol = volume[0, 0].detach().cpu().numpy().astype(np.float32) if hasattr(volume, "detach") \
             else np.asarray(volume, dtype=np.float32)[0, 0]
         ks, box = self._search_region(vol, settings)
         batch = int((settings.extra or {}).get("slice_batch", 8))
-        level = body_level(self.model.config.hu_window)
-        frame = body_frame(vol, level) if self.model.config.position_channels else None
+        frame = body_frame(vol, body_level(self.model.config.hu_window)) if self.model.config.position_channels else None
         maps = [self.slice_probabilities(vol, query.text, ks, box, batch, progress,
                                          f"LSMS: description {q + 1}/{len(queries)}", frame)
                 for q, query in enumerate(queries)]

@@ -38,7 +38,7 @@ HEADS = tuple(HEAD_VALUES)
 UNKNOWN = -1
 
 
-def _side_of(source: Any, get) -> str | None:
+def _side_of(get) -> str | None:
     side = get("side")
     if side in ("left", "right"):
         return side
@@ -59,7 +59,7 @@ def head_targets(source: Any) -> list[int]:
             return getattr(source, key, None) or None
     out = []
     for head, values in HEAD_VALUES.items():
-        value = _side_of(source, get) if head == "side" else get(head)
+        value = _side_of(get) if head == "side" else get(head)
         out.append(values.index(value) if value in values else UNKNOWN)
     return out
 

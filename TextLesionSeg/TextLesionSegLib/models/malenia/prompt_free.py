@@ -30,9 +30,10 @@ def _window_slices(center: np.ndarray, roi: tuple[int, ...], shape: tuple[int, .
 
 
 @torch.no_grad()
-def describe_components(seg: "MaleniaSegmenter", volume: torch.Tensor, prob: torch.Tensor,
+def describe_components(seg: "MaleniaSegmenter", inputs: torch.Tensor, prob: torch.Tensor,
                         settings: InferenceSettings) -> list[dict[str, Any]]:
-    """Split ``prob`` (K, J, I) into lesions and describe each from the token that explains it best."""
+    """Split ``prob`` (K, J, I) into lesions and describe each from the token that explains it best;
+    ``inputs`` ``(1, C, K, J, I)`` are the model's inputs (``MaleniaSegmenter.model_input``)."""
     from scipy import ndimage
 
     model, bank = seg.model, seg.bank
@@ -44,7 +45,7 @@ def describe_components(seg: "MaleniaSegmenter", volume: torch.Tensor, prob: tor
     sizes = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1))
     order = [i + 1 for i in np.argsort(-sizes) if sizes[i] >= MIN_COMPONENT_VOXELS][:MAX_LESIONS]
     roi = tuple(seg.preprocessing.roi_size)
-    inputs = seg.model_input(volume)[0]  # (C, K, J, I): the image, and the position channels if read
+    inputs = inputs[0]  # (C, K, J, I): the image, and the position channels if read
     lesions = []
     for lab in order:
         comp = labels == lab

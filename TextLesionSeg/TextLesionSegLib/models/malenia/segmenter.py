@@ -64,8 +64,7 @@ class MaleniaSegmenter(LesionSegmenter):
         self.preprocessing = PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window),
                                                  roi_size=tuple(cfg.roi_size))
         self._bank: "AttributeBank | None" = None
-        selection = dict(cfg.extra.get("selection") or {})
-        self.min_scores = {k: float(v) for k, v in selection.items() if k in ("network", "measured", "prompt_free")}
+        self.read_min_scores(cfg.extra)
         # components whose token score comes near the best one's are kept too [chosen, card]
         self.keep_ratio = float(cfg.component_keep_ratio) if cfg.component_keep_ratio > 0 else 1.0
 
@@ -170,6 +169,7 @@ class MaleniaSegmenter(LesionSegmenter):
             return prompt_free_window(self.model, patch, self.bank)
 
         self._move(resolve_device(settings.device))
-        prob = sliding_window_predict(window, self.model_input(volume), self.preprocessing.roi_size, settings, progress,
+        inputs = self.model_input(volume)
+        prob = sliding_window_predict(window, inputs, self.preprocessing.roi_size, settings, progress,
                                       stage="Malenia: finding lesions", fn_to_device=self._move)[0, 0].cpu()
-        return describe_components(self, volume, prob, settings)
+        return describe_components(self, inputs, prob, settings)

@@ -130,8 +130,8 @@ def _draft(attrs: dict[str, Any], stated: dict[str, Any], rng: np.random.Generat
     organ = stated.get("organ") or "lung"
     lung = organ == "lung"
     if set(stated) >= {"shape", "density", "density_variation", "surface"} and rng.random() < 0.3:
-        full = dict(attrs, relation=None, specific_features=[])  # a report sentence states everything
-        full["relation"] = "not closely related"
+        # a report sentence states everything (no relation sentence, no specific features)
+        full = dict(attrs, relation="not closely related", specific_features=[])
         return make_report(full, rng).split(" No close")[0]
     adjectives = []
     if "shape" in stated:
@@ -250,6 +250,13 @@ def case_organs(case: Any) -> list[str]:
     hosts = {str(l.attributes.get("host") or "") for l in case.lesions}
     organs = [o for h in hosts for o in HOST_ORGANS.get(h, ())]
     return list(dict.fromkeys(organs or [str(l.attributes.get("organ")) for l in case.lesions if l.attributes.get("organ")]))
+
+
+def case_absent_texts(case: Any, rng: np.random.Generator, count: int) -> list[str]:
+    """``count`` descriptions of lesions a loaded case (``LesionCase``/evaluation ``Case``) does
+    not hold, contrasting with any of its lesions, organs from its scan (:func:`case_organs`)."""
+    texts = absent_descriptions([dict(l.attributes) for l in case.lesions], rng, count, case_organs(case))
+    return [text for text, _ in texts]
 
 
 def case_descriptions(lesions: dict[int, dict[str, Any]], rng: np.random.Generator, organs: Sequence[str] = (),
