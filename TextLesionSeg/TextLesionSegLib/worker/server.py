@@ -208,7 +208,8 @@ class WorkerState:
                     "message": f"not enough memory ({exc}); try low-memory mode, the CPU, or a smaller volume"}
         if isinstance(exc, KeyboardInterrupt):
             return {"type": "error", "id": rid, "message": "cancelled", "exit_code": 130}
-        log.error("request %s failed:\n%s", rid, "".join(traceback.format_exception(exc)))
+        # three-argument form: the one-argument form is Python >= 3.10 (Slicer 5.8 runs 3.9)
+        log.error("request %s failed:\n%s", rid, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         return {"type": "error", "id": rid, "exit_code": 1,
                 "message": f"internal error: {type(exc).__name__}: {exc} (traceback in the worker log)"}
 
