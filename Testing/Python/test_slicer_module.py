@@ -123,7 +123,8 @@ def test_user_facing_strings_are_translatable_and_torch_is_never_pip_installed()
 
 
 def test_missing_requirements_protect_slicer_packages(tmp_path):
-    from TextLesionSegLib.mrml.environment import device_choices, missing_requirements, read_requirements, torch_status
+    from TextLesionSegLib.mrml.environment import missing_requirements, read_requirements
+    from TextLesionSegLib.pipeline.devices import device_choices, torch_status
 
     requirements = read_requirements(ROOT / "python-requirements.txt")
     assert requirements and not any(r.lower().startswith(("torch", "numpy", "simpleitk", "vtk")) for r in requirements)

@@ -83,6 +83,17 @@ def test_second_request_reuses_the_loaded_model(client, site):
     assert time.perf_counter() - started < 60
 
 
+def test_status_carries_the_compute_the_worker_sees(client):
+    """Slicer fills its device selector from this reply, so its own process never imports torch."""
+    import importlib.metadata
+
+    compute = client.request({"type": "status"}, TIMEOUT)["compute"]
+    assert compute["choices"][0] == "auto" and compute["choices"][-1] == "cpu", compute
+    assert compute["choices"][1:-1] == [f"cuda:{d['index']}" for d in compute["cuda"]]
+    assert compute["installed"] is True and compute["version"] == importlib.metadata.version("torch")
+    assert compute["message"].startswith(f"PyTorch {compute['version']}")
+
+
 def test_soak_runner_on_the_shared_worker(client, site):
     """The soak benchmark's loop (docs/BENCHMARKS.md runs it with 20 requests) on 3 requests."""
     from TextLesionSegLib.worker.soak import soak

@@ -1,9 +1,13 @@
-"""What the Slicer module must install before a first run, and what compute it can use.
+"""What the Slicer module must install before a first run.
 
 Nothing here installs anything: the Slicer widget shows one confirmation listing
 :func:`missing_requirements` and then calls Slicer's installer (``slicer.packaging.pip_ensure``
 or ``slicer.util.pip_install``), and torch only through the PyTorch extension's
 ``PyTorchUtils``. Packages Slicer ships itself are never touched.
+
+What compute there is (torch version, CUDA devices, device choices) is not asked here: the
+worker answers it in its ``status`` reply (``pipeline.devices``), so Slicer's own process never
+imports torch or opens CUDA for it.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 #: Slicer's own packages (replacing them breaks Slicer) and torch (installed only by
 #: PyTorchUtils, which picks the CUDA build matching the driver).
@@ -53,39 +57,6 @@ def missing_requirements(requirements: list[str]) -> list[str]:
         if requirement.specifier and not requirement.specifier.contains(installed, prereleases=True):
             missing.append(line)
     return missing
-
-
-def torch_status() -> dict[str, Any]:
-    """Torch version and CUDA devices with free memory, without importing torch if absent.
-
-    Returns ``{"installed": bool, "version": str|None, "cuda": [{"index", "name",
-    "free_gb", "total_gb"}], "message": str}``.
-    """
-    try:
-        version = importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        return {"installed": False, "version": None, "cuda": [],
-                "message": "PyTorch is not installed: it is installed on first Apply (PyTorch extension)."}
-    import torch  # only now: the widget asks for this when the Advanced section opens
-
-    devices = []
-    if torch.cuda.is_available():
-        for index in range(torch.cuda.device_count()):
-            free, total = torch.cuda.mem_get_info(index)
-            devices.append({"index": index, "name": torch.cuda.get_device_name(index),
-                            "free_gb": free / 2**30, "total_gb": total / 2**30})
-    if devices:
-        text = "; ".join(f"cuda:{d['index']} {d['name']} ({d['free_gb']:.1f} of {d['total_gb']:.1f} GB free)"
-                         for d in devices)
-        message = f"PyTorch {version}, CUDA: {text}"
-    else:
-        message = f"PyTorch {version}, no CUDA GPU: runs on the CPU (slower)."
-    return {"installed": True, "version": version, "cuda": devices, "message": message}
-
-
-def device_choices(status: dict[str, Any]) -> list[str]:
-    """Items of the device selector: ``auto``, each ``cuda:N`` found, and ``cpu``."""
-    return ["auto", *[f"cuda:{d['index']}" for d in status.get("cuda", [])], "cpu"]
 
 
 def ensure_dependencies(

@@ -17,8 +17,18 @@ Messages (one JSON object per line on the worker's stdout)::
     {"type": "ready", "protocol": 1, "pid": 1234}                 # once, at start
     {"type": "progress", "id": "r1", "stage": "Loading model", "fraction": null}
     {"type": "result", "id": "r1", "result_path": "/tmp/.../result.json", "model_load_count": 1, ...}
-    {"type": "status", "id": "r3", "loaded_models": [...], "load_counts": {...}, "rss_bytes": ...}
+    {"type": "status", "id": "r3", "loaded_models": [...], "load_counts": {...}, "rss_bytes": ...,
+     "compute": {"installed": true, "version": "2.5.1", "cuda": [{"index": 0, "name": "...",
+                 "free_gb": 20.1, "total_gb": 24.0}], "message": "PyTorch 2.5.1, CUDA: ...",
+                 "choices": ["auto", "cuda:0", "cpu"]}}
     {"type": "error", "id": "r1", "message": "one line", "exit_code": 2}
+
+``compute`` (``pipeline.devices.compute_status``) comes with the reply to a ``status`` request
+only (not ``load``/``unload``/``shutdown``): it is the torch and CUDA state *of the worker*, so
+Slicer fills its device selector without importing torch itself. Without torch it is
+``{"installed": false, "version": null, "cuda": [], "choices": ["auto", "cpu"], ...}``, and
+asking for it imports nothing; with torch, the first ``status`` of a fresh worker waits for the
+warm-up imports (seconds), later ones answer at once.
 
 ``exit_code`` follows the CLI: 2 bad input, 3 model problem, 4 memory, 1 internal, 130 cancelled.
 This module imports numpy only (no torch), so Slicer can read results without the model stack.

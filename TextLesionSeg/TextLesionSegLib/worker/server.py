@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -90,6 +91,20 @@ def wait_for_warm_up() -> None:
         _warm_up.join()
 
 
+def compute_status() -> dict[str, Any]:
+    """Torch version, CUDA devices and device choices (``pipeline.devices``), asked in this process.
+
+    Slicer asks the worker, not its own process, so only the worker imports torch and opens CUDA.
+    When torch is installed the warm-up thread is importing it: wait for that first, so two threads
+    never import torch at once. Without torch nothing is imported or waited for.
+    """
+    from ..pipeline import devices
+
+    if importlib.util.find_spec("torch") is not None:
+        wait_for_warm_up()
+    return devices.compute_status()
+
+
 class WorkerState:
     """Loaded models, keyed by (name, device), and how often each was loaded."""
 
@@ -140,7 +155,7 @@ class WorkerState:
             protocol.check_request(request)
             kind = request["type"]
             if kind == "status":
-                return {"type": "status", "id": rid, **self.status()}
+                return {"type": "status", "id": rid, **self.status(), "compute": compute_status()}
             if kind == "unload":
                 self.unload()
                 return {"type": "status", "id": rid, **self.status()}
