@@ -94,3 +94,19 @@ def test_unreadable_result_is_an_input_error(tmp_path):
         protocol.load_result(tmp_path / "x.json")
     with pytest.raises(InputError, match="cannot read worker result"):
         protocol.load_result(tmp_path / "missing.json")
+
+
+def test_worker_popen_options_hide_the_console_on_windows_only():
+    """PythonSlicer is a console program: without CREATE_NO_WINDOW a black window pops up on Windows."""
+    import subprocess
+
+    from TextLesionSegLib.worker.client import popen_options
+
+    windows = popen_options("win32")
+    assert set(windows) == {"creationflags"}  # start_new_session is POSIX-only
+    assert windows["creationflags"] & 0x08000000  # CREATE_NO_WINDOW
+    assert windows["creationflags"] & 0x00000200  # CREATE_NEW_PROCESS_GROUP (kept from before)
+    if hasattr(subprocess, "CREATE_NO_WINDOW"):  # on Windows: the constants are the real ones
+        assert windows["creationflags"] == subprocess.CREATE_NO_WINDOW | subprocess.CREATE_NEW_PROCESS_GROUP
+    for posix in ("linux", "darwin"):
+        assert popen_options(posix) == {"start_new_session": True}  # cancel kills the whole group

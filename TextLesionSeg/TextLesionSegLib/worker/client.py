@@ -54,6 +54,22 @@ def kill_process_tree(proc: subprocess.Popen) -> None:
         pass
 
 
+#: Windows process-creation flags, spelled out so the options can be built (and tested) anywhere
+CREATE_NEW_PROCESS_GROUP = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x00000200)
+CREATE_NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0x08000000)
+
+
+def popen_options(platform: str) -> dict[str, Any]:
+    """Platform-specific ``Popen`` options of the worker (``platform`` as in ``sys.platform``).
+
+    Windows: no console window pops up next to Slicer (PythonSlicer is a console program), and a
+    new process group. Elsewhere: a new session, so ``cancel`` can kill the worker's whole tree.
+    """
+    if platform.startswith("win"):
+        return {"creationflags": CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW}
+    return {"start_new_session": True}
+
+
 def _read_lines(proc: subprocess.Popen, out: "queue.Queue[dict[str, Any]]") -> None:
     """Reader thread: every stdout line of one worker process becomes a message in ``out``."""
     assert proc.stdout is not None
@@ -112,15 +128,11 @@ class WorkerClient:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_PARENT), env.get("PYTHONPATH", "")) if p)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
-        kwargs: dict[str, Any] = {}
-        if sys.platform.startswith("win"):
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
-        else:
-            kwargs["start_new_session"] = True  # its own process group: cancel kills the whole tree
         try:
             self._proc = subprocess.Popen(
                 [self.python_executable, "-m", "TextLesionSegLib.worker"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=log, env=env, text=True, encoding="utf-8", bufsize=1, **kwargs,
+                stdout=subprocess.PIPE, stderr=log, env=env, text=True, encoding="utf-8", bufsize=1,
+                **popen_options(sys.platform),
             )
         finally:
             log.close()  # the child holds its own handle
@@ -243,4 +255,4 @@ def run_request_sync(request: dict[str, Any], on_message: Any = None) -> dict[st
     return run(request, on_message)
 
 
-__all__ = ["WorkerClient", "run_request_sync", "kill_process_tree"]
+__all__ = ["WorkerClient", "run_request_sync", "kill_process_tree", "popen_options"]
