@@ -332,7 +332,13 @@ class TextLesionSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if now - self._lastThresholdUndo > 1.0:
                 self.ui.segmentEditorWidget.saveStateForUndo()
             self._lastThresholdUndo = now
-            self.logic.rethresholdAll(segmentationNode, value)
+            segmentId = self.ui.segmentEditorWidget.currentSegmentID()
+            if not segmentId:
+                slicer.util.showStatusMessage(_("Select a segment in the editor first."), 3000)
+                return
+            outcome = self.logic.rethresholdSegments(segmentationNode, [segmentId], value)
+            if outcome.edited:
+                slicer.util.showStatusMessage(_("The segment was edited; the threshold leaves it as it is."), 3000)
 
     def onClickToolToggled(self, mode: str, on: bool) -> None:
         other = self.ui.removeLesionButton if mode == "keep" else self.ui.keepLesionButton
@@ -665,11 +671,12 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         return lesion_under_point(segmentationNode, segmentId, tuple(ras), mode)
 
     @staticmethod
-    def rethresholdAll(segmentationNode, threshold: float) -> int:
-        """Re-threshold every segment of the node that has a kept probability map (no model run)."""
-        from TextLesionSegLib.mrml.correction import rethreshold_all
+    def rethresholdSegments(segmentationNode, segmentIds, threshold: float, overwriteEdited: bool = False):
+        """Re-threshold the given segments from their kept probability maps (no model run); a
+        segment edited since it was generated is left alone unless ``overwriteEdited``."""
+        from TextLesionSegLib.mrml.correction import rethreshold_segments
 
-        return rethreshold_all(segmentationNode, threshold)
+        return rethreshold_segments(segmentationNode, segmentIds, threshold, overwriteEdited)
 
 
 class TextLesionSegTest(ScriptedLoadableModuleTest):
@@ -710,5 +717,6 @@ class TextLesionSegTest(ScriptedLoadableModuleTest):
         self.assertEqual(segmentation.GetNthSegment(0).GetName(), "round hyperdense lesion in the liver")
         self.assertTrue(segmentation.GetNthSegment(0).GetTerminology())
         self.assertTrue(rows)
-        self.assertEqual(logic.rethresholdAll(imported.segmentation_node, 0.7), len(imported.probability_nodes))
+        outcome = logic.rethresholdSegments(imported.segmentation_node, imported.segment_ids, 0.7)
+        self.assertEqual(len(outcome.changed), len(imported.probability_nodes))
         self.delayDisplay("TextLesionSeg self-test passed")

@@ -12,7 +12,7 @@ from test_mrml_support import add_volume, oblique_ijk_to_ras, rigid_transform, s
 
 slicer = pytest.importorskip("slicer")
 
-from TextLesionSegLib.mrml.correction import lesion_under_point, rethreshold_all, rethreshold_segment, segment_mask  # noqa: E402
+from TextLesionSegLib.mrml.correction import lesion_under_point, rethreshold_segment, rethreshold_segments, segment_mask  # noqa: E402
 from TextLesionSegLib.mrml.roi import crop_box, crop_image, roi_corners_ras, uncrop_result  # noqa: E402
 from TextLesionSegLib.mrml.segmentation import import_result  # noqa: E402
 from TextLesionSegLib.mrml.table import COLUMNS, fill_table_node, lesion_rows, table_cells, write_csv  # noqa: E402
@@ -74,11 +74,11 @@ def test_keep_on_a_weak_lesion_recovers_it_from_the_probability_map(two_lesions)
     assert segment_mask(node, segment_id)[0].sum() == 0
     assert lesion_under_point(node, segment_id, _world(image, CENTRE_B), "keep")
     kept, _ = segment_mask(node, segment_id)
-    from TextLesionSegLib.mrml.volumes import find_probability_volume, volume_array
+    from TextLesionSegLib.mrml.volumes import find_probability_volume, probability_at_least
     from scipy import ndimage
 
-    probability = volume_array(find_probability_volume(node, segment_id))
-    components, _ = ndimage.label(probability >= 0.25, structure=np.ones((3, 3, 3)))
+    weak = probability_at_least(find_probability_volume(node, segment_id), 0.25)
+    components, _ = ndimage.label(weak, structure=np.ones((3, 3, 3)))
     expected = components == components[CENTRE_B]
     assert kept.sum() == expected.sum() > 0
     assert not lesion_under_point(node, segment_id, _world(image, (0, 21, 0)), "remove")
@@ -122,7 +122,7 @@ def test_live_rethreshold_uses_the_kept_probability(two_lesions):
     assert counts[0] > counts[1] > counts[2] > 0
     mask, _ = segment_mask(node, segment_id)
     assert mask.sum() == counts[2]
-    assert rethreshold_all(node, 0.3) == 1
+    assert list(rethreshold_segments(node, [segment_id], 0.3).changed) == [segment_id]
     assert segment_mask(node, segment_id)[0].sum() == counts[0]
     other = node.GetSegmentation().AddEmptySegment("user")
     with pytest.raises(ValueError, match="no probability volume"):

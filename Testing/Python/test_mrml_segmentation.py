@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_mrml_support import add_volume, oblique_ijk_to_ras, rigid_transform, scene, sphere  # noqa: F401
+from test_mrml_support import add_volume, oblique_ijk_to_ras, rigid_transform, scene, segment_array, sphere  # noqa: F401
 
 slicer = pytest.importorskip("slicer")
 import vtk  # noqa: E402
@@ -21,7 +21,13 @@ from TextLesionSegLib.mrml.segmentation import (  # noqa: E402
     import_result,
 )
 from TextLesionSegLib.mrml.terminology import terminology_dict, terminology_string  # noqa: E402
-from TextLesionSegLib.mrml.volumes import find_probability_volume, volume_to_image  # noqa: E402
+from TextLesionSegLib.mrml.volumes import (  # noqa: E402
+    find_probability_volume,
+    probability_at_least,
+    remove_probability_volumes,
+    volume_array,
+    volume_to_image,
+)
 from TextLesionSegLib.pipeline.result import LesionMeasurement, Result, SegmentResult  # noqa: E402
 from TextLesionSegLib.query.types import LesionQuery  # noqa: E402
 
@@ -58,23 +64,6 @@ def make_result(volume_node, probability=False) -> Result:
             )
         )
     return Result(image=image, segments=segments, model_name="malenia-demo", model_version="0.1")
-
-
-def segment_array(segmentation_node, segment_id, reference_node) -> np.ndarray:
-    """Export one segment through Slicer's Segmentations logic onto the reference grid."""
-    from vtk.util import numpy_support
-
-    scene = segmentation_node.GetScene()
-    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "export")
-    ids = vtk.vtkStringArray()
-    ids.InsertNextValue(segment_id)
-    assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
-        segmentation_node, ids, labelmap, reference_node
-    )
-    dims = labelmap.GetImageData().GetDimensions()
-    values = numpy_support.vtk_to_numpy(labelmap.GetImageData().GetPointData().GetScalars())
-    scene.RemoveNode(labelmap)
-    return values.reshape(dims[2], dims[1], dims[0])
 
 
 @pytest.fixture
@@ -207,8 +196,23 @@ def test_probability_volumes_are_kept_per_segment(volume):
         probability_node = find_probability_volume(imported.segmentation_node, segment_id)
         assert probability_node is imported.probability_nodes[segment_id]
         assert probability_node.GetTransformNodeID() == volume.GetTransformNodeID()
+        # hidden from the volume selectors, stored as uint8 (a quarter of float32), and exact to 1/255
+        assert probability_node.GetHideFromEditors()
+        stored = volume_array(probability_node)
+        assert stored.dtype == np.uint8
+        kept = result.segments[imported.segment_ids.index(segment_id)].probability
+        assert np.abs(stored / 255.0 - kept).max() <= 0.5 / 255 + 1e-6
+        for threshold in (0.19, 0.5, 0.81):
+            assert np.array_equal(probability_at_least(probability_node, threshold), kept >= threshold)
     skipped = import_result(make_result(volume, probability=True), volume, keep_probability=False)
     assert skipped.probability_nodes == {}
+    # the user may drop the maps: the segments stay, the live threshold goes
+    node = imported.segmentation_node
+    assert remove_probability_volumes(node, imported.segment_ids[:1]) == 1
+    assert find_probability_volume(node, imported.segment_ids[0]) is None
+    assert find_probability_volume(node, imported.segment_ids[1]) is not None
+    assert remove_probability_volumes(node) == 1
+    assert node.GetSegmentation().GetNumberOfSegments() == 2
 
 
 def test_labelmap_import_through_segmentations_logic(scene, volume):

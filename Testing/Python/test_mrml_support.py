@@ -96,6 +96,23 @@ def sphere(shape, center_kji, radius) -> np.ndarray:
     return (distance <= radius).astype(np.uint8)
 
 
+def segment_array(segmentation_node, segment_id, reference_node) -> np.ndarray:
+    """Export one segment through Slicer's Segmentations logic onto the reference grid (KJI)."""
+    from vtk.util import numpy_support
+
+    scene = segmentation_node.GetScene()
+    labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "export")
+    ids = vtk.vtkStringArray()
+    ids.InsertNextValue(segment_id)
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
+        segmentation_node, ids, labelmap, reference_node
+    )
+    dims = labelmap.GetImageData().GetDimensions()
+    values = numpy_support.vtk_to_numpy(labelmap.GetImageData().GetPointData().GetScalars())
+    scene.RemoveNode(labelmap)
+    return values.reshape(dims[2], dims[1], dims[0]).copy()
+
+
 def test_converter_rules_are_registered(scene):
     factory = slicer.vtkSegmentationConverterFactory.GetInstance()
     names = {factory.GetConverterRules()[i].GetClassName() for i in range(len(factory.GetConverterRules()))}

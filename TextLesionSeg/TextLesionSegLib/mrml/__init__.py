@@ -10,6 +10,8 @@ Modules, by concern:
   CT plausibility warning, probability volumes.
 * :mod:`.terminology` — terminology dicts -> Slicer's ``TerminologyEntry`` string.
 * :mod:`.segmentation` — :class:`~TextLesionSegLib.pipeline.result.Result` -> segments.
+* :mod:`.segment_voxels` — one segment's voxels read and written without touching another
+  (segments may share a labelmap layer), and the digest that tells a user's edit apart.
 * :mod:`.correction` — keep/remove the lesion under a click, live re-threshold.
 * :mod:`.roi` — restrict a run to a markups ROI and paste the answer back.
 * :mod:`.table` — lesion table rows, CSV and a table node.

@@ -1,72 +1,40 @@
 """Interactive correction of a generated segment: lesion under a click, live re-threshold.
 
-Both operations read the segment's binary labelmap, change it with numpy/scipy, and write it
-back with ``vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment`` (replace mode), the
-call Slicer's own effects end in. Undo: pass the Segment Editor's ``vtkSegmentationHistory``
-(or any history bound to the segmentation) and the state is saved *before* the change, so
-Ctrl+Z in the Segment Editor restores it; the widget calls ``saveStateForUndo()`` instead.
+Every operation reads and writes *one* segment through :mod:`.segment_voxels` (Slicer's
+per-segment extraction and replace-mode write), so no correction ever changes another
+segment's voxels, also when segments share a labelmap layer. Undo: pass the Segment Editor's
+``vtkSegmentationHistory`` (or any history bound to the segmentation) and the state is saved
+*before* the change, so Ctrl+Z in the Segment Editor restores it; the widget calls
+``saveStateForUndo()`` instead.
+
+A re-threshold replaces the segment by its kept probability map; a segment the user edited
+since TextLesionSeg last wrote it (keep/remove, Segment Editor) is left alone unless
+``overwrite_edited`` is set.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal
 
 import numpy as np
 
 from ..pipeline.postprocess import label_components
-from .volumes import _matrix_to_numpy, _numpy_to_matrix, find_probability_volume, transform_to_world, volume_array
+from .segment_voxels import mark_generated, segment_mask, was_edited, write_segment_mask
+from .volumes import (
+    _matrix_to_numpy,
+    _numpy_to_matrix,
+    find_probability_volume,
+    probability_at_least,
+    transform_to_world,
+)
+
+__all__ = ["lesion_under_point", "rethreshold_segment", "rethreshold_segments", "RethresholdOutcome",
+           "SegmentEditedError", "segment_mask", "world_to_kji"]
 
 
-def segment_mask(segmentation_node: Any, segment_id: str) -> tuple[np.ndarray, Any]:
-    """(KJI uint8 mask, ``vtkOrientedImageData`` it came from) of a segment, in the node's frame."""
-    from vtk.util import numpy_support
-
-    import slicer
-
-    labelmap = slicer.vtkOrientedImageData()
-    ok = slicer.vtkSlicerSegmentationsModuleLogic.GetSegmentBinaryLabelmapRepresentation(
-        segmentation_node, segment_id, labelmap, False
-    )
-    if not ok:
-        raise ValueError(f"segment '{segment_id}' has no binary labelmap")
-    dims = labelmap.GetDimensions()
-    scalars = labelmap.GetPointData().GetScalars()
-    if scalars is None or 0 in dims:
-        return np.zeros((0, 0, 0), dtype=np.uint8), labelmap
-    values = numpy_support.vtk_to_numpy(scalars).reshape(dims[2], dims[1], dims[0])
-    return (values > 0).astype(np.uint8), labelmap
-
-
-def write_segment_mask(
-    segmentation_node: Any, segment_id: str, mask: np.ndarray, like: Any, history: Any = None
-) -> None:
-    """Replace a segment's voxels by ``mask`` (KJI) laid on the grid of ``like`` (oriented image).
-
-    Only the mask's bounding box is written (replace mode clears the rest of the segment), so
-    a live threshold on a large CT moves kilobytes, not the whole grid.
-    """
-    from vtk.util import numpy_support
-
-    import slicer
-
-    if history is not None:
-        history.SaveState()
-    present = [np.flatnonzero(np.any(mask, axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
-    low = [int(p[0]) for p in present] if present[0].size else [0, 0, 0]
-    high = [int(p[-1]) for p in present] if present[0].size else [0, 0, 0]
-    crop = mask[low[0]: high[0] + 1, low[1]: high[1] + 1, low[2]: high[2] + 1]
-    start = like.GetExtent()[0::2]  # I, J, K of the array's first voxel
-    labelmap = slicer.vtkOrientedImageData()
-    labelmap.SetOrigin(like.GetOrigin())
-    labelmap.SetSpacing(like.GetSpacing())
-    labelmap.CopyDirections(like)
-    labelmap.SetExtent(start[0] + low[2], start[0] + high[2], start[1] + low[1], start[1] + high[1],
-                       start[2] + low[0], start[2] + high[0])
-    scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(crop > 0, dtype=np.uint8).ravel(), deep=True)
-    labelmap.GetPointData().SetScalars(scalars)
-    logic = slicer.vtkSlicerSegmentationsModuleLogic
-    if not logic.SetBinaryLabelmapToSegment(labelmap, segmentation_node, segment_id, logic.MODE_REPLACE):
-        raise RuntimeError(f"could not update segment '{segment_id}'")
+class SegmentEditedError(ValueError):
+    """The segment was edited since TextLesionSeg last wrote it; re-thresholding would undo the edit."""
 
 
 def world_to_kji(labelmap: Any, node: Any, ras: tuple[float, float, float]) -> np.ndarray:
@@ -117,7 +85,7 @@ def lesion_under_point(
             return _keep_weak_lesion(segmentation_node, segment_id, ras, weak_floor, history)
         return False
     lesion = components == picked
-    new_mask = lesion if mode == "keep" else (mask > 0) & ~lesion
+    new_mask = lesion if mode == "keep" else (mask > 0) & ~lesion  # this segment's voxels only
     write_segment_mask(segmentation_node, segment_id, new_mask, labelmap, history)
     return True
 
@@ -128,6 +96,7 @@ def rethreshold_segment(
     threshold: float,
     probability_node: Any | None = None,
     history: Any = None,
+    overwrite_edited: bool = False,
 ) -> int:
     """Replace a segment by its kept probability map thresholded at ``threshold``.
 
@@ -136,14 +105,55 @@ def rethreshold_segment(
 
     Raises:
         ValueError: the segment has no kept probability volume.
+        SegmentEditedError: the segment was edited since it was generated (and
+            ``overwrite_edited`` is not set); nothing is changed.
     """
     probability_node = probability_node or find_probability_volume(segmentation_node, segment_id)
     if probability_node is None:
         raise ValueError(f"segment '{segment_id}' has no probability volume (run with 'keep probability')")
-    mask = volume_array(probability_node, copy=False) >= float(threshold)
+    if not overwrite_edited and was_edited(segmentation_node, segment_id):
+        raise SegmentEditedError(f"segment '{segment_id}' was edited since it was generated")
+    mask = probability_at_least(probability_node, threshold)
     like = _labelmap_like(probability_node, segmentation_node)
     write_segment_mask(segmentation_node, segment_id, mask, like, history)
+    mark_generated(segmentation_node, segment_id, threshold, mask, like)
     return int(mask.sum())
+
+
+@dataclass
+class RethresholdOutcome:
+    """What :func:`rethreshold_segments` did: voxel counts of the changed segments, and the
+    segments it left alone (edited by the user, or without a kept probability map)."""
+
+    changed: dict[str, int] = field(default_factory=dict)
+    edited: list[str] = field(default_factory=list)
+    without_map: list[str] = field(default_factory=list)
+
+
+def rethreshold_segments(
+    segmentation_node: Any,
+    segment_ids: Iterable[str],
+    threshold: float,
+    overwrite_edited: bool = False,
+    history: Any = None,
+) -> RethresholdOutcome:
+    """Re-threshold the given segments (the selected or ticked ones, never all by default).
+
+    One history state is saved before the first change, so one Ctrl+Z undoes the lot.
+    """
+    outcome = RethresholdOutcome()
+    for segment_id in segment_ids:
+        probability_node = find_probability_volume(segmentation_node, segment_id)
+        if probability_node is None:
+            outcome.without_map.append(segment_id)
+            continue
+        try:
+            outcome.changed[segment_id] = rethreshold_segment(
+                segmentation_node, segment_id, threshold, probability_node,
+                history if not outcome.changed else None, overwrite_edited)
+        except SegmentEditedError:
+            outcome.edited.append(segment_id)
+    return outcome
 
 
 def _labelmap_like(volume_node: Any, segmentation_node: Any) -> Any:
@@ -173,23 +183,12 @@ def _keep_weak_lesion(
         return False
     labelmap = _labelmap_like(probability_node, segmentation_node)
     index = np.round(world_to_kji(labelmap, segmentation_node, ras)).astype(int)
-    probability = volume_array(probability_node, copy=False)
-    if np.any(index < 0) or np.any(index >= probability.shape):
+    weak = probability_at_least(probability_node, floor)
+    if np.any(index < 0) or np.any(index >= weak.shape):
         return False
-    components, _ = label_components(probability >= floor)
+    components, _ = label_components(weak)
     picked = components[tuple(index)]
     if picked == 0:
         return False
     write_segment_mask(segmentation_node, segment_id, components == picked, labelmap, history)
     return True
-
-
-def rethreshold_all(segmentation_node: Any, threshold: float, history: Any = None) -> int:
-    """Re-threshold every segment of the node that has a kept probability map; returns how many."""
-    count = 0
-    for segment_id in segmentation_node.GetSegmentation().GetSegmentIDs():
-        probability_node = find_probability_volume(segmentation_node, segment_id)
-        if probability_node is not None:
-            rethreshold_segment(segmentation_node, segment_id, threshold, probability_node, history)
-            count += 1
-    return count

@@ -4,8 +4,9 @@ Rules (issue 8, "Output"):
 
 * one segment per description, added *beside* existing segments: nothing of the user's is
   removed or overwritten, and a name already taken gets a new unique name ("liver lesion (2)");
-* each segment carries its own binary labelmap layer on the input volume's voxel grid, so it
-  never shares label values with a user's segment;
+* each segment carries its own binary labelmap layer on the input volume's voxel grid when it
+  is added (a later save or reload may put segments in one shared layer: everything that
+  changes a segment afterwards goes through :mod:`.segment_voxels`, per segment);
 * name = the description, colour from the result, Slicer ``TerminologyEntry`` string, and tags
   with the query text, model, version, score, lesion type and predicted attributes — tags are
   saved in ``.seg.nrrd`` files and scenes;
@@ -23,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from ..pipeline.result import Result, SegmentResult
-from .terminology import terminology_string
-from .volumes import _matrix_to_numpy, _numpy_to_matrix, add_probability_volume, transform_to_world
+from .segment_voxels import mark_generated
+from .terminology import set_segment_terminology
+from .volumes import _matrix_to_numpy, _numpy_to_matrix, add_probability_volume, remove_with_display, transform_to_world
 
 #: Segment tags written for every generated segment (custom tags are kept in .seg.nrrd files).
 TAG_QUERY = "TextLesionSeg.Query"
@@ -166,7 +168,7 @@ def set_segment_metadata(
 ) -> None:
     """Colour, terminology and TextLesionSeg tags of one generated segment."""
     segment.SetColor(*[float(c) for c in segment_result.color])
-    segment.SetTerminology(terminology_string(segment_result.terminology))
+    set_segment_terminology(segment, segment_result.terminology)
     query_text = segment_result.query.text if segment_result.query else segment_result.name
     segment.SetTag(TAG_QUERY, query_text)
     segment.SetTag(TAG_MODEL, model_name)
@@ -203,16 +205,8 @@ def add_segment(
     segment_id = segmentation.GenerateUniqueSegmentID(segment.GetName())
     if not segmentation.AddSegment(segment, segment_id):
         raise RuntimeError(f"Slicer refused to add segment '{segment.GetName()}'")
+    mark_generated(segmentation_node, segment_id)  # so later edits are told apart from our own writes
     return segment_id
-
-
-def _remove_with_display(scene: Any, node: Any) -> None:
-    """Remove a node and its display nodes (MRML keeps orphaned display nodes otherwise)."""
-    displays = [node.GetNthDisplayNode(n) for n in range(node.GetNumberOfDisplayNodes())]
-    scene.RemoveNode(node)
-    for display in displays:
-        if display is not None:
-            scene.RemoveNode(display)
 
 
 def import_result(
@@ -244,9 +238,9 @@ def import_result(
     except Exception:
         # All or nothing: a failed import leaves the scene as it was.
         for probability_node in imported.probability_nodes.values():
-            _remove_with_display(scene, probability_node)
+            remove_with_display(scene, probability_node)
         if created:
-            _remove_with_display(scene, node)
+            remove_with_display(scene, node)
         else:
             for segment_id in imported.segment_ids:
                 node.GetSegmentation().RemoveSegment(segment_id)

@@ -71,3 +71,33 @@ def terminology_dict(entry: str) -> dict[str, Any]:
     from slicerio.segmentation import terminology_entry_from_string
 
     return terminology_entry_from_string(entry)
+
+
+def has_terminology_api(segment: Any) -> bool:
+    """Whether this Slicer's ``vtkSegment`` has ``SetTerminology``/``GetTerminology``.
+
+    They came in Slicer 5.9 (March 2025); Slicer 5.8 keeps the same string in the segment tag
+    ``vtkSegment.GetTerminologyEntryTagName()`` ("TerminologyEntry"), which is also how both
+    write it into ``.seg.nrrd`` files.
+    """
+    return hasattr(segment, "SetTerminology") and hasattr(segment, "GetTerminology")
+
+
+def set_segment_terminology(segment: Any, terminology: Mapping[str, Any] | None) -> str:
+    """Store a terminology dict on a ``vtkSegment`` with the API this Slicer has; returns the string."""
+    entry = terminology_string(terminology)
+    if has_terminology_api(segment):
+        segment.SetTerminology(entry)
+    else:
+        segment.SetTag(segment.GetTerminologyEntryTagName(), entry)
+    return entry
+
+
+def segment_terminology(segment: Any) -> str:
+    """A segment's ``TerminologyEntry`` string ("" when it has none), on any Slicer version."""
+    if has_terminology_api(segment):
+        return str(segment.GetTerminology() or "")
+    import vtk
+
+    value = vtk.reference("")
+    return str(value) if segment.GetTag(segment.GetTerminologyEntryTagName(), value) else ""

@@ -20,6 +20,12 @@ from ..pipeline.geometry import Image
 PROBABILITY_SEGMENT_ATTRIBUTE = "TextLesionSeg.SegmentID"
 #: Node reference role from a probability volume to its segmentation node.
 PROBABILITY_SEGMENTATION_ROLE = "textLesionSegSegmentation"
+#: Attribute on probability volumes: stored value of probability 1.0 (absent: float maps of
+#: older scenes, stored as 0..1).
+PROBABILITY_SCALE_ATTRIBUTE = "TextLesionSeg.ProbabilityScale"
+#: Probability maps are stored as uint8 0..255: a quarter of float32 (15 MB instead of 61 MB
+#: on a 512x512x58 CT), and 1/255 steps are finer than any threshold a slider sets.
+PROBABILITY_SCALE = 255
 
 
 def _matrix_to_numpy(matrix: Any) -> np.ndarray:
@@ -166,15 +172,19 @@ def add_fixed_range_display(node: Any, low: float, high: float) -> Any:
 def add_probability_volume(
     segmentation_node: Any, segment_id: str, probability: np.ndarray, reference_node: Any
 ) -> Any:
-    """Keep a segment's probability map (float32, 0..1) as a hidden volume for re-thresholding.
+    """Keep a segment's probability map (0..1) as a hidden uint8 volume for re-thresholding.
 
-    The volume records its segment in an attribute and its segmentation in a node reference,
-    both saved with the scene, so the live threshold works after reloading a scene.
+    Hidden from the volume selectors (``HideFromEditors``): it is the segment's data, not an
+    image to segment. The volume records its segment in an attribute and its segmentation in a
+    node reference, both saved with the scene, so the live threshold works after a reload.
     """
     name = f"{segmentation_node.GetSegmentation().GetSegment(segment_id).GetName()} probability"
-    node = add_volume_like(reference_node, probability.astype(np.float32, copy=False), name)
-    add_fixed_range_display(node, 0.0, 1.0)
+    stored = np.rint(np.clip(probability, 0.0, 1.0) * PROBABILITY_SCALE).astype(np.uint8)
+    node = add_volume_like(reference_node, stored, name)
+    node.SetHideFromEditors(True)
+    add_fixed_range_display(node, 0.0, float(PROBABILITY_SCALE))
     node.SetAttribute(PROBABILITY_SEGMENT_ATTRIBUTE, segment_id)
+    node.SetAttribute(PROBABILITY_SCALE_ATTRIBUTE, str(PROBABILITY_SCALE))
     node.SetNodeReferenceID(PROBABILITY_SEGMENTATION_ROLE, segmentation_node.GetID())
     from .segmentation import place_in_subject_hierarchy  # late: segmentation imports this module
 
@@ -182,16 +192,56 @@ def add_probability_volume(
     return node
 
 
-def find_probability_volume(segmentation_node: Any, segment_id: str) -> Any | None:
-    """The probability volume kept for a segment, or ``None``."""
+def probability_at_least(probability_node: Any, threshold: float) -> np.ndarray:
+    """KJI boolean mask of ``probability >= threshold`` of a kept probability volume.
+
+    Compared in stored units (no float copy of the grid); a stored value ``v`` stands for
+    ``v / scale``, so ``v >= ceil(threshold * scale)`` is the same test, to 1/255.
+    """
+    stored = volume_array(probability_node, copy=False)
+    scale = float(probability_node.GetAttribute(PROBABILITY_SCALE_ATTRIBUTE) or 1.0)
+    if scale == 1.0:
+        return stored >= float(threshold)
+    return stored >= np.ceil(float(threshold) * scale - 1e-6)
+
+
+def remove_with_display(scene: Any, node: Any) -> None:
+    """Remove a node and its display nodes (MRML keeps orphaned display nodes otherwise)."""
+    displays = [node.GetNthDisplayNode(n) for n in range(node.GetNumberOfDisplayNodes())]
+    scene.RemoveNode(node)
+    for display in displays:
+        if display is not None:
+            scene.RemoveNode(display)
+
+
+def remove_probability_volumes(segmentation_node: Any, segment_ids: Any = None) -> int:
+    """Drop the kept probability volumes of a segmentation node (of ``segment_ids``, or all);
+    returns how many. The segments stay; only the live threshold is lost for them."""
+    scene = segmentation_node.GetScene()
+    ids = None if segment_ids is None else set(segment_ids)
+    removed = 0
+    for node in probability_volumes(segmentation_node):
+        if ids is None or node.GetAttribute(PROBABILITY_SEGMENT_ATTRIBUTE) in ids:
+            remove_with_display(scene, node)
+            removed += 1
+    return removed
+
+
+def probability_volumes(segmentation_node: Any) -> list[Any]:
+    """Every probability volume kept for a segmentation node's segments."""
     scene = segmentation_node.GetScene()
     nodes = scene.GetNodesByClass("vtkMRMLScalarVolumeNode")
-    found = None
+    found = []
     for index in range(nodes.GetNumberOfItems()):
         node = nodes.GetItemAsObject(index)
-        if (
-            node.GetAttribute(PROBABILITY_SEGMENT_ATTRIBUTE) == segment_id
-            and node.GetNodeReferenceID(PROBABILITY_SEGMENTATION_ROLE) == segmentation_node.GetID()
-        ):
-            found = node
+        if (node.GetAttribute(PROBABILITY_SEGMENT_ATTRIBUTE)
+                and node.GetNodeReferenceID(PROBABILITY_SEGMENTATION_ROLE) == segmentation_node.GetID()):
+            found.append(node)
     return found
+
+
+def find_probability_volume(segmentation_node: Any, segment_id: str) -> Any | None:
+    """The probability volume kept for a segment, or ``None`` (the newest when several)."""
+    found = [node for node in probability_volumes(segmentation_node)
+             if node.GetAttribute(PROBABILITY_SEGMENT_ATTRIBUTE) == segment_id]
+    return found[-1] if found else None
