@@ -3,6 +3,8 @@
 * every ``.py`` under ``TextLesionSeg/`` compiles with Python 3.9 (new syntax);
 * no Python >= 3.10 library call that compiles but fails when it runs (``py39_compat``, an AST
   check with its own test on a snippet holding each violation);
+* every engine module that needs no third-party package beyond numpy imports under 3.9 (module-level
+  code runs: dataclasses, type aliases, constants);
 * the worker's error path runs under 3.9 for real: ``python3.9 -m TextLesionSegLib.worker`` in a
   throwaway venv with numpy only (``.venv39/`` at the repository root, made once, then reused)
   answers a failing request with a one-line error, logs the traceback, and still answers ``status``.
@@ -222,7 +224,42 @@ def test_no_python310_library_use_in_the_runtime_code():
     assert found == [], "Python >= 3.10 only (Slicer 5.8 runs 3.9):\n" + "\n".join(map(str, found))
 
 
-# ---- c. the worker's error path, run by Python 3.9 ------------------------------------------------
+# ---- c. the engine and the worker, run by Python 3.9 ----------------------------------------------
+IMPORT_ALL = r"""
+import importlib, json, pkgutil
+import TextLesionSegLib
+
+imported, missing, bad = [], {}, []
+for module in pkgutil.walk_packages(TextLesionSegLib.__path__, "TextLesionSegLib."):
+    if module.name.endswith("__main__"):
+        continue  # running them is the entry point itself
+    try:
+        importlib.import_module(module.name)
+        imported.append(module.name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("TextLesionSegLib"):
+            bad.append(f"{module.name}: {exc!r}")
+        else:
+            missing.setdefault(exc.name, []).append(module.name)  # torch, SimpleITK...: not in .venv39
+    except Exception as exc:  # a 3.10+ construct evaluated at import, or any other bug
+        bad.append(f"{module.name}: {exc!r}")
+print(json.dumps({"imported": imported, "missing": missing, "bad": bad}))
+"""
+
+
+def test_engine_modules_import_under_python39(venv39):
+    """With numpy only most modules import (heavy packages are imported lazily); none may fail otherwise."""
+    done = subprocess.run([str(venv39), "-c", IMPORT_ALL], capture_output=True, text=True, timeout=TIMEOUT,
+                          env={**os.environ, "PYTHONPATH": str(SOURCES), "PYTHONNOUSERSITE": "1"}, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["bad"] == [], "fail to import with Python 3.9:\n" + "\n".join(report["bad"])
+    imported = set(report["imported"])
+    assert {"TextLesionSegLib.worker.server", "TextLesionSegLib.pipeline.run", "TextLesionSegLib.pipeline.devices",
+            "TextLesionSegLib.models.registry", "TextLesionSegLib.query.parser", "TextLesionSegLib.errors"} <= imported
+    assert len(imported) > 60, report
+
+
 def test_worker_error_path_runs_under_python39(venv39, tmp_path):
     """A failing request under 3.9: one-line error, traceback in the log, and the worker stays up.
 
