@@ -8,7 +8,7 @@ Requests (one JSON object per line on the worker's stdin)::
     {"protocol": 1, "id": "r2", "type": "find_lesions", "image_path": ..., "model": ..., "settings": {...}}
     {"protocol": 1, "id": "r3", "type": "status"}        # loaded models, load counts, memory
     {"protocol": 1, "id": "r6", "type": "load", "model": "malenia-demo", "settings": {"device": "auto"}}
-                                                         # load ahead of Apply (answers with status)
+                                                         # load ahead of Apply (answers with status + compute)
     {"protocol": 1, "id": "r4", "type": "unload"}        # drop loaded models (frees GPU memory)
     {"protocol": 1, "id": "r5", "type": "shutdown"}
 

@@ -170,7 +170,8 @@ class WorkerState:
                 name = request.get("model") or registry.default_model_name()
                 self.model(name, settings.get("device", "auto"), lambda stage, fraction=None: emit(
                     {"type": "progress", "id": rid, "stage": stage, "fraction": fraction}))
-                return {"type": "status", "id": rid, **self.status()}
+                # the panel's preload: its answer also fills the Advanced section's device list
+                return {"type": "status", "id": rid, **self.status(), "compute": compute_status()}
             if kind == "shutdown":
                 return {"type": "status", "id": rid, "shutting_down": True, **self.status()}
             message = self._run_model(request, emit)
