@@ -172,3 +172,29 @@ def test_one_undo_state_restores_every_segment(shared):
     after = _snapshot(node, ids, volume)
     for name in ids:
         assert np.array_equal(after[name], before[name])
+
+
+def test_accept_is_saved_and_reject_removes_only_that_segment(shared, tmp_path):
+    from TextLesionSegLib.mrml.review import ACCEPTED, accept_segment, reject_segment, review_state
+
+    volume, _, node, ids = shared
+    before = _snapshot(node, ids, volume)
+    accept_segment(node, ids["B"])
+    history = slicer.vtkSegmentationHistory()
+    history.SetSegmentation(node.GetSegmentation())
+    history.SaveState()  # what the widget does before a reject
+    reject_segment(node, ids["A"])
+    assert node.GetSegmentation().GetSegment(ids["A"]) is None
+    remaining = {name: sid for name, sid in ids.items() if name != "A"}
+    after = _snapshot(node, remaining, volume)
+    assert all(np.array_equal(after[name], before[name]) for name in remaining)
+    with pytest.raises(ValueError):
+        reject_segment(node, ids["A"])
+    assert history.RestorePreviousState()  # Ctrl+Z brings the rejected segment back
+    assert np.array_equal(segment_array(node, ids["A"], volume) > 0, before["A"])
+    # the decision survives a save and reload
+    storage = slicer.vtkMRMLSegmentationStorageNode()
+    node.GetScene().AddNode(storage)
+    storage.SetFileName(str(tmp_path / "reviewed.seg.nrrd"))
+    assert storage.WriteData(node) and storage.ReadData(node)
+    assert review_state(node, ids["B"]) == ACCEPTED and review_state(node, ids["A"]) == ""

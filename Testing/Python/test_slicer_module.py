@@ -18,11 +18,26 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULE_FILE = ROOT / "TextLesionSeg" / "TextLesionSeg.py"
 UI_FILE = ROOT / "TextLesionSeg" / "Resources" / "UI" / "TextLesionSeg.ui"
 LIB = ROOT / "TextLesionSeg" / "TextLesionSegLib"
+UI_PACKAGE = LIB / "ui"
 HEAVY = {"torch", "monai", "transformers"}
+#: what Slicer loads for the module: the module file and the panel package it imports
+SLICER_FILES = [MODULE_FILE, *sorted(UI_PACKAGE.glob("*.py"))]
 
 
 def _module_tree() -> ast.Module:
     return ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
+
+
+def _slicer_trees() -> list[ast.Module]:
+    return [ast.parse(path.read_text(encoding="utf-8")) for path in SLICER_FILES]
+
+
+def _class(name: str) -> ast.ClassDef:
+    for tree in _slicer_trees():
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                return node
+    raise AssertionError(f"no class {name} in the module file or the ui package")
 
 
 def _ui_names() -> dict[str, str]:
@@ -31,7 +46,8 @@ def _ui_names() -> dict[str, str]:
 
 
 def _used_ui_names() -> set[str]:
-    return set(re.findall(r"self\.ui\.(\w+)", MODULE_FILE.read_text(encoding="utf-8")))
+    text = "\n".join(path.read_text(encoding="utf-8") for path in SLICER_FILES)
+    return set(re.findall(r"\bui\.(\w+)", text)) - {"widget", "logic", "parameters", "results", "install", "self_test"}
 
 
 def _images_module():
@@ -45,7 +61,7 @@ def test_ui_is_well_formed_and_has_every_widget_the_code_uses():
     names = _ui_names()
     used = _used_ui_names()
     assert len(used) > 20
-    assert not used - set(names), f"used by TextLesionSeg.py but missing in the .ui: {sorted(used - set(names))}"
+    assert not used - set(names), f"used by the panel code but missing in the .ui: {sorted(used - set(names))}"
     root = ET.parse(UI_FILE).getroot()
     for connection in root.iter("connection"):
         assert connection.findtext("sender") in names and connection.findtext("receiver") in names
@@ -54,8 +70,7 @@ def test_ui_is_well_formed_and_has_every_widget_the_code_uses():
 
 
 def test_parameter_names_in_the_ui_are_parameter_node_fields():
-    tree = _module_tree()
-    node_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TextLesionSegParameterNode")
+    node_class = _class("TextLesionSegParameterNode")
     fields = {s.target.id for s in node_class.body if isinstance(s, ast.AnnAssign)}
     root = ET.parse(UI_FILE).getroot()
     bound = {p.findtext("string") for p in root.iter("property") if p.get("name") == "SlicerParameterName"}
@@ -82,10 +97,16 @@ def test_scripted_module_shape_and_lazy_imports():
     tree = _module_tree()
     classes = {n.name: [ast.unparse(b) for b in n.bases] for n in tree.body if isinstance(n, ast.ClassDef)}
     assert classes["TextLesionSeg"] == ["ScriptedLoadableModule"]
-    assert classes["TextLesionSegWidget"][0] == "ScriptedLoadableModuleWidget"
-    assert classes["TextLesionSegLogic"] == ["ScriptedLoadableModuleLogic"]
-    assert classes["TextLesionSegTest"] == ["ScriptedLoadableModuleTest"]
-    files = [MODULE_FILE, *LIB.rglob("__init__.py"), *(LIB / "mrml").glob("*.py")]
+    assert classes["TextLesionSegWidget"] == ["ScriptedLoadableModuleWidget"]
+    assert [ast.unparse(b) for b in _class("TextLesionSegLogic").bases] == ["ScriptedLoadableModuleLogic"]
+    assert [ast.unparse(b) for b in _class("TextLesionSegTest").bases] == ["ScriptedLoadableModuleTest"]
+    # Slicer finds Logic and Test by name in the module file: they are imported there
+    imported = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert {"TextLesionSegLogic", "TextLesionSegTest", "TextLesionSegParameterNode"} <= imported
+    # a thin shell, as the best extensions' module files are
+    assert len(MODULE_FILE.read_text(encoding="utf-8").splitlines()) <= 250
+    assert all(len(p.read_text(encoding="utf-8").splitlines()) <= 400 for p in SLICER_FILES)
+    files = [*SLICER_FILES, *LIB.rglob("__init__.py"), *(LIB / "mrml").glob("*.py")]
     for path in files:
         for node in ast.parse(path.read_text(encoding="utf-8")).body:  # file scope only
             if isinstance(node, ast.Import):
@@ -97,8 +118,23 @@ def test_scripted_module_shape_and_lazy_imports():
             assert not modules & HEAVY, f"{path.relative_to(ROOT)} imports {modules & HEAVY} at file scope"
 
 
+def test_slicers_process_never_imports_torch_and_the_self_test_never_installs():
+    """Device status is the worker's answer; installing is the user's Apply, not the self-test's."""
+    for tree, path in zip(_slicer_trees(), SLICER_FILES):
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = {a.name for a in node.names} | {getattr(node, "module", None) or ""}
+                assert not {n.split(".")[0] for n in names} & HEAVY, f"{path.name} imports {names}"
+                assert "torch_status" not in names and "compute_status" not in names, path.name
+    text = (UI_PACKAGE / "self_test.py").read_text(encoding="utf-8")
+    assert "ensureDependencies" not in text and "ensure_dependencies" not in text and "pip" not in text
+    assert "missingDependencies" in text and "skipTest" in text
+    for path in SLICER_FILES:
+        assert "pydeps" not in path.read_text(encoding="utf-8"), f"{path.name}: slicer.pydeps is in no Slicer"
+
+
 def test_user_facing_strings_are_translatable_and_torch_is_never_pip_installed():
-    tree = _module_tree()
+    tree = ast.Module(body=[node for t in _slicer_trees() for node in t.body], type_ignores=[])
     ui_calls = {"showState", "showStatusMessage", "confirmOkCancelDisplay", "tryWithErrorDisplay", "errorDisplay"}
     checked = 0
     for node in ast.walk(tree):
@@ -119,7 +155,7 @@ def test_user_facing_strings_are_translatable_and_torch_is_never_pip_installed()
             if target.endswith((".text", ".toolTip")) and node.value.value:
                 pytest.fail(f"untranslated UI text: {ast.unparse(node)}")
     assert checked >= 10
-    assert "installTorch" in MODULE_FILE.read_text(encoding="utf-8")
+    assert "PyTorchUtils" in (UI_PACKAGE / "install.py").read_text(encoding="utf-8")
 
 
 def test_missing_requirements_protect_slicer_packages(tmp_path):

@@ -59,6 +59,18 @@ def missing_requirements(requirements: list[str]) -> list[str]:
     return missing
 
 
+#: how a missing torch is listed to the user (installed by PyTorchUtils, not pip)
+TORCH_LINE = "torch (through the PyTorch extension)"
+
+
+def missing_dependencies(requirements_path: str | Path) -> list[str]:
+    """Every requirement to install, torch (as :data:`TORCH_LINE`) included; empty when ready."""
+    missing = missing_requirements(read_requirements(requirements_path))
+    if importlib.util.find_spec("torch") is None:
+        missing.append(TORCH_LINE)
+    return missing
+
+
 def ensure_dependencies(
     requirements_path: str | Path,
     confirm: Callable[[list[str]], bool],
@@ -72,15 +84,14 @@ def ensure_dependencies(
     its own as a dependency); ``install_packages(missing)`` is Slicer's pip installer. Nothing is
     asked or installed when everything is present.
     """
-    missing = missing_requirements(read_requirements(requirements_path))
-    torch_missing = importlib.util.find_spec("torch") is None
-    if not missing and not torch_missing:
+    listed = missing_dependencies(requirements_path)
+    if not listed:
         return True
-    listed = missing + (["torch (through the PyTorch extension)"] if torch_missing else [])
     if not confirm(listed):
         return False
-    if torch_missing:
+    if TORCH_LINE in listed:
         install_torch()
-    if missing:
-        install_packages(missing)
+    packages = [line for line in listed if line != TORCH_LINE]
+    if packages:
+        install_packages(packages)
     return True

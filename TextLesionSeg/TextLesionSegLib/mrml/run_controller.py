@@ -99,6 +99,11 @@ class RunController:
         return self._context is not None
 
     @property
+    def idle(self) -> bool:
+        """True when nothing is in flight: no run, no preload, no status question."""
+        return not self.busy and self._side_id is None
+
+    @property
     def client(self) -> Any:
         """The worker client (made on first use)."""
         if self._client is None:
