@@ -214,3 +214,55 @@ def test_top_level_template_shape():
              "include(${Slicer_EXTENSION_GENERATE_CONFIG})", "include(${Slicer_EXTENSION_CPACK})"]
     positions = [text.index(token) for token in order]
     assert positions == sorted(positions)
+
+
+PACKAGED_RUN = r"""
+import importlib, pathlib, sys
+import numpy as np, SimpleITK as sitk
+import TextLesionSegLib
+root = pathlib.Path(sys.argv[1])
+assert pathlib.Path(TextLesionSegLib.__file__).is_relative_to(root), TextLesionSegLib.__file__
+# every packaged module imports (ui/ needs Slicer's Qt: not here)
+for path in sorted((root / "TextLesionSegLib").rglob("*.py")):
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if "ui" in parts or parts[-1] == "__main__":  # __main__ would start the worker
+        continue
+    importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+# and the worker runs each bundled demo model on a small CT from the packaged files alone
+from TextLesionSegLib.models.registry import list_models, weights_status
+from TextLesionSegLib.worker.server import run_request_sync
+k, j, i = np.mgrid[:40, :48, :48]
+ct = np.full((40, 48, 48), -1000, np.int16)
+ct[3:-3, 4:-4, 4:-4] = 30
+ct[(k - 20) ** 2 + (j - 24) ** 2 + (i - 30) ** 2 <= 30] = 160
+image = sitk.GetImageFromArray(ct)
+image.SetSpacing((1.5, 1.5, 2.0))
+sitk.WriteImage(image, str(root.parent / "ct.nrrd"))
+bundled = [m.name for m in list_models() if weights_status(m.name).state == "bundled"]
+assert bundled
+for name in bundled:
+    message = run_request_sync({"type": "segment", "image_path": str(root.parent / "ct.nrrd"), "model": name,
+                                "texts": ["round hyperdense lesion in the liver"], "settings": {"device": "cpu"},
+                                "output_dir": str(root.parent / name)})
+    assert message["type"] == "result", message
+    print(name, "ok")
+"""
+
+
+def test_the_packaged_files_alone_import_and_run_every_bundled_model(tmp_path):
+    """What the extension installs (the generated lists) is enough at run time: copied alone
+    into a folder, every module imports and the worker segments with each bundled model."""
+    scripts, resources = update_cmake_sources.expected_sources(ROOT)
+    assert not any(s.startswith(("TextLesionSegLib/cli/", "TextLesionSegLib/training/trainer")) for s in scripts)
+    assert "TextLesionSegLib/ui/widget.py" in scripts and "TextLesionSegLib/worker/server.py" in scripts
+    packaged = tmp_path / "qt-scripted-modules"
+    for relative in scripts + resources:
+        target = packaged / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / "TextLesionSeg" / relative, target)
+    env = {**__import__("os").environ, "PYTHONPATH": str(packaged), "HF_HUB_OFFLINE": "1",
+           "TEXTLESIONSEG_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", PACKAGED_RUN, str(packaged)], capture_output=True, text=True,
+                          timeout=600, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count(" ok") >= 2, done.stdout

@@ -7,6 +7,12 @@ between the ``# BEGIN GENERATED`` / ``# END GENERATED`` markers, and the test
 ``test_slicer_cmake.py`` fails when they drift from the disk. In a git checkout only tracked
 files count (run it after ``git add``/commit of new files); elsewhere every file on disk does.
 
+Only what the module needs at run time is packaged: the Python files reached by imports
+(also function-level ones, and ``"package.module:Class"`` strings such as the registry's
+architecture table) from the Slicer-side code — the module file, ``ui/``, ``mrml/`` and
+``worker/`` — and the data files of the packages they live in. The command line, training
+and evaluation code stay in the pip package (:func:`runtime_modules`).
+
 Usage (from the repository root)::
 
     python Testing/Python/update_cmake_sources.py          # rewrite the lists
@@ -16,6 +22,7 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 from pathlib import Path
 
@@ -32,6 +39,50 @@ END = "# END GENERATED"
 #: Fallback when pyproject cannot be read: the package-data patterns of pyproject.toml.
 DEFAULT_DATA_PATTERNS = ("*.json", "*.csv", "*.yaml", "*.safetensors", "*.md")
 _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
+#: The Slicer-side code whose imports decide what is packaged (dev tools left out: the MRML
+#: latency benchmark and the worker's test model run from a source checkout).
+RUNTIME_ROOTS = ("TextLesionSegLib.ui", "TextLesionSegLib.mrml", "TextLesionSegLib.worker")
+NOT_RUNTIME = ("TextLesionSegLib.mrml.benchmark", "TextLesionSegLib.worker.testing")
+
+
+def _module_name(path: Path, module_dir: Path) -> str:
+    parts = list(path.relative_to(module_dir).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_names(path: Path, name: str) -> set[str]:
+    """Dotted names a file imports anywhere in it (relative imports resolved), plus the
+    module part of ``"TextLesionSegLib.x.y:Class"`` strings."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            found |= {module, *(f"{module}.{alias.name}" for alias in node.names)}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and ":" in node.value:
+            if node.value.startswith("TextLesionSegLib."):
+                found.add(node.value.split(":")[0])
+    return found
+
+
+def runtime_modules(files: list[Path], module_dir: Path) -> set[str]:
+    """The import closure of :data:`RUNTIME_ROOTS` (and the module file) among ``files``."""
+    by_name = {_module_name(path, module_dir): path for path in files}
+    todo = [n for n in by_name if n.startswith(RUNTIME_ROOTS) and n not in NOT_RUNTIME]
+    todo += [n for n in by_name if n == "TextLesionSeg"]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in by_name:
+            continue
+        seen.add(name)
+        for imported in _imported_names(by_name[name], name):
+            parts = imported.split(".")
+            todo += [".".join(parts[:n]) for n in range(1, len(parts) + 1)]  # packages run their __init__
+    return seen
 
 
 def data_patterns(root: Path = ROOT) -> tuple[str, ...]:
@@ -75,10 +126,22 @@ def expected_sources(root: Path = ROOT) -> tuple[list[str], list[str]]:
     module = root / "TextLesionSeg"
     lib = module / "TextLesionSegLib"
     tracked = _tracked(root)
-    scripts = ["TextLesionSeg.py"] + [p.relative_to(module).as_posix() for p in _files(lib, ("*.py",), tracked)]
+    python = [module / "TextLesionSeg.py", *_files(lib, ("*.py",), tracked)]
+    needed = runtime_modules(python, module)
+    scripts = [p.relative_to(module).as_posix() for p in python if _module_name(p, module) in needed]
+    # data files travel with their package (the nearest folder with an __init__.py)
+    runtime_packages = {(module / name.replace(".", "/")) for name in needed}
     resources = [p.relative_to(module).as_posix() for p in _files(module / "Resources", ("*",), tracked)]
-    resources += [p.relative_to(module).as_posix() for p in _files(lib, data_patterns(root), tracked)]
+    resources += [p.relative_to(module).as_posix() for p in _files(lib, data_patterns(root), tracked)
+                  if _package_dir(p) in runtime_packages]
     return scripts, resources
+
+
+def _package_dir(path: Path) -> Path:
+    folder = path.parent
+    while not (folder / "__init__.py").exists() and folder.name != "TextLesionSegLib":
+        folder = folder.parent
+    return folder
 
 
 def render(scripts: list[str], resources: list[str]) -> str:

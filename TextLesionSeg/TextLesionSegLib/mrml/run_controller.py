@@ -150,7 +150,7 @@ class RunController:
             return []
         events: list[Any] = []
         for message in self._client.poll():
-            rid, kind = message.get("id"), message.get("type")
+            rid = message.get("id")
             if rid is not None and rid == self._side_id:
                 events.extend(self._side_event(message))
             elif rid is not None and rid == self._run_id:
