@@ -8,10 +8,14 @@ imported at file scope: Slicer loads this module at start-up, before torch, mona
 transformers are installed.
 """
 
+import logging
+
+import slicer
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleWidget
 
+from TextLesionSegLib import MINIMUM_SLICER
 from TextLesionSegLib.ui.logic import TextLesionSegLogic  # noqa: F401  (Slicer convention: Module.Logic)
 from TextLesionSegLib.ui.parameters import TextLesionSegParameterNode  # noqa: F401
 from TextLesionSegLib.ui.self_test import TextLesionSegTest  # noqa: F401  (found by "Reload and Test")
@@ -32,6 +36,9 @@ class TextLesionSeg(ScriptedLoadableModule):
             "background process: Slicer stays responsive and Cancel stops the work at once. "
             "See docs/slicer.md in the extension's repository."
         )
+        if (slicer.app.majorVersion, slicer.app.minorVersion) < MINIMUM_SLICER:
+            logging.warning("TextLesionSeg needs 3D Slicer %d.%d or later; this is %s",
+                            *MINIMUM_SLICER, slicer.app.applicationVersion)
         self.parent.acknowledgementText = _(
             "Models implemented from the Malenia (mask-attribute alignment) and LSMS (language-guided "
             "scale-aware medical segmentation) papers. Research use only: not a medical device."

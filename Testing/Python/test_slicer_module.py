@@ -237,3 +237,18 @@ def test_what_the_panel_does_before_install_needs_no_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_supported_slicer_versions_are_stated_alike_and_tested():
+    """One claim (``TextLesionSegLib.MINIMUM_SLICER``), written where users look, and the
+    Python that Slicer ships is the one the 3.9 test runs."""
+    import TextLesionSegLib
+
+    major, minor = TextLesionSegLib.MINIMUM_SLICER
+    claim = f"Slicer {major}.{minor} or later"
+    for path in (ROOT / "README.md", ROOT / "docs" / "slicer.md", ROOT / "CMakeLists.txt"):
+        assert claim in " ".join(path.read_text(encoding="utf-8").split()), f"{path.name} does not say '{claim}'"
+    assert TextLesionSegLib.MINIMUM_PYTHON == (3, 9)  # what Slicer 5.8 ships
+    compat = (ROOT / "Testing" / "Python" / "test_python39_compat.py").read_text(encoding="utf-8")
+    assert "sys.version_info[:2] == (3, 9)" in compat
+    assert "MINIMUM_SLICER" in MODULE_FILE.read_text(encoding="utf-8")  # an older Slicer is told so
