@@ -263,6 +263,7 @@ def test_the_packaged_files_alone_import_and_run_every_bundled_model(tmp_path):
     env = {**__import__("os").environ, "PYTHONPATH": str(packaged), "HF_HUB_OFFLINE": "1",
            "TEXTLESIONSEG_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-c", PACKAGED_RUN, str(packaged)], capture_output=True, text=True,
+                          encoding="utf-8", errors="replace",
                           timeout=600, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count(" ok") >= 2, done.stdout
