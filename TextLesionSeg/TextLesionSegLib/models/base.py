@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:  # torch is imported lazily: Slicer loads this before installing it
     import torch
@@ -50,7 +50,13 @@ class PreprocessingConfig:
 
 @dataclass
 class InferenceSettings:
-    """Run-time knobs a user may change without retraining."""
+    """Run-time knobs a user may change without retraining.
+
+    Types, ranges, defaults and help of every field and ``extra`` key are defined once, in
+    :data:`.settings.SETTINGS`; a value outside them is an ``InputError`` naming the setting and
+    its range, raised when the settings are built and again by ``pipeline.run`` (the fields stay
+    assignable). :meth:`from_mapping` builds settings from a plain dict (Python API, worker).
+    """
 
     device: str = "auto"
     overlap: float = 0.5
@@ -59,6 +65,45 @@ class InferenceSettings:
     threshold: float = 0.5
     low_memory: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> "InferenceSettings":
+        """Check every field and ``extra`` key against the table; normalise in place; return self."""
+        from .settings import FIELD_NAMES, SETTINGS, check_extra
+
+        for name in FIELD_NAMES:
+            setattr(self, name, SETTINGS[name].check(getattr(self, name)))
+        self.extra = check_extra({} if self.extra is None else self.extra)
+        return self
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> "InferenceSettings":
+        """Settings from a dict such as ``{"threshold": 0.4, "device": "cpu", "selection": "network"}``.
+
+        Fields and ``extra`` keys may sit side by side (or ``extra`` as a nested dict). Unknown
+        keys, wrong types (no coercion: ``"0.5"`` and ``true`` are not numbers), NaN/inf and
+        values out of range are an ``InputError`` naming the setting and what it accepts.
+        """
+        from .settings import split_mapping
+
+        fields_, extra = split_mapping(values)
+        return cls(**fields_, extra=extra)
+
+    @classmethod
+    def coerce(cls, value: "InferenceSettings | Mapping[str, Any] | None") -> "InferenceSettings":
+        """``None`` -> defaults, a mapping -> :meth:`from_mapping`, settings -> validated again (same object)."""
+        if value is None:
+            return cls()
+        if isinstance(value, InferenceSettings):
+            return value.validate()
+        if isinstance(value, Mapping):
+            return cls.from_mapping(value)
+        from ..errors import InputError
+        from .settings import describe
+
+        raise InputError(f"settings must be InferenceSettings or a dict, not {describe(value)}")
 
 
 class LesionSegmenter(ABC):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -108,7 +108,7 @@ def segment(
     image: Image,
     texts: Sequence[str],
     model: LesionSegmenter | str,
-    settings: InferenceSettings | None = None,
+    settings: InferenceSettings | Mapping[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     keep_probability: bool = False,
 ) -> Result:
@@ -119,14 +119,17 @@ def segment(
         texts: free-text descriptions; each may yield one or more queries.
         model: a loaded segmenter or a registry name.
         settings: device, overlap, threshold... ``settings.extra`` may hold
-            ``allow_non_ct`` (bool) and ``min_lesion_mm3`` (float).
+            ``allow_non_ct`` (bool) and ``min_lesion_mm3`` (float); or a plain dict of the same
+            keys (``{"threshold": 0.4, "selection": "network"}``). Checked against
+            ``models.settings.SETTINGS`` first: an unknown key, a wrong type or a value out of
+            range is an ``InputError`` naming the setting and its range.
         progress: ``progress(stage, fraction)``; may raise CancelledError.
         keep_probability: keep each probability map (input grid, float32) in the result.
 
     Returns:
         A :class:`Result` whose masks lie on ``image``'s own voxel grid.
     """
-    settings = settings or InferenceSettings()
+    settings = InferenceSettings.coerce(settings)  # InputError naming a bad setting and its range
     timer = _Timer(progress)
     with timer.stage("parsing"):
         queries, messages = parse_queries(texts)
@@ -179,12 +182,12 @@ def segment(
 def find_lesions(
     image: Image,
     model: LesionSegmenter | str,
-    settings: InferenceSettings | None = None,
+    settings: InferenceSettings | Mapping[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     keep_probability: bool = False,
 ) -> Result:
     """Prompt-free mode: every lesion the model finds, with its predicted attributes and type."""
-    settings = settings or InferenceSettings()
+    settings = InferenceSettings.coerce(settings)  # InputError naming a bad setting and its range
     timer = _Timer(progress)
     seg_model = _resolve_model(model, settings)
     with timer.stage("validating"):
