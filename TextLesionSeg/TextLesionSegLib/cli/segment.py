@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..models.settings import SETTINGS as _S
+from ..models.settings import cli_type
 
 LABELMAP_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
 
@@ -37,23 +39,20 @@ def register(subparsers: Any) -> None:
                    help="a lesion description; repeat for several lesions (one segment each)")
     p.add_argument("--text-file", type=Path, metavar="FILE", help="descriptions, one per non-empty line")
     p.add_argument("--model", metavar="NAME", help="registered model (see 'textlesionseg models'); default: the first usable")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--device", default=_S["device"].default, type=cli_type("device"), help=_S["device"].cli_help())
     p.add_argument("--output", "-o", required=True, type=Path, metavar="OUT.seg.nrrd", help="Slicer segmentation file")
     p.add_argument("--labelmap", type=Path, metavar="OUT.nii.gz", help="also write a labelmap (value n = segment n)")
     p.add_argument("--report", type=Path, metavar="OUT.json", help="also write a JSON report with measurements")
     p.add_argument("--overlay", type=Path, metavar="OUT.png", help="also write a PNG with contours on the CT")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.add_argument("--threshold", type=float, default=0.5, help="probability threshold (default 0.5)")
-    p.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap 0..0.95 (default 0.5)")
-    p.add_argument("--sw-batch-size", type=int, default=None,
-                   help="windows per forward pass (default: 4 on a CPU, 1 on a GPU)")
+    # ranges, defaults and help of the inference options come from the one settings table
+    for name in ("threshold", "overlap", "sw_batch_size"):
+        p.add_argument(_S[name].cli, type=cli_type(name), default=_S[name].default, help=_S[name].cli_help())
     p.add_argument("--find-lesions", action="store_true", help="prompt-free: segment every lesion the model finds")
-    p.add_argument("--selection", choices=("measured", "network"), default="measured",
-                   help="how each description's lesion is chosen among the candidates: the network's score times "
-                        "the agreement of measured side, density, size and shape with the words (default), or the "
-                        "network's score alone")
-    p.add_argument("--allow-non-ct", action="store_true", help="continue on images that do not look like CT")
-    p.add_argument("--low-memory", action="store_true", help="one query at a time, batch 1 (slower, less memory)")
+    p.add_argument("--selection", choices=_S["selection"].choices, default=_S["selection"].default,
+                   help=_S["selection"].cli_help())
+    p.add_argument("--allow-non-ct", action="store_true", help=_S["allow_non_ct"].help)
+    p.add_argument("--low-memory", action="store_true", help=_S["low_memory"].help)
     p.add_argument("--series-uid", metavar="UID", help="DICOM series to read when the folder holds several")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -107,13 +106,10 @@ def check_outputs(args: argparse.Namespace) -> list[Path]:
 
 
 def check_options(args: argparse.Namespace) -> None:
-    """Numeric options in range."""
-    if not 0.0 < args.threshold < 1.0:
-        raise InputError(f"--threshold {args.threshold} must be between 0 and 1")
-    if not 0.0 <= args.overlap <= 0.95:
-        raise InputError(f"--overlap {args.overlap} must be between 0 and 0.95")
-    if args.sw_batch_size is not None and args.sw_batch_size < 1:
-        raise InputError("--sw-batch-size must be at least 1")
+    """Inference options against the settings table (argparse's ``type=`` checks them already;
+    this catches a Namespace built by a script): ``InputError`` naming the option and its range."""
+    for name in ("device", "threshold", "overlap", "sw_batch_size", "selection"):
+        setattr(args, name, _S[name].check(getattr(args, name), label=_S[name].cli))
 
 
 class StageProgress:

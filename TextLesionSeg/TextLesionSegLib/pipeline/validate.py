@@ -1,7 +1,8 @@
 """Checks on an input image before any model runs: errors (InputError) or warnings (strings).
 
 What is an error: nothing sensible can be computed (non-finite everywhere, constant image,
-zero/negative spacing, a direction matrix that is not a rotation, not enough memory).
+zero/negative spacing, fewer than 3 voxels along an axis, a direction matrix that is not a
+rotation, not enough memory).
 What is a warning: the run can go on but the user should know (a few NaN voxels, very thick
 slices, a volume smaller than a patch, an image that is not CT when ``allow_non_ct``).
 """
@@ -16,6 +17,7 @@ import numpy as np
 from ..errors import InputError, InsufficientMemoryError
 from ..models.base import PreprocessingConfig
 from .geometry import Image
+from .io import MIN_VOXELS_PER_AXIS, NEEDS_3D, UNKNOWN_MODALITIES
 
 #: slices thicker than this (mm) get a warning: lesions of a few mm may be missed
 THICK_SPACING_MM = 10.0
@@ -35,9 +37,12 @@ def ct_verdict(image: Image) -> CtVerdict:
     """CT plausibility from the modality tag if present, else from the HU distribution.
 
     CT in HU has air near -1000 and rarely anything above ~3500 (metal aside); MR and other
-    images have no negative values or arbitrary scales.
+    images have no negative values or arbitrary scales. A modality that says nothing
+    ("UNKNOWN": what ITK reports for a MetaImage without a Modality line) counts as absent, in every format.
     """
-    modality = str(image.metadata.get("modality") or "").upper()
+    modality = str(image.metadata.get("modality") or "").strip().upper().replace("MET_MOD_", "")
+    if modality in UNKNOWN_MODALITIES:
+        modality = ""
     if modality and modality != "CT":
         return CtVerdict(False, f"modality tag is {modality}")
     a = np.asarray(image.array)
@@ -156,6 +161,9 @@ def validate_image(
     cfg = cfg or PreprocessingConfig()
     if image.array.ndim != 3:
         raise InputError(f"image array has {image.array.ndim} dimensions; a 3D volume is needed")
+    if min(image.array.shape) < MIN_VOXELS_PER_AXIS:
+        kind = "a 2D image" if 1 in image.array.shape else "too thin for a 3D CT"
+        raise InputError(f"image is {kind} ({tuple(image.array.shape)} voxels, KJI); {NEEDS_3D}")
     warnings = check_geometry(image) + check_values(image)
     verdict = ct_verdict(image)
     if not verdict.looks_like_ct:
