@@ -31,6 +31,12 @@ asking for it imports nothing; with torch, the first ``status`` of a fresh worke
 warm-up imports (seconds), later ones answer at once.
 
 ``exit_code`` follows the CLI: 2 bad input, 3 model problem, 4 memory, 1 internal, 130 cancelled.
+
+Every request is checked whole before anything runs (:func:`decode`, :func:`check_request`):
+shape, types and sizes of every field, unknown fields refused, ``settings`` through the one
+settings table (``models.settings``). A malformed request of any kind gets one ``error`` reply
+with exit code 2, and the worker goes on to the next line; the reply's ``id`` is the request's
+when it is a short string or an integer, else null.
 This module imports numpy only (no torch), so Slicer can read results without the model stack.
 """
 
@@ -55,30 +61,141 @@ def encode(message: dict[str, Any]) -> str:
     return json.dumps(message, default=_json_default, separators=(",", ":")) + "\n"
 
 
+#: bounds of a request line and its fields (generous: Slicer sends a few short descriptions)
+MAX_LINE_CHARS = 16 * 1024 * 1024  # a longer line is refused before it is parsed
+MAX_DEPTH = 16  # a request nests 4 levels deep (request > settings > roi_kji > corner)
+MAX_ID_CHARS = 200
+MAX_PATH_CHARS = 4096
+MAX_MODEL_CHARS = 200
+MAX_TEXTS = 256
+MAX_TEXT_CHARS = 100_000  # the parser reads the first 20,000 of a text (query.parser.MAX_CHARS)
+MAX_ID_INT = 2**53  # integers JSON readers everywhere keep exactly
+
+#: every field a request may hold; any other key is refused (a typo would otherwise be ignored)
+REQUEST_FIELDS = ("protocol", "id", "type", "image_path", "texts", "model", "settings", "keep_probability",
+                  "output_dir")
+#: fields each request type needs
+REQUIRED_FIELDS = {"segment": ("image_path", "texts"), "find_lesions": ("image_path",)}
+
+
 def decode(line: str) -> dict[str, Any]:
-    """Parse one line; raises ``ValueError`` when it is not a JSON object."""
-    message = json.loads(line)
+    """Parse one line; raises ``ValueError`` when it is not a JSON object, is longer than
+    :data:`MAX_LINE_CHARS` or nests deeper than :data:`MAX_DEPTH` (a line nested 100,000 deep,
+    which makes ``json.loads`` raise ``RecursionError``, is a ``ValueError`` here too)."""
+    if len(line) > MAX_LINE_CHARS:
+        raise ValueError(f"a protocol line of {len(line)} characters is longer than the {MAX_LINE_CHARS} allowed")
+    try:
+        message = json.loads(line)
+    except RecursionError:
+        raise ValueError(f"a protocol line may nest at most {MAX_DEPTH} levels deep") from None
     if not isinstance(message, dict):
         raise ValueError("a protocol line must be a JSON object")
+    if _depth_over(message, MAX_DEPTH):
+        raise ValueError(f"a protocol line may nest at most {MAX_DEPTH} levels deep")
     return message
 
 
-def check_request(request: dict[str, Any]) -> None:
-    """Refuse requests of another protocol version or unknown type (``InputError``)."""
-    from ..errors import InputError
+def _depth_over(value: Any, limit: int) -> bool:
+    """True when lists/objects inside ``value`` nest deeper than ``limit`` (iterative: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
+
+def request_id(request: Any) -> str | int | None:
+    """The request's ``id`` when it is one the reply may echo (a string of at most
+    :data:`MAX_ID_CHARS` characters or an integer), else ``None``."""
+    rid = request.get("id") if isinstance(request, dict) else None
+    if isinstance(rid, str) and len(rid) <= MAX_ID_CHARS:
+        return rid
+    if isinstance(rid, int) and not isinstance(rid, bool) and abs(rid) <= MAX_ID_INT:
+        return rid
+    return None
+
+
+def check_request(request: dict[str, Any]) -> None:
+    """Refuse a malformed request with one ``InputError`` line (the worker replies exit code 2).
+
+    Checked: the protocol version, the type, that every key is a known field
+    (:data:`REQUEST_FIELDS`; unknown keys are refused, not ignored), the fields each type needs
+    (:data:`REQUIRED_FIELDS`) and the type and size of every field present, whatever the type:
+
+    * ``protocol``: the integer :data:`PROTOCOL_VERSION` (absent: this one);
+    * ``id``: a string of at most :data:`MAX_ID_CHARS` characters, an integer, or null;
+    * ``type``: one of :data:`REQUEST_TYPES`;
+    * ``image_path``: a non-empty string of at most :data:`MAX_PATH_CHARS` characters, no NUL;
+    * ``texts``: a list of 1 to :data:`MAX_TEXTS` strings of at most :data:`MAX_TEXT_CHARS`
+      characters each (blank texts are the pipeline's to refuse);
+    * ``model``: a string of at most :data:`MAX_MODEL_CHARS` characters or null (empty or null:
+      the default model);
+    * ``settings``: an object checked against ``models.settings.SETTINGS`` (unknown keys, wrong
+      types, NaN/inf and values out of range refused, naming the setting and its range), or null;
+    * ``keep_probability``: true or false;
+    * ``output_dir``: a string as ``image_path`` (empty: a temporary folder) or null.
+    """
+    from ..errors import InputError
+    from ..models.settings import describe, split_mapping
+
+    if not isinstance(request, dict):
+        raise InputError(f"a request must be a JSON object, not {describe(request)}")
     version = request.get("protocol", PROTOCOL_VERSION)
-    if version != PROTOCOL_VERSION:
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise InputError(
-            f"request uses worker protocol {version}, this worker speaks {PROTOCOL_VERSION}; "
+            f"request uses worker protocol {describe(version)}, this worker speaks {PROTOCOL_VERSION}; "
             "restart Slicer after updating the extension"
         )
-    if request.get("type") not in REQUEST_TYPES:
-        raise InputError(f"unknown request type {request.get('type')!r} (known: {', '.join(REQUEST_TYPES)})")
-    if request["type"] in ("segment", "find_lesions") and not request.get("image_path"):
+    kind = request.get("type")
+    if not isinstance(kind, str) or kind not in REQUEST_TYPES:
+        raise InputError(f"unknown request type {describe(kind)} (known: {', '.join(REQUEST_TYPES)})")
+    for key in request:
+        if key not in REQUEST_FIELDS:
+            shown = repr(key) if len(repr(key)) <= 40 else repr(key)[:39] + "…"
+            raise InputError(f"unknown request field {shown} (known: {', '.join(REQUEST_FIELDS)})")
+    if "id" in request and request["id"] is not None and request_id(request) is None:
+        raise InputError(f"request 'id' must be a string of at most {MAX_ID_CHARS} characters or an integer, "
+                         f"not {describe(request['id'])}")
+    for key in REQUIRED_FIELDS.get(kind, ()):
+        if request.get(key) in (None, "", []):
+            if key == "texts":
+                raise InputError("a segment request needs at least one description in 'texts'")
+            raise InputError(f"request has no {key}")
+    for key in ("image_path", "output_dir"):
+        if key in request and not (key == "output_dir" and request[key] is None):
+            _check_string(request[key], key, MAX_PATH_CHARS, path=True)
+    if request.get("model") is not None:
+        _check_string(request["model"], "model", MAX_MODEL_CHARS)
+    if "texts" in request:
+        texts = request["texts"]
+        if not isinstance(texts, list):
+            raise InputError(f"request 'texts' must be a list of descriptions, not {describe(texts)}")
+        if len(texts) > MAX_TEXTS:
+            raise InputError(f"request 'texts' holds {len(texts)} descriptions, more than the {MAX_TEXTS} allowed")
+        for n, text in enumerate(texts):
+            _check_string(text, f"texts[{n}]", MAX_TEXT_CHARS, empty_ok=True)
+    if "keep_probability" in request and not isinstance(request["keep_probability"], bool):
+        raise InputError(f"request 'keep_probability' must be true or false, not {describe(request['keep_probability'])}")
+    split_mapping(request.get("settings"))
+
+
+def _check_string(value: Any, key: str, limit: int, path: bool = False, empty_ok: bool = False) -> None:
+    from ..errors import InputError
+    from ..models.settings import describe
+
+    if not isinstance(value, str):
+        raise InputError(f"request '{key}' must be a string, not {describe(value)}")
+    if len(value) > limit:
+        raise InputError(f"request '{key}' has {len(value)} characters, more than the {limit} allowed")
+    if path and "\x00" in value:
+        raise InputError(f"request '{key}' holds a NUL character")
+    if path and not value and key == "image_path" and not empty_ok:
         raise InputError("request has no image_path")
-    if request["type"] == "segment" and not request.get("texts"):
-        raise InputError("a segment request needs at least one description in 'texts'")
 
 
 def _json_default(value: Any) -> Any:

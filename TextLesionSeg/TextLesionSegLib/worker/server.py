@@ -21,7 +21,6 @@ import threading
 import time
 import traceback
 from collections import Counter
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
@@ -149,7 +148,7 @@ class WorkerState:
     # ---- requests -----------------------------------------------------------------------------
     def handle(self, request: dict[str, Any], emit: Emit) -> dict[str, Any]:
         """Run one request; progress goes to ``emit``; returns the final result/status/error message."""
-        rid = request.get("id")
+        rid = protocol.request_id(request)  # an id the reply cannot echo (a list, 10 MB of text) is null
         started = time.perf_counter()
         try:
             protocol.check_request(request)
@@ -187,15 +186,13 @@ class WorkerState:
         from ..models import registry
         from ..pipeline import io, run
 
-        rid = request.get("id")
+        rid = protocol.request_id(request)
 
         def progress(stage: str, fraction: float | None = None) -> None:
             emit({"type": "progress", "id": rid, "stage": stage, "fraction": fraction})
 
-        known = {f.name for f in fields(InferenceSettings)}
-        raw = dict(request.get("settings") or {})
-        settings = InferenceSettings(**{k: v for k, v in raw.items() if k in known})
-        settings.extra.update({k: v for k, v in raw.items() if k not in known})
+        # one schema (models.settings): unknown keys, wrong types and out-of-range values are refused
+        settings = InferenceSettings.from_mapping(request.get("settings"))
         name = request.get("model") or registry.default_model_name()
         segmenter, cached = self.model(name, settings.device, progress)
         progress("Reading image", None)
@@ -275,9 +272,10 @@ def serve(stdin: TextIO, out: TextIO) -> int:
         except ValueError as exc:
             emit({"type": "error", "id": None, "message": f"unreadable request line: {exc}", "exit_code": 2})
             continue
-        log.info("request %s: %s", request.get("id"), request.get("type"))
-        emit(state.handle(request, emit))
-        if request.get("type") == "shutdown":
+        log.info("request %s: %.40s", protocol.request_id(request), request.get("type"))
+        reply = state.handle(request, emit)
+        emit(reply)
+        if request.get("type") == "shutdown" and reply.get("type") != "error":  # a refused shutdown is no shutdown
             break
     return 0  # no unload: the process exits next, which frees CPU and GPU memory at once
 
@@ -291,6 +289,10 @@ def main() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     start_warm_up()
+    # bytes that are not UTF-8 become U+FFFD, so such a line gets an error reply instead of a
+    # UnicodeDecodeError that ends the worker (the client writes ASCII-only JSON)
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace")
     code = serve(sys.stdin, out)
     out.flush()
     logging.shutdown()
