@@ -212,19 +212,16 @@ class WorkerState:
         }
 
     def _error(self, rid: Any, exc: BaseException) -> dict[str, Any]:
-        from ..errors import TextLesionSegError
+        """One ``error`` message, classified as the command line does (``errors.classify``)."""
+        from ..errors import WORKER_MEMORY_HINT, classify
 
-        if isinstance(exc, TextLesionSegError):
-            return {"type": "error", "id": rid, "message": str(exc), "exit_code": exc.exit_code}
-        if isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
-            return {"type": "error", "id": rid, "exit_code": 4,
-                    "message": f"not enough memory ({exc}); try low-memory mode, the CPU, or a smaller volume"}
-        if isinstance(exc, KeyboardInterrupt):
-            return {"type": "error", "id": rid, "message": "cancelled", "exit_code": 130}
+        failure = classify(exc, hint=WORKER_MEMORY_HINT)
+        if failure.kind != "internal":
+            return {"type": "error", "id": rid, "message": failure.message, "exit_code": failure.exit_code}
         # three-argument form: the one-argument form is Python >= 3.10 (Slicer 5.8 runs 3.9)
         log.error("request %s failed:\n%s", rid, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         return {"type": "error", "id": rid, "exit_code": 1,
-                "message": f"internal error: {type(exc).__name__}: {exc} (traceback in the worker log)"}
+                "message": f"{failure.message} (traceback in the worker log)"}
 
 
 def _result_path(request: dict[str, Any]) -> Path:

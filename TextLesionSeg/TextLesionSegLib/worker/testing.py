@@ -3,7 +3,8 @@
 It is a true ``torch.nn.Module`` saved as safetensors + config.json like every model here,
 but it is not a lesion model: a 3x3x3 mean filter followed by a steep sigmoid around an
 intensity ``level`` (so bright blobs on the working grid come out as "lesions"). Its config can
-make it slow (``sleep_per_window`` seconds per window, to test cancel) or make it crash
+make it slow (``sleep_per_window`` seconds per window, to test cancel; ``started_file`` is
+created when the first window runs, so a test can signal a run that is surely mid-way) or make it crash
 (``crash_after_windows``: the process exits hard, to test crash reporting) or behave like a
 model with a programming error (``bug_in_predict``: raises ``ZeroDivisionError``, to test that
 internal errors reach the user as one line plus a log file).
@@ -31,6 +32,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "gain": 40.0,
     "roi_size": [16, 16, 16],
     "sleep_per_window": 0.0,
+    "started_file": None,
     "crash_after_windows": None,
     "bug_in_predict": False,
 }
@@ -102,6 +104,8 @@ class TinySegmenter(LesionSegmenter):
             if crash_after is not None and calls[0] >= int(crash_after):
                 os._exit(70)  # simulate a hard crash (segfault, OOM kill) of the process
             calls[0] += 1
+            if calls[0] == 1 and self.config.get("started_file"):
+                Path(self.config["started_file"]).touch()
             if self.config.get("sleep_per_window"):
                 time.sleep(float(self.config["sleep_per_window"]))
             mean = self.module(patch.to(self.device, torch.float32)).mean(dim=1, keepdim=True)
