@@ -9,7 +9,7 @@ import pytest
 
 from TextLesionSegLib.errors import ModelError
 from TextLesionSegLib.models import registry as reg
-from TextLesionSegLib.models.registry import Registry
+from TextLesionSegLib.models.registry import CACHE_MARKER, Registry
 from TextLesionSegLib.worker import testing as tiny
 
 
@@ -78,7 +78,7 @@ def test_download_from_file_url_with_progress_then_cache_deletion(tmp_path, tiny
     assert seen and seen[-2] == pytest.approx(1.0)  # download reached 100 %, then "Loading model"
     status = registry.weights_status("tiny")
     assert status.state == "cached" and status.path == cache / "tiny-v0.0.1"
-    assert sorted(p.name for p in status.path.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in status.path.iterdir()) == [CACHE_MARKER, "config.json", "model.safetensors"]
     removed = registry.clear_cache("tiny")
     assert removed == [cache / "tiny-v0.0.1"] and not removed[0].exists()
     assert registry.weights_status("tiny").state == "downloadable"

@@ -6,7 +6,7 @@ Examples::
     textlesionseg models --json
     textlesionseg models --download malenia-demo
     textlesionseg models --import malenia-demo ./model.safetensors   # sites without internet
-    textlesionseg models --clear-cache [NAME]
+    textlesionseg models --clear-cache [NAME]   # only folders textlesionseg created (marked)
     textlesionseg models --hash WEIGHTS_DIR    # sha256 + size for a new registry entry
 """
 
@@ -29,7 +29,8 @@ def register(subparsers: Any) -> None:
     action.add_argument("--import", dest="import_", nargs=2, metavar=("NAME", "FILE"),
                         help="copy a local model.safetensors of NAME into the cache (verified by sha256)")
     action.add_argument("--clear-cache", nargs="?", const="", metavar="NAME",
-                        help="delete downloaded weights (of NAME, or all)")
+                        help="delete downloaded or imported weights (of the registered model NAME, or all); "
+                             "only folders textlesionseg created are deleted, anything else in the cache folder stays")
     action.add_argument("--hash", metavar="WEIGHTS_DIR", type=Path,
                         help="print sha256 and size of WEIGHTS_DIR/model.safetensors for a registry entry")
     action.add_argument("--cache-dir", action="store_true", help="print the folder downloads go to")
@@ -80,8 +81,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.import_[0]}: weights imported into {path}")
         return 0
     if args.clear_cache is not None:
-        removed = registry.clear_cache(args.clear_cache or None)
-        print(f"deleted {len(removed)} downloaded model folder(s) from {registry.cache_dir}")
+        report = registry.clear_cache_report(args.clear_cache or None)
+        print(f"deleted {len(report.removed)} downloaded model folder(s) from {registry.cache_dir}")
+        if report.unmarked:
+            print(f"kept {len(report.unmarked)} folder(s) without textlesionseg's cache marker (made by an older "
+                  "version, or not by textlesionseg); delete them yourself if they are not needed: "
+                  + ", ".join(str(p) for p in report.unmarked))
         return 0
 
     entries = [registry.get_entry(args.name)] if args.name else registry.list_models()

@@ -115,10 +115,15 @@ class CLIPSegBaseline(nn.Module):
 
         source = cfg.get("pretrained")
         if source:
+            from .text_encoders import require_safetensors, safetensors_needed
+
+            require_safetensors(str(source), source, "pretrained CLIPSeg")  # a pickled pytorch_model.bin never reaches torch.load
             try:
-                model = CLIPSegForImageSegmentation.from_pretrained(source)
+                model = CLIPSegForImageSegmentation.from_pretrained(source, use_safetensors=True)
                 tok = AutoTokenizer.from_pretrained(source)
             except (OSError, ValueError) as exc:
+                if "safetensors" in str(exc):
+                    raise ModelError(safetensors_needed(str(source), "its hub repository or cache", kind="pretrained CLIPSeg")) from exc
                 raise ModelError(f"CLIPSeg weights '{source}' are not available offline ({str(exc).splitlines()[0]}); "
                                  "download them once, give a local folder, or set pretrained: null to train from scratch") from exc
             cfg["image_size"] = int(model.config.vision_config.image_size)

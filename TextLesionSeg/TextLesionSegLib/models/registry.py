@@ -13,7 +13,10 @@ or, for weights fetched on first use, ``"weights": {"url": "https://.../model.sa
 "sha256": ..., "size": ..., "config": {...}}`` (the config inline, or ``"config_url"``).
 Downloads go to a per-user cache (``$TEXTLESIONSEG_CACHE``, else ``~/.cache/textlesionseg/models``),
 never into the install folder. Print an entry's hash and size with
-``textlesionseg models --hash WEIGHTS_DIR``.
+``textlesionseg models --hash WEIGHTS_DIR``. The cache folder may be shared with other programs
+(``$TEXTLESIONSEG_CACHE`` could name ``~/Downloads``): every folder this package creates in it
+holds a marker file (:data:`CACHE_MARKER`), and :meth:`Registry.clear_cache` deletes only
+folders with one. Model names and versions must be plain names (no path separators, no ``..``).
 
 Only safetensors files are accepted: a pickled checkpoint can run arbitrary code when loaded.
 Extra registry files (a site's own models, or the test models of the worker's tests) are named
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import __version__
-from ..errors import ModelError
+from ..errors import InputError, ModelError
 from .registry_weights import (  # noqa: F401 - re-exported: part of this module's API
     CONFIG_FILE,
     PICKLE_SUFFIXES,
@@ -55,6 +58,50 @@ ARCHITECTURES: dict[str, str] = {
 }
 
 REGISTRY_FILE = Path(__file__).with_name("registry.json")
+#: file in every cache folder this package created; :meth:`Registry.clear_cache` deletes only those
+CACHE_MARKER = ".textlesionseg-cache-entry"
+
+
+def plain_name(text: object) -> bool:
+    """True when ``text`` can be one folder name: no separator, drive, ``.``/``..``, control character."""
+    return (isinstance(text, str) and text == text.strip() and text not in ("", ".", "..")
+            and not any(c in text for c in "/\\:") and all(c.isprintable() for c in text))
+
+
+def mark_cache_folder(folder: Path, kind: str, **info: Any) -> None:
+    """Write the marker that says ``folder`` (just created by this package) is ours to delete."""
+    record = {"tool": "textlesionseg", "version": __version__, "kind": kind, **info}
+    (Path(folder) / CACHE_MARKER).write_text(json.dumps(record), encoding="utf-8")
+
+
+def is_marked_cache_folder(folder: Path) -> bool:
+    """A real folder (not a link) holding a real marker file written by this package."""
+    folder, marker = Path(folder), Path(folder) / CACHE_MARKER
+    if folder.is_symlink() or not folder.is_dir() or marker.is_symlink() or not marker.is_file():
+        return False
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")).get("tool") == "textlesionseg"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def make_cache_folder(folder: Path, kind: str, **info: Any) -> Path:
+    """``folder`` (parents too); marked when this call creates it. An existing folder is used as is."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / CACHE_MARKER).exists():
+            mark_cache_folder(folder, kind, **info)
+    return folder
+
+
+@dataclass
+class CacheCleared:
+    """What :meth:`Registry.clear_cache` did: folders removed, and cache folders left because
+    they carry no marker (made by an older TextLesionSeg, or not by it)."""
+
+    removed: list[Path]
+    unmarked: list[Path]
 
 
 @dataclass
@@ -126,6 +173,12 @@ class Registry:
         for raw in data.get("models", []):
             known = set(ModelEntry.__dataclass_fields__) - {"source"}
             entry = ModelEntry(**{k: v for k, v in raw.items() if k in known}, source=path)
+            for label, value in (("name", entry.name), ("version", str(entry.version))):
+                if not plain_name(value):
+                    raise ModelError(
+                        f"model registry {path}: {label} {value!r} is not a plain name (no '/', '\\', ':', '..' "
+                        "or control characters); fix the file"
+                    )
             if entry.name in self.entries:
                 raise ModelError(f"model '{entry.name}' is registered twice ({self.entries[entry.name].source}, {path})")
             self.entries[entry.name] = entry
@@ -161,8 +214,16 @@ class Registry:
         return (entry.source.parent / rel).resolve() if rel else None
 
     def cached_dir(self, entry: ModelEntry) -> Path:
-        """Cache folder of a downloaded (or imported) model: ``<cache>/<name>-v<version>``."""
-        return self.cache_dir / f"{entry.name}-v{entry.version}"
+        """Cache folder of a downloaded (or imported) model: ``<cache>/<name>-v<version>``, always
+        directly inside the cache folder (names are checked when the registry is read, and here)."""
+        folder_name = f"{entry.name}-v{entry.version}"
+        if not plain_name(entry.name) or not plain_name(str(entry.version)) or not plain_name(folder_name):
+            raise ModelError(f"model {entry.name!r} version {entry.version!r} cannot name a cache folder; fix the registry")
+        return self.cache_dir / folder_name
+
+    def _entry_folder(self, entry: ModelEntry, kind: str) -> Path:
+        """The cache folder of ``entry``, created (and marked) if absent."""
+        return make_cache_folder(self.cached_dir(entry), kind, model=entry.name, model_version=entry.version)
 
     def weights_status(self, name: str) -> WeightsStatus:
         """Whether a model's weights are bundled, cached, downloadable or missing (no hashing)."""
@@ -228,11 +289,10 @@ class Registry:
 
     def _download(self, entry: ModelEntry, progress: Progress | None) -> None:
         """Fetch weights (and config) into the cache; a partial or wrong file never stays."""
-        target = self.cached_dir(entry)
-        target.mkdir(parents=True, exist_ok=True)
         url = entry.weights["url"]
         if url.split("?")[0].lower().endswith(PICKLE_SUFFIXES):
             raise ModelError(pickle_message(Path(url)))
+        target = self._entry_folder(entry, "download")
         remove_stale_parts(target)
         part = target / f"{WEIGHTS_FILE}.{os.getpid()}.part"
         try:
@@ -255,7 +315,8 @@ class Registry:
         finally:
             for leftover in target.glob(f"*.{os.getpid()}.part"):
                 leftover.unlink(missing_ok=True)
-            if not any(target.iterdir()):
+            if all(p.name == CACHE_MARKER for p in target.iterdir()):  # nothing but our marker left
+                (target / CACHE_MARKER).unlink(missing_ok=True)
                 target.rmdir()
 
     def import_local_weights(self, name: str, file: Path) -> Path:
@@ -269,35 +330,59 @@ class Registry:
         check_safetensors_file(file)
         if sha256_file(file) != entry.weights.get("sha256"):
             raise ModelError(f"{file} is not the weights of '{name}' {entry.version} (sha256 differs); refused")
-        target = self.cached_dir(entry)
-        target.mkdir(parents=True, exist_ok=True)
         config = entry.weights.get("config")
         source_config = file.with_name(CONFIG_FILE)
+        if config is None and not source_config.is_file():
+            raise ModelError(f"no {CONFIG_FILE} beside {file} and none in the registry entry of '{name}'")
+        target = self._entry_folder(entry, "import")
         if config is not None:
             (target / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
-        elif source_config.is_file():
-            shutil.copyfile(source_config, target / CONFIG_FILE)
         else:
-            raise ModelError(f"no {CONFIG_FILE} beside {file} and none in the registry entry of '{name}'")
+            shutil.copyfile(source_config, target / CONFIG_FILE)
         part = target / f"{WEIGHTS_FILE}.{os.getpid()}.part"
         shutil.copyfile(file, part)
         os.replace(part, target / WEIGHTS_FILE)
         return target
 
     def clear_cache(self, name: str | None = None) -> list[Path]:
-        """Delete downloaded weights (of one model, or all); returns the folders removed."""
-        if not self.cache_dir.is_dir():
-            return []
+        """Delete downloaded weights (of one model, or all); returns the folders removed.
+
+        Only folders holding this package's marker are deleted (see :meth:`clear_cache_report`).
+        """
+        return self.clear_cache_report(name).removed
+
+    def clear_cache_report(self, name: str | None = None) -> CacheCleared:
+        """Delete the marked cache folders (of model ``name``, or all) and list the unmarked ones left.
+
+        ``name`` must be a registered model (InputError listing them otherwise; a path is never
+        followed). Without a name, every folder directly in the cache folder that holds the marker
+        goes (downloads, imports, text-embedding caches); foreign files and folders stay. Folders
+        without a marker are reported as ``unmarked`` when they look like ours (named after a model
+        entry, or holding weights or a marker-less text cache), never deleted.
+        """
         if name is not None:
-            folders = [self.cached_dir(self.get_entry(name))]
+            entry = self.entries.get(name) if isinstance(name, str) else None
+            if entry is None:
+                known = ", ".join(self.entries) or "none"
+                kind = "a registered model name" + ("" if plain_name(name) else ", not a path")
+                raise InputError(f"--clear-cache takes {kind}: {name!r} is unknown (known models: {known})")
+            folders = [self.cached_dir(entry)]
         else:
-            folders = [p for p in self.cache_dir.iterdir() if p.is_dir()]
-        removed = []
+            folders = sorted(self.cache_dir.iterdir()) if self.cache_dir.is_dir() else []
+        own_names = {f"{e.name}-v{e.version}" for e in self.entries.values()}
+        removed, unmarked = [], []
         for folder in folders:
-            if folder.is_dir():
+            if folder.is_symlink() or not folder.is_dir():  # a file or a link: never ours
+                if name is not None and (folder.is_symlink() or folder.exists()):
+                    unmarked.append(folder)
+                continue
+            if is_marked_cache_folder(folder):
                 shutil.rmtree(folder)
                 removed.append(folder)
-        return removed
+            elif name is not None or folder.name in own_names or (folder / WEIGHTS_FILE).exists() \
+                    or folder.name == "text_embeddings":
+                unmarked.append(folder)
+        return CacheCleared(removed, unmarked)
 
     # ---- loading --------------------------------------------------------------------------
     def segmenter_class(self, architecture: str) -> type:

