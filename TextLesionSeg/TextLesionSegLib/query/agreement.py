@@ -1,13 +1,15 @@
-"""Agreement of the parser with radiologists' attribute codes (Malenia's 303 reviewed reports).
+"""Agreement of the parser with radiologists' attribute codes (Malenia's coded reports).
 
-Run: ``python -m TextLesionSegLib.query.agreement [CSV] [--markdown] [--disagreements N]``
-(default CSV: ``../shared/reference/malenia_attributes.csv`` next to the repository).
+Run: ``python -m TextLesionSegLib.query.agreement [CSV ...] [--disagreements N] [--detail] [--removed]``
+(default CSV: ``../shared/reference/malenia_attributes.csv`` next to the repository; the Chinese
+``malenia_attributes_zh.csv`` has the same columns and codes).
 
 For every attribute with a code in a row, the parser's value is compared with the code:
-*asserted* counts a row as agreeing only if the text asserted the same value; *asserted or
-inferred* also accepts the knowledge table's inferred value when nothing was asserted.
-*coverage* is the fraction of rows where the parser asserted any value, *precision* the
-agreement among those rows.
+*stated* counts a row as agreeing only if the text stated the same value; the plain figure also
+accepts the knowledge table's inferred value when nothing was stated. *In-sample* parses every
+row with the full parser; *held-out* (leave-one-lesion-type-out, :func:`measure_held_out`)
+parses each type's rows with the parser less what only that type's reports attest
+(``query/holdout.py``; docs/query.md, "Generalisation").
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import csv
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from .parser import parse_text
 from .types import LesionQuery
@@ -83,35 +86,113 @@ class AttributeAgreement:
         }
 
 
-def measure(csv_path: Path = DEFAULT_CSV) -> dict[str, AttributeAgreement]:
-    """Parse every report of the CSV and count agreement per attribute."""
+def read_rows(csv_path: Path) -> list[dict[str, str]]:
+    """The rows of a coded file (English or Chinese: same columns and codes)."""
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        return list(csv.DictReader(f))
+
+
+def _codes(row: dict[str, str], name: str) -> list[str]:
+    return [c.strip() for c in (row.get(name) or "").replace("\u3001", ",").split(",") if c.strip()]
+
+
+def score(row: dict[str, str], q: LesionQuery, results: dict[str, AttributeAgreement]) -> None:
+    """Add one row's comparison of query ``q`` with its codes to ``results``."""
+    for name in ATTRIBUTES:
+        codes = _codes(row, name)
+        if name == "location":
+            table = LOCATION_CODES.get(row["organ"], {})
+            gold = {table[c] for c in codes if c in table}
+            said = location_value(q, row["organ"])
+            guess = said
+        else:
+            gold = {CODES[name][c] for c in codes if c in CODES[name]}
+            said = getattr(q, name)
+            guess = said if said is not None else q.inferred.get(name)
+        if not gold:
+            continue  # missing or stray code (e.g. enhancement 4): not counted
+        r = results[name]
+        r.rows += 1
+        r.asserted += said is not None
+        r.agree_asserted += said in gold
+        r.agree_any += guess in gold
+        if guess not in gold:
+            r.misses.append((row["case_id"], "/".join(sorted(gold)), guess))
+
+
+def _first_query(report: str) -> LesionQuery:
+    out = parse_text(report)
+    return out.queries[0] if out.queries else LesionQuery(text=report)
+
+
+def measure(csv_path: Path = DEFAULT_CSV, rows: list[dict[str, str]] | None = None) -> dict[str, AttributeAgreement]:
+    """In-sample: parse every report of the CSV with the full parser and count agreement per attribute."""
     results = {a: AttributeAgreement() for a in ATTRIBUTES}
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    for row in rows:
-        out = parse_text(row["report"])
-        q = out.queries[0] if out.queries else LesionQuery(text=row["report"])
-        for name in ATTRIBUTES:
-            codes = [c.strip() for c in row.get(name, "").replace("\u3001", ",").split(",") if c.strip()]
-            if name == "location":
-                table = LOCATION_CODES.get(row["organ"], {})
-                gold = {table[c] for c in codes if c in table}
-                said = location_value(q, row["organ"])
-                guess = said
-            else:
-                gold = {CODES[name][c] for c in codes if c in CODES[name]}
-                said = getattr(q, name)
-                guess = said if said is not None else q.inferred.get(name)
-            if not gold:
-                continue  # missing or stray code (e.g. enhancement 4): not counted
-            r = results[name]
-            r.rows += 1
-            r.asserted += said is not None
-            r.agree_asserted += said in gold
-            r.agree_any += guess in gold
-            if said not in gold:
-                r.misses.append((row["case_id"], "/".join(sorted(gold)), said))
+    for row in rows if rows is not None else read_rows(csv_path):
+        score(row, _first_query(row["report"]), results)
     return results
+
+
+def holdout_modules() -> list[ModuleType]:
+    """Every module whose phrase tables a held-out fold ablates."""
+    from . import vocabulary
+
+    return [vocabulary]
+
+
+@dataclass
+class HeldOut:
+    """Leave-one-type-out agreement: pooled over the folds, per fold, and what each fold removed."""
+
+    pooled: dict[str, AttributeAgreement]
+    per_type: dict[str, dict[str, AttributeAgreement]]
+    removed: dict[str, list[tuple[tuple[str, str], str]]]
+
+
+def measure_held_out(csv_path: Path = DEFAULT_CSV, rows: list[dict[str, str]] | None = None) -> HeldOut:
+    """Leave-one-lesion-type-out (docs/query.md, "Generalisation"): each type's reports parsed by
+    the parser without the phrase alternatives only that type's reports attest."""
+    from .holdout import attest, held_out
+    from .vocabulary import normalise
+
+    rows = rows if rows is not None else read_rows(csv_path)
+    by_type: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        by_type.setdefault(row["lesion_type"], []).append(row)
+    modules = holdout_modules()
+    attestation = attest(modules, {t: [r["report"] for r in rs] for t, rs in by_type.items()}, normalise)
+    pooled = {a: AttributeAgreement() for a in ATTRIBUTES}
+    per_type: dict[str, dict[str, AttributeAgreement]] = {}
+    removed: dict[str, list[tuple[tuple[str, str], str]]] = {}
+    for lesion_type, type_rows in by_type.items():
+        per_type[lesion_type] = {a: AttributeAgreement() for a in ATTRIBUTES}
+        with held_out(lesion_type, modules, attestation) as cut:
+            removed[lesion_type] = cut
+            for row in type_rows:
+                q = _first_query(row["report"])
+                score(row, q, pooled)
+                score(row, q, per_type[lesion_type])
+    return HeldOut(pooled, per_type, removed)
+
+
+def _pct(r: AttributeAgreement, key: str) -> str:
+    return f"{100.0 * getattr(r, key) / r.rows:.1f}%" if r.rows else "n/a"
+
+
+def comparison_table(in_sample: dict[str, AttributeAgreement], loto: HeldOut) -> str:
+    """In-sample beside leave-one-type-out, per attribute (what docs/query.md shows)."""
+    lines = [
+        "| attribute | rows | in-sample, stated | in-sample | held-out, stated | held-out | worst held-out type |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, r in in_sample.items():
+        h = loto.pooled[name]
+        folds = [(100.0 * f[name].agree_any / f[name].rows, t) for t, f in loto.per_type.items() if f[name].rows]
+        worst = min(folds) if folds else None
+        worst_text = f"{worst[0]:.1f}% ({worst[1]})" if worst else "n/a"
+        lines.append(f"| {name} | {r.rows} | {_pct(r, 'agree_asserted')} | {_pct(r, 'agree_any')}"
+                     f" | {_pct(h, 'agree_asserted')} | {_pct(h, 'agree_any')} | {worst_text} |")
+    return "\n".join(lines)
 
 
 def markdown_table(results: dict[str, AttributeAgreement]) -> str:
@@ -130,19 +211,38 @@ def markdown_table(results: dict[str, AttributeAgreement]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: print the table (and, on request, the rows that disagree)."""
+    """Command line: in-sample and leave-one-type-out tables (and, on request, disagreeing rows)."""
     parser = argparse.ArgumentParser(prog="python -m TextLesionSegLib.query.agreement", description=__doc__.split("\n")[0])
-    parser.add_argument("csv", nargs="?", type=Path, default=DEFAULT_CSV, help="malenia_attributes.csv")
-    parser.add_argument("--disagreements", type=int, default=0, metavar="N", help="list N disagreeing rows per attribute")
+    parser.add_argument("csv", nargs="*", type=Path, default=[DEFAULT_CSV],
+                        help="malenia_attributes.csv and/or malenia_attributes_zh.csv")
+    parser.add_argument("--disagreements", type=int, default=0, metavar="N",
+                        help="list N disagreeing rows per attribute (in-sample and held-out)")
+    parser.add_argument("--detail", action="store_true", help="also print coverage and precision (in-sample)")
+    parser.add_argument("--removed", action="store_true", help="list the alternatives each held-out fold removed")
     args = parser.parse_args(argv)
-    if not args.csv.is_file():
-        print(f"error: {args.csv} not found (it lives in ../shared/reference/)", file=sys.stderr)
-        return 2
-    results = measure(args.csv)
-    print(markdown_table(results))
-    for name, r in results.items():
-        for case, gold, said in r.misses[: args.disagreements]:
-            print(f"{name}\t{case}\tcode={gold}\tparser={said}")
+    for path in args.csv:
+        if not path.is_file():
+            print(f"error: {path} not found (it lives in ../shared/reference/)", file=sys.stderr)
+            return 2
+    for path in args.csv:
+        rows = read_rows(path)
+        results = measure(path, rows)
+        loto = measure_held_out(path, rows)
+        if len(args.csv) > 1:
+            print(f"\n{path.name}\n")
+        print(comparison_table(results, loto))
+        if args.detail:
+            print()
+            print(markdown_table(results))
+        for name in ATTRIBUTES:
+            for case, gold, said in results[name].misses[: args.disagreements]:
+                print(f"in-sample\t{name}\t{case}\tcode={gold}\tparser={said}")
+            for case, gold, said in loto.pooled[name].misses[: args.disagreements]:
+                print(f"held-out\t{name}\t{case}\tcode={gold}\tparser={said}")
+        if args.removed:
+            for lesion_type, cut in loto.removed.items():
+                for (module, table), alt in cut:
+                    print(f"removed\t{lesion_type}\t{module.rsplit('.', 1)[-1]}.{table}\t{alt}")
     return 0
 
 

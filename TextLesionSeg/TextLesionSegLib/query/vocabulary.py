@@ -322,3 +322,17 @@ FILLER = frozenset(
     lesion lesions consistent compatible mixed linear punctate tubular nodular small enlarged thin thick
     hu pure solid gland one""".split()
 )
+
+#: the phrase tables leave-one-type-out measurement ablates (``query/holdout.py``)
+HOLDOUT_TABLES = (
+    "NEGATION_TRIGGERS", "POST_NEGATION", "NEGATION_STOP", "UNCERTAINTY", "RELATION_NOT", "RELATION_CLOSE",
+    "SHAPE", "DENSITY", "DENSITY_COMPONENT_BEFORE", "DENSITY_COMPONENT_AFTER", "DENSITY_SELF_AREA",
+    "DENSITY_SELF_BEFORE", "DENSITY_SELF_AFTER", "DENSITY_VARIATION", "SURFACE", "ENHANCEMENT",
+    "SPECIFIC_FEATURES", "SUB_LOCATIONS", "ORGANS", "LESION_WORDS", "MULTIPLE_WORDS", "SIZE_WORDS",
+)
+
+
+def on_holdout_change() -> None:
+    """Keep the patterns derived from ``LESION_WORDS`` in step when a table is swapped."""
+    global LESION_NOUN
+    LESION_NOUN = "|".join(p for p, _ in LESION_WORDS)
