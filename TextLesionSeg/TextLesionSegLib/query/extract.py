@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from . import readings as R
+from . import tables as T
 from . import vocabulary as V
 
 _FLAGS = re.IGNORECASE
@@ -35,6 +37,8 @@ class Extraction:
     notes: list[str] = field(default_factory=list)
     negated: list[str] = field(default_factory=list)
     lesion_mentions: int = 0
+    #: attribute -> how a value not named by a vocabulary phrase was read ("implied by 'necrosis'")
+    evidence: dict[str, str] = field(default_factory=dict)
 
 
 def _overlaps(span: Span, spans: list[Span]) -> bool:
@@ -45,15 +49,15 @@ def negation_scopes(text: str, protected: list[Span]) -> tuple[list[Span], list[
     """Spans of text governed by a negation trigger ("no", "without", …): (scopes, triggers)."""
     scopes: list[Span] = []
     triggers: list[Span] = []
-    stop = _rx(r"[.;:,!?]|" + V.NEGATION_STOP)
-    for m in _rx(V.NEGATION_TRIGGERS).finditer(text):
+    stop = _rx(r"[.;:,!?]|" + T.get("NEGATION_STOP"))
+    for m in _rx(T.get("NEGATION_TRIGGERS")).finditer(text):
         if _overlaps(m.span(), protected):
             continue
         end_match = stop.search(text, m.end())
         end = end_match.start() if end_match else len(text)
         scopes.append((m.end(), end))
         triggers.append(m.span())
-    for m in _rx(V.POST_NEGATION).finditer(text):
+    for m in _rx(T.get("POST_NEGATION")).finditer(text):
         starts = [b.end() for b in _rx(r"[.;:,!?]|\b(?:but|however|although|whereas)\b").finditer(text, 0, m.start())]
         scopes.append((starts[-1] if starts else 0, m.start()))
         triggers.append(m.span())
@@ -82,14 +86,14 @@ def _resolve(name: str, found: list[tuple[int, str, str]], ex: Extraction) -> No
 def _location(text: str, blocked: list[Span], ex: Extraction) -> None:
     """Organ, side and sub-location from the first place the lesion is said to be."""
     hits: list[tuple[int, int, str, str | None, str | None, Span]] = []
-    for pattern, organ, kind, side in V.SUB_LOCATIONS:
+    for pattern, organ, kind, side in T.get("SUB_LOCATIONS"):
         for m in _find(pattern, text, blocked):
             sub, side_v = _sub_location(kind, m, side)
             if sub is None:
                 continue
             hits.append((m.start(), 0, organ, sub, side_v, m.span()))
     taken = [h[5] for h in hits]
-    for pattern, organ in V.ORGANS:
+    for pattern, organ in T.get("ORGANS"):
         for m in _find(pattern, text, blocked + taken):
             side_m = _rx(r"\b(right|left)(?:[- ]sided)? (?:[a-z]+ )?$").search(text[max(0, m.start() - 20) : m.start()])
             side_v = side_m.group(1) if side_m and organ in V.PAIRED_ORGANS else None
@@ -126,22 +130,28 @@ def _sub_location(kind: str, m: re.Match[str], side: str | None) -> tuple[str | 
         number = int(seg) if seg.isdigit() else V.ROMAN.get(seg)
         return (f"segment {V.ROMAN_OUT[number]}", None) if number else (None, None)
     if kind == "lobe":
-        return f"{g.get('side') or g.get('side2')} lobe", None
+        return f"{_group(g, 'side')} lobe", None
     if kind == "lung lobe":
         abbr = g.get("abbr")
         if abbr:
             s = "right" if abbr.lower()[0] == "r" else "left"
             lobe = {"u": "upper", "m": "middle", "l": "lower"}[abbr.lower()[1]]
         else:
-            s, lobe = (g.get("side") or g.get("side2")), (g.get("lobe") or g.get("lobe2"))
+            s, lobe = _group(g, "side"), _group(g, "lobe")
         if s == "left" and lobe == "middle":
             return None, None
         return f"{s} {lobe} lobe", s
     if kind == "pole":
-        return ("interpolar region" if g.get("mid") else f"{g['pole']} pole"), None
+        pole = {"superior": "upper", "inferior": "lower"}.get(g.get("pole", ""), g.get("pole"))
+        return ("interpolar region" if g.get("mid") else f"{pole} pole"), None
     if kind == "pancreas part":
-        return (g.get("part") or g.get("part2")), None
+        return _group(g, "part"), None
     return kind, side
+
+
+def _group(groups: dict[str, str], name: str) -> str | None:
+    """The first named group ``name``, ``name2``, ``name3`` … that matched (alternatives of one pattern)."""
+    return next((v for k, v in sorted(groups.items()) if k.rstrip("0123456789") == name), None)
 
 
 def _density(text: str, blocked: list[Span], ex: Extraction) -> None:
@@ -149,13 +159,13 @@ def _density(text: str, blocked: list[Span], ex: Extraction) -> None:
     mains: list[tuple[int, str, str]] = []
     parts: list[tuple[int, str, str]] = []
     taken: list[Span] = []
-    for pattern, value in V.DENSITY:
+    for pattern, value in T.get("DENSITY"):
         for m in _find(pattern, text, blocked + taken):
             taken.append(m.span())
             before, after = text[max(0, m.start() - 40) : m.start()], text[m.end() : m.end() + 30]
-            component = (_rx(V.DENSITY_COMPONENT_BEFORE).search(before) or _rx(V.DENSITY_COMPONENT_AFTER).search(after))
-            itself = _rx(V.DENSITY_SELF_AREA).search(before) or (
-                _rx(V.DENSITY_SELF_BEFORE).search(before) and _rx(V.DENSITY_SELF_AFTER).search(after)
+            component = (_rx(T.get("DENSITY_COMPONENT_BEFORE")).search(before) or _rx(T.get("DENSITY_COMPONENT_AFTER")).search(after))
+            itself = _rx(T.get("DENSITY_SELF_AREA")).search(before) or (
+                _rx(T.get("DENSITY_SELF_BEFORE")).search(before) and _rx(T.get("DENSITY_SELF_AFTER")).search(after)
             )
             if component and not itself:
                 parts.append((m.start(), value, m.group(0)))
@@ -171,36 +181,44 @@ def extract(text: str) -> Extraction:
     protected: list[Span] = []
     # 1. phrases whose meaning includes a negation ("no close relationship", "non-contrast")
     relation: list[tuple[int, str, str]] = []
-    for pattern in V.RELATION_NOT:
+    for pattern in T.get("RELATION_NOT"):
         for m in _find(pattern, text, protected):
             relation.append((m.start(), "not closely related", m.group(0)))
             protected.append(m.span())
     enh_found: list[tuple[int, str, str]] = []
-    for pattern, value in V.ENHANCEMENT[:1]:
+    for pattern, value in T.get("ENHANCEMENT")[:1]:
         for m in _find(pattern, text, protected):
             enh_found.append((m.start(), value, m.group(0)))
             protected.append(m.span())
-    surface_neg = _find(r"\bnot (?:well|clearly|sharply)[- ]?(?:defined|circumscribed|demarcated|marginated)\b", text, [])
-    scopes, triggers = negation_scopes(text, protected + [m.span() for m in surface_neg])
+    # vocabulary phrases that contain a negation ("not well defined", "cannot exclude") are no triggers
+    neg_phrases = R.negation_phrases(text)
+    scopes, triggers = negation_scopes(text, protected + neg_phrases)
     blocked = list(scopes)
     ex.covered += triggers + protected
     # 2. relation to neighbours; its span is masked for margin and organ
-    related_organ = None
-    for pattern in V.RELATION_CLOSE:
+    close: list[tuple[re.Match[str], str | None]] = []
+    for pattern in T.get("RELATION_CLOSE"):
         for m in _find(pattern, text, blocked + protected):
-            relation.append((m.start(), "closely related", m.group(0)))
             protected.append(m.span())
-            if related_organ is None and m.groupdict().get("organ"):
-                related_organ = m.group("organ").strip()
+            organ = m.groupdict().get("organ")
+            close.append((m, organ.strip() if organ else None))
     ex.covered += protected
-    _resolve("relation", relation, ex)
-    if ex.values.get("relation") == "closely related" and related_organ:
-        ex.values["related_organ"] = re.sub(r"^(?:the|an?|adjacent|surrounding) ", "", related_organ)
     masked = blocked + protected
     _location(text, masked, ex)
+    R.bilateral(text, blocked, ex)
+    # "indistinct border with the renal parenchyma": the lesion's own organ is its margin, not a neighbour
+    margin_notes = R.own_organ_margins(close, ex.values.get("organ"))
+    close = [(m, organ) for m, organ in close if m.span() not in {span for span, _ in margin_notes}]
+    relation += [(m.start(), "closely related", m.group(0)) for m, _ in close]
+    _resolve("relation", relation, ex)
+    related = next((organ for _, organ in close if organ), None)
+    if ex.values.get("relation") == "closely related" and related:
+        ex.values["related_organ"] = re.sub(r"^(?:the|an?|adjacent|surrounding) ", "", related)
     # 3. the single-valued attributes
-    for name, table in (("shape", V.SHAPE), ("density_variation", V.DENSITY_VARIATION), ("surface", V.SURFACE)):
+    for name, table in (("shape", T.get("SHAPE")), ("density_variation", T.get("DENSITY_VARIATION")), ("surface", T.get("SURFACE"))):
         found, taken = [], []
+        if name == "surface":
+            found += [(span[0], value, text[span[0]:span[1]]) for span, value in margin_notes if value]
         for pattern, value in table:
             for m in _find(pattern, text, masked + taken):
                 found.append((m.start(), value, m.group(0)))
@@ -208,7 +226,7 @@ def extract(text: str) -> Extraction:
         ex.covered += taken
         _resolve(name, found, ex)
     _density(text, masked, ex)
-    for pattern, value in V.ENHANCEMENT[1:]:
+    for pattern, value in T.get("ENHANCEMENT")[1:]:
         enh_found += [(m.start(), value, m.group(0)) for m in _find(pattern, text, blocked + protected)]
     if enh_found:
         enh_found.sort()
@@ -216,22 +234,24 @@ def extract(text: str) -> Extraction:
         ex.covered += [(p, p + len(w)) for p, _, w in enh_found]
     # 4. lists and scalars
     features: list[str] = []
-    for pattern, value in V.SPECIFIC_FEATURES:
+    for pattern, value in T.get("SPECIFIC_FEATURES"):
         hits = _find(pattern, text, blocked)
         if hits and value not in features:
             features.append(value)
         ex.covered += [m.span() for m in hits]
     for start, end in scopes:  # remember what was negated, so the UI can say so
-        for pattern, value in V.SPECIFIC_FEATURES:
+        for pattern, value in T.get("SPECIFIC_FEATURES"):
             for m in _rx(pattern).finditer(text, start, end):
                 ex.negated.append(value)
                 ex.covered.append(m.span())
     ex.values["specific_features"] = features
+    R.implied_variation(text, masked, ex)
     _lesion_type(text, blocked, scopes, ex)
     _size_count(text, blocked, ex)
-    unc = _find(V.UNCERTAINTY, text, [])
+    unc = _find(T.get("UNCERTAINTY"), text, [])
     ex.values["uncertain"] = bool(unc)
     ex.covered += [m.span() for m in unc]
+    R.cover_negated(text, scopes, ex)
     if ex.values.get("organ") == "lung" and "density" not in ex.values:
         solid = _find(r"\bsolid\b", text, blocked)  # a solid pulmonary nodule: soft tissue (code book)
         if solid:
@@ -243,7 +263,7 @@ def extract(text: str) -> Extraction:
 def _lesion_type(text: str, blocked: list[Span], scopes: list[Span], ex: Extraction) -> None:
     found: list[tuple[int, str, Span]] = []
     taken: list[Span] = []
-    for pattern, word in V.LESION_WORDS:
+    for pattern, word in T.get("LESION_WORDS"):
         for m in _rx(pattern).finditer(text):
             if _overlaps(m.span(), taken):
                 continue
@@ -273,7 +293,7 @@ def _size_count(text: str, blocked: list[Span], ex: Extraction) -> None:
             ex.covered.append(m.span())
             break
         ex.notes.append(f"size '{m.group(0)}' is not a plausible lesion size; ignored")
-    words = _find(V.SIZE_WORDS, text, blocked)
+    words = _find(T.get("SIZE_WORDS"), text, blocked)
     if words:
         ex.values["size_word"] = words[0].group(0).lower()
         ex.covered.append(words[0].span())
@@ -282,8 +302,8 @@ def _size_count(text: str, blocked: list[Span], ex: Extraction) -> None:
         ex.values["ordinal"] = ords[0].group(0).lower()
         ex.covered.append(ords[0].span())
     number_alt = "|".join(sorted(map(re.escape, V.NUMBER_WORDS), key=len, reverse=True))
-    count = _find(rf"\b(?P<n>{number_alt}|\d{{1,3}})\b(?= (?:[\w.,-]+ ){{0,5}}(?:{V.LESION_NOUN}))", text, blocked)
-    multi = _find(V.MULTIPLE_WORDS + rf"(?= (?:[\w.,-]+ ){{0,5}}(?:{V.LESION_NOUN}))", text, blocked)
+    count = _find(rf"\b(?P<n>{number_alt}|\d{{1,3}})\b(?= (?:[\w.,-]+ ){{0,5}}(?:{T.lesion_noun()}))", text, blocked)
+    multi = _find("(?:" + T.get("MULTIPLE_WORDS") + ")" + rf"(?= (?:[\w.,-]+ ){{0,5}}(?:{T.lesion_noun()}))", text, blocked)
     # a digit directly before a unit is a size, not a count
     count = [m for m in count if not (m.group("n").isdigit() and _rx(r"^\s*(?:mm|cm|x|hu)\b").match(text[m.end():]))]
     if count and (not multi or count[0].start() < multi[0].start()):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from . import tables as T
 from . import vocabulary as V
 from .extract import Extraction, extract
 from .knowledge import infer, lesion_type_entry, resolve_lesion_type
@@ -62,12 +63,12 @@ def split_descriptions(text: str) -> list[str]:
 
 def _introduces_lesion(sentence: str) -> bool:
     """Does this sentence name a lesion of its own (indefinitely, and not negated)?"""
-    norm = V.normalise(sentence)
-    for m in re.finditer(V.LESION_NOUN, norm):
+    norm = T.prepare(sentence)
+    for m in re.finditer(T.lesion_noun(), norm):
         before = norm[max(0, m.start() - 60) : m.start()]
         if _DEFINITE.search(before):
             continue
-        if re.search(V.NEGATION_TRIGGERS + r"(?:\s+[\w-]+){0,4}\s*$", before):
+        if re.search("(?:" + T.get("NEGATION_TRIGGERS") + r")(?:\s+[\w-]+){0,4}\s*$", before):
             continue
         if re.search(r"\b(?:to|with|of|from|into|within|in)\s+(?:[\w-]+\s+){0,3}$", before):
             continue  # "closely related to adjacent nodes", "foci within the lesion"
@@ -75,9 +76,42 @@ def _introduces_lesion(sentence: str) -> bool:
     return False
 
 
+#: where one sentence may hold a second lesion: ", and a …", " and two …", ", a …"
+_CLAUSE = re.compile(r"(?:,\s*(?:and\s+)?|\s+and\s+|;\s*)(?=(?:an?|one|two|three|four|five|several|multiple|numerous"
+                     r"|\d+(?:[.,]\d+)?\s*(?:mm|cm|x|\*))\b)", re.IGNORECASE)
+
+
+def _own_place(text: str) -> bool:
+    values = extract(T.prepare(text)).values
+    return bool(values.get("organ") or values.get("sub_location"))
+
+
+def split_clauses(sentence: str) -> list[str]:
+    """Several lesions in one sentence: "a nodule in the RUL and a 5 mm nodule in the lingula" →
+    two descriptions. A clause is cut off only when it introduces a lesion (indefinite, not
+    negated) in a place of its own and the part before it already names a lesion."""
+    parts: list[str] = []
+    start = 0
+    for m in _CLAUSE.finditer(sentence):
+        head, rest = sentence[start : m.start()], sentence[m.end() :]
+        nxt = _CLAUSE.search(rest)
+        clause = rest[: nxt.start()] if nxt else rest
+        if _has_lesion_noun(head) and _introduces_lesion(clause) and _own_place(clause) and _own_place(head):
+            parts.append(head)
+            start = m.end()
+    if not parts:
+        return [sentence]
+    parts.append(sentence[start:])
+    return [p.strip(" ,") for p in parts if p.strip(" ,;")]
+
+
+def _has_lesion_noun(text: str) -> bool:
+    return re.search(T.lesion_noun(), T.prepare(text)) is not None
+
+
 def _group_sentences(chunk: str) -> list[str]:
     groups: list[list[str]] = []
-    for sentence in _SENTENCE.split(chunk):
+    for sentence in (c for s in _SENTENCE.split(chunk) for c in split_clauses(s)):
         if not sentence.strip():
             continue
         if groups and _introduces_lesion(sentence) and _has_lesion(" ".join(groups[-1])):
@@ -91,7 +125,7 @@ def _group_sentences(chunk: str) -> list[str]:
 
 
 def _has_lesion(text: str) -> bool:
-    ex = extract(V.normalise(text))
+    ex = extract(T.prepare(text))
     return ex.lesion_mentions > 0 or _described(ex)
 
 
@@ -119,7 +153,7 @@ _STARTS_ANOTHER = re.compile(r"^(?:another|a second|a third|an additional|a furt
 
 def build_query(description: str) -> tuple[LesionQuery | None, Extraction]:
     """One description → its query (``None`` when it describes no lesion) and the raw extraction."""
-    norm = V.normalise(description)
+    norm = T.prepare(description)
     ex = extract(norm)
     if not _described(ex) and not _STARTS_ANOTHER.match(norm):  # "another one in the spleen" is a lesion
         return None, ex
@@ -161,7 +195,7 @@ def _empty_reason(text: str, negated: list[str], unknown: list[str]) -> str:
 def _unknown_place(norm: str) -> str | None:
     for m in re.finditer(V.LOCATION_PREPOSITION, norm):
         word = m.group("word")
-        if word not in V.FILLER and not any(re.search(p, word) for p, _ in V.ORGANS):
+        if word not in V.FILLER and not any(re.search(p, word) for p, _ in T.get("ORGANS")):
             return word
     return None
 
@@ -192,16 +226,16 @@ def parse_text(text: str) -> ParseOutput:
         query, ex = build_query(description)
         negated += ex.negated
         if query is None:
-            norm = V.normalise(description)
+            norm = T.prepare(description)
             unknown += [w for w in _unknown_words(norm, ex) if w not in unknown]
             continue
-        if query.lesion_type is None and queries and _STARTS_ANOTHER.match(V.normalise(description)):
+        if query.lesion_type is None and queries and _STARTS_ANOTHER.match(T.prepare(description)):
             query.lesion_type = _same_kind(queries[-1].lesion_type, query.organ)
             query.inferred = infer(query)
         label = f"lesion {len(queries) + 1}"
         warnings += [f"{label}: {note}" for note in ex.notes]
         if query.organ is None:
-            place = _unknown_place(V.normalise(description))
+            place = _unknown_place(T.prepare(description))
             if place:
                 warnings.append(f"{label}: organ '{place}' not recognised; the lesion is searched in the whole scan")
         queries.append(query)
@@ -222,7 +256,7 @@ def _share_scan_phase(text: str, queries: list[LesionQuery]) -> None:
         return
     phases = {q.enhancement for q in queries if q.enhancement}
     if not phases:
-        ex = extract(V.normalise(text[:2000]))
+        ex = extract(T.prepare(text[:2000]))
         phase = ex.values.get("enhancement")
     else:
         phase = next(iter(phases)) if len(phases) == 1 else None

@@ -335,4 +335,7 @@ HOLDOUT_TABLES = (
 def on_holdout_change() -> None:
     """Keep the patterns derived from ``LESION_WORDS`` in step when a table is swapped."""
     global LESION_NOUN
+    from . import tables
+
     LESION_NOUN = "|".join(p for p, _ in LESION_WORDS)
+    tables.clear()
