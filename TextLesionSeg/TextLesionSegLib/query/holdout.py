@@ -74,6 +74,10 @@ class Attestation:
     #: (module, attribute) -> entry index -> alternative -> the types attesting it
     seen: dict[Key, dict[int, dict[str, frozenset[str]]]] = field(default_factory=dict)
 
+    def without(self, exempt: set[Key]) -> "Attestation":
+        """The same attestation less the tables in ``exempt`` (kept whole by every fold)."""
+        return Attestation(self.types, {k: v for k, v in self.seen.items() if k not in exempt})
+
     def only_in(self, lesion_type: str) -> list[tuple[Key, str]]:
         """Alternatives attested by ``lesion_type`` alone (what its fold removes)."""
         return [(key, alt) for key, entries in self.seen.items() for alts in entries.values()
@@ -109,7 +113,8 @@ def attest(modules: list[ModuleType], reports: dict[str, list[str]],
                 seen: dict[str, frozenset[str]] = {}
                 for alt in alts:
                     if plain:
-                        found = {t for t, rs in texts.items() if any(alt in r for r in rs)}
+                        term = prepare(alt)
+                        found = {t for t, rs in texts.items() if any(term in r for r in rs)}
                     else:
                         rx = _searchable(alt)
                         found = {t for t, rs in texts.items() if any(rx.search(r) for r in rs)}
@@ -150,7 +155,9 @@ def held_out(lesion_type: str, modules: list[ModuleType], attestation: Attestati
     try:
         for module in modules:
             for name in getattr(module, "HOLDOUT_TABLES", ()):
-                entries = attestation.seen.get((module.__name__, name), {})
+                entries = attestation.seen.get((module.__name__, name))
+                if entries is None:
+                    continue
                 removed = {i: {a for a, t in alts.items() if t == frozenset({lesion_type})} for i, alts in entries.items()}
                 if not any(removed.values()):
                     continue

@@ -14,6 +14,7 @@ import re
 
 from . import tables as T
 from . import vocabulary as V
+from .chinese import extract_zh, is_chinese, split_descriptions_zh
 from .extract import Extraction, extract
 from .knowledge import infer, lesion_type_entry, resolve_lesion_type
 from .types import LesionQuery, ParseOutput
@@ -151,18 +152,31 @@ def _unknown_words(norm: str, ex: Extraction) -> list[str]:
 _STARTS_ANOTHER = re.compile(r"^(?:another|a second|a third|an additional|a further|one more)\b")
 
 
-def build_query(description: str) -> tuple[LesionQuery | None, Extraction]:
-    """One description → its query (``None`` when it describes no lesion) and the raw extraction."""
+def _extract_any(description: str) -> tuple[Extraction, list[str], str]:
+    """(extraction, words not understood, language) of one description, English or Chinese."""
+    if is_chinese(description):
+        ex = extract_zh(description)
+        return ex, list(ex.values.pop("_unknown_words", [])), "zh"
     norm = T.prepare(description)
     ex = extract(norm)
-    if not _described(ex) and not _STARTS_ANOTHER.match(norm):  # "another one in the spleen" is a lesion
+    return ex, _unknown_words(norm, ex), "en"
+
+
+def build_query(description: str) -> tuple[LesionQuery | None, Extraction]:
+    """One description → its query (``None`` when it describes no lesion) and the raw extraction."""
+    ex, unknown, language = _extract_any(description)
+    ex.values["_unknown"] = unknown
+    if not _described(ex) and not _STARTS_ANOTHER.match(T.prepare(description)):  # "another one in the spleen"
         return None, ex
     values = dict(ex.values)
+    values.pop("_unknown")
     word = values.pop("lesion_type", None)
     organ = values.get("organ")
     query = LesionQuery(text=description.strip(), **values)
     query.lesion_type = resolve_lesion_type(word, organ) or word
-    query.unknown_words = _unknown_words(norm, ex)
+    query.unknown_words = unknown
+    query.evidence = dict(ex.evidence)
+    query.language = language
     query.inferred = infer(query)
     return query, ex
 
@@ -186,8 +200,9 @@ def _empty_reason(text: str, negated: list[str], unknown: list[str]) -> str:
     if negated:
         names = ", ".join(sorted(set(negated)))
         return f"No lesion to segment: the text only negates findings ({names})."
-    if unknown and not any(ch.isascii() and ch.isalpha() for ch in text):
-        return "No lesion described: the text is not English; TextLesionSeg understands English descriptions."
+    if unknown and not any(ch.isascii() and ch.isalpha() for ch in text) and not is_chinese(text):
+        return ("No lesion described: the text is neither English nor Chinese; TextLesionSeg understands"
+                f" English and Chinese descriptions (words not understood: {', '.join(unknown[:8])}).")
     shown = f" (words not understood: {', '.join(unknown[:8])})" if unknown else ""
     return f"No lesion described: name a lesion or describe one, e.g. 'round hypodense lesion in the right kidney'{shown}."
 
@@ -218,7 +233,7 @@ def parse_text(text: str) -> ParseOutput:
     queries: list[LesionQuery] = []
     negated: list[str] = []
     unknown: list[str] = []
-    descriptions = split_descriptions(body)
+    descriptions = split_descriptions_zh(body) if is_chinese(body) else split_descriptions(body)
     for description in descriptions:
         if len(queries) >= MAX_QUERIES:
             warnings.append(f"more than {MAX_QUERIES} lesion descriptions; the rest were ignored")
@@ -226,15 +241,14 @@ def parse_text(text: str) -> ParseOutput:
         query, ex = build_query(description)
         negated += ex.negated
         if query is None:
-            norm = T.prepare(description)
-            unknown += [w for w in _unknown_words(norm, ex) if w not in unknown]
+            unknown += [w for w in ex.values.get("_unknown", []) if w not in unknown]
             continue
         if query.lesion_type is None and queries and _STARTS_ANOTHER.match(T.prepare(description)):
             query.lesion_type = _same_kind(queries[-1].lesion_type, query.organ)
             query.inferred = infer(query)
         label = f"lesion {len(queries) + 1}"
         warnings += [f"{label}: {note}" for note in ex.notes]
-        if query.organ is None:
+        if query.organ is None and query.language == "en":
             place = _unknown_place(T.prepare(description))
             if place:
                 warnings.append(f"{label}: organ '{place}' not recognised; the lesion is searched in the whole scan")
@@ -256,7 +270,7 @@ def _share_scan_phase(text: str, queries: list[LesionQuery]) -> None:
         return
     phases = {q.enhancement for q in queries if q.enhancement}
     if not phases:
-        ex = extract(T.prepare(text[:2000]))
+        ex = extract_zh(text[:2000]) if is_chinese(text) else extract(T.prepare(text[:2000]))
         phase = ex.values.get("enhancement")
     else:
         phase = next(iter(phases)) if len(phases) == 1 else None

@@ -29,7 +29,12 @@ class LesionQuery:
 
     ``size_word`` holds a size adjective ("small", "large"); ``ordinal`` a referring cue
     ("larger", "largest", "second"); ``inferred`` what the knowledge table implies for
-    attributes the text left unstated (never mixed into the asserted fields).
+    attributes the text left unstated (never mixed into the asserted fields: selection and the
+    referring sentence read only the asserted ones). ``evidence`` says how an asserted value was
+    read when no vocabulary phrase named it ("implied by 'areas of necrosis'", "similar to 'rough
+    irregular serosal surface'"), ``confidence`` gives the similarity of values read by the text
+    encoder (absent: read by the rules). ``language`` is the description's language (``en``/``zh``);
+    ``side`` may be ``bilateral``.
     """
 
     text: str
@@ -52,6 +57,9 @@ class LesionQuery:
     size_word: str | None = None
     unknown_words: list[str] = field(default_factory=list)
     inferred: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, str] = field(default_factory=dict)
+    confidence: dict[str, float] = field(default_factory=dict)
+    language: str = "en"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary of every field."""
