@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import readings as R
+from . import similarity
 from . import tables as T
 from . import vocabulary as V
 
@@ -39,6 +40,8 @@ class Extraction:
     lesion_mentions: int = 0
     #: attribute -> how a value not named by a vocabulary phrase was read ("implied by 'necrosis'")
     evidence: dict[str, str] = field(default_factory=dict)
+    #: attribute -> similarity of a value read by the text encoder (:mod:`.similarity`)
+    confidence: dict[str, float] = field(default_factory=dict)
 
 
 def _overlaps(span: Span, spans: list[Span]) -> bool:
@@ -246,6 +249,7 @@ def extract(text: str) -> Extraction:
                 ex.covered.append(m.span())
     ex.values["specific_features"] = features
     R.implied_variation(text, masked, ex)
+    similarity.read(text, masked, ex)
     _lesion_type(text, blocked, scopes, ex)
     _size_count(text, blocked, ex)
     unc = _find(T.get("UNCERTAINTY"), text, [])

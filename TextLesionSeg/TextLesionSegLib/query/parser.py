@@ -176,6 +176,7 @@ def build_query(description: str) -> tuple[LesionQuery | None, Extraction]:
     query.lesion_type = resolve_lesion_type(word, organ) or word
     query.unknown_words = unknown
     query.evidence = dict(ex.evidence)
+    query.confidence = dict(ex.confidence)
     query.language = language
     query.inferred = infer(query)
     return query, ex
