@@ -2,9 +2,12 @@
 
 ``textlesionseg parse "TEXT" ["TEXT" …]`` or ``textlesionseg parse --file FILE`` (one description
 per line; ``-`` reads standard input) prints
-``{"inputs": [{"text", "queries": [{…, "inferred": {…}}], "message"}]}``, one entry per input in
-order, ``null`` where the text asserted nothing. Exit code 0 even when nothing was described
-(the message says why); 2 when the file cannot be read.
+``{"inputs": [{"text", "queries": [{…, "inferred": {…}, "evidence": {…}, "confidence": {…},
+"language"}], "message", "unknown_words": […]}]}``, one entry per input in order, ``null`` where
+the text asserted nothing. English and Chinese are read alike; ``unknown_words`` flags every word
+(or run of Chinese characters) the parser could not place, and each query repeats its own. Values
+under ``inferred`` come from the knowledge table, not from the text. Exit code 0 even when
+nothing was described (the message says why); 2 when the file cannot be read.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``parse`` sub-command."""
     p = subparsers.add_parser(
         "parse",
-        help="free-text lesion descriptions -> structured queries (JSON)",
-        description="Parse free-text lesion descriptions into structured lesion queries and print them as JSON.",
+        help="free-text lesion descriptions (English or Chinese) -> structured queries (JSON)",
+        description="Parse free-text lesion descriptions (English or Chinese) into structured lesion queries and print"
+                    " them as JSON; every word that could not be placed is listed under unknown_words.",
     )
     p.add_argument("texts", nargs="*", metavar="TEXT", help="a description (several lesions may be in one text)")
     p.add_argument("--file", type=Path, metavar="FILE", help="text file, one description per line ('-' = stdin)")

@@ -234,6 +234,7 @@ def parse_text(text: str) -> ParseOutput:
     queries: list[LesionQuery] = []
     negated: list[str] = []
     unknown: list[str] = []
+    placed_not: list[str] = []
     descriptions = split_descriptions_zh(body) if is_chinese(body) else split_descriptions(body)
     for description in descriptions:
         if len(queries) >= MAX_QUERIES:
@@ -241,6 +242,7 @@ def parse_text(text: str) -> ParseOutput:
             break
         query, ex = build_query(description)
         negated += ex.negated
+        placed_not += ex.values.get("_unknown", [])
         if query is None:
             unknown += [w for w in ex.values.get("_unknown", []) if w not in unknown]
             continue
@@ -262,7 +264,8 @@ def parse_text(text: str) -> ParseOutput:
         message = _empty_reason(body, negated, unknown)
     if warnings:
         message += " " + "; ".join(w[0].upper() + w[1:] if i == 0 else w for i, w in enumerate(warnings)) + "."
-    return ParseOutput(text=text, queries=queries, message=message, warnings=warnings)
+    words = list(dict.fromkeys(placed_not))
+    return ParseOutput(text=text, queries=queries, message=message, warnings=warnings, unknown_words=words[:60])
 
 
 def _share_scan_phase(text: str, queries: list[LesionQuery]) -> None:

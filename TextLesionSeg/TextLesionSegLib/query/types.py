@@ -78,18 +78,22 @@ class ParseOutput:
 
     ``queries`` holds one :class:`LesionQuery` per described lesion (empty when nothing was
     described); ``message`` is one human-readable line saying what was understood and what
-    was not (contradictions, unknown organs, negated findings, truncation).
+    was not (contradictions, unknown organs, negated findings, truncation); ``unknown_words``
+    every word of the whole text the parser could not place (English words or Chinese character
+    runs), in order, each once.
     """
 
     text: str
     queries: list[LesionQuery] = field(default_factory=list)
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    unknown_words: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dictionary: ``{"text", "queries": [...], "message"}``."""
+        """JSON-ready dictionary: ``{"text", "queries": [...], "message", "unknown_words"}``."""
         return {
             "text": self.text,
             "queries": [q.to_dict() for q in self.queries],
             "message": self.message,
+            "unknown_words": list(self.unknown_words),
         }
