@@ -28,6 +28,10 @@ _SIZE = re.compile(rf"(?P<a>{_NUM})\s*{_UNIT}?\s*[×x*]\s*(?P<b>{_NUM})(?:\s*{_U
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6, "vii": 7, "viii": 8}
 _HAN_DIGIT = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8}
 _SEGMENT = re.compile(r"s(?P<n>[1-8])(?:段)?|第?(?P<r>viii|vii|vi|iv|v|iii|ii|i|[1-8]|[一二三四五六七八])段")
+_COUNT = re.compile(r"(?P<n>\d{1,3}|[一二两三四五六七八九十])\s*(?:个|枚|处)")
+_ORDINAL = re.compile(r"(?P<o>较大|较小|最大|最小)(?:者|的一个|一个)")
+_ORDINALS = {"较大": "larger", "较小": "smaller", "最大": "largest", "最小": "smallest"}
+_HAN_COUNT = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _ROMAN_OUT = {1: "I", 2: "II", 3: "III", 4: "IV", 5: "V", 6: "VI", 7: "VII", 8: "VIII"}
 _GENERIC = {"lesion", "mass", "nodule", "tumor", "lymph node"}
 
@@ -80,7 +84,18 @@ def tokenize(text: str) -> list[Token]:
         if ch.isspace():
             i += 1
             continue
+        o = _ORDINAL.match(text, i)
+        if o:
+            tokens.append(Token(i, o.end(), "ordinal", _ORDINALS[o.group("o")], o.group(0)))
+            i = o.end()
+            continue
         m = _SIZE.match(text, i) or _SEGMENT.match(text, i)
+        c = None if m else _COUNT.match(text, i)
+        if c:
+            num = c.group("n")
+            tokens.append(Token(i, c.end(), "count", str(int(num) if num.isdigit() else _HAN_COUNT[num]), c.group(0)))
+            i = c.end()
+            continue
         if m and m.re is _SIZE:
             tokens.append(Token(i, m.end(), "size", m.group(0), m.group(0)))
             i = m.end()
@@ -288,6 +303,8 @@ def extract_zh(text: str) -> Extraction:
                     ex.values["size_mm"] = size
             elif t.kind == "count" and "count" not in ex.values:
                 ex.values["count"] = int(t.value) if t.value.isdigit() else t.value
+            elif t.kind == "ordinal":
+                ex.values.setdefault("ordinal", t.value)
             elif t.kind == "size_word":
                 ex.values.setdefault("size_word", t.value)
             elif t.kind == "uncertain":

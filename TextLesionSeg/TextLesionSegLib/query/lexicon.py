@@ -204,7 +204,7 @@ SHORTHAND = [
     (r"\bbilat\.?(?= )", "bilateral"),
     (r"\bw/o\b", "without"),
     (r"\bw/(?= ?\w)", "with "),
-    (r"\bsegs?\.(?= ?\w)", "segment "),
+    (r"\bsegs?\. ?(?=\w)", "segment "),
 ]
 #: paired-organ words meaning both sides
 BILATERAL = r"\bbilateral(?:ly)?\b|\bboth (?:kidneys|lungs|adrenals?|adrenal glands|ovaries|breasts|sides)\b"

@@ -36,7 +36,7 @@ _ANOTHER = re.compile(
     re.IGNORECASE,
 )
 #: sentence ends, and ";" (a new lesion only if what follows introduces one, like a sentence)
-_SENTENCE = re.compile(r"(?<=[^\W\d][.!?])\s+|(?<=[)\]][.!?])\s+|(?<=;)\s*")
+_SENTENCE = re.compile(r"(?<=[^\W\d][.!?])(?<![Ss]eg\.)(?<![Ss]egs\.)(?<![Aa]pprox\.)(?<![Vv]s\.)\s+|(?<=[)\]][.!?])\s+|(?<=;)\s*")
 _DEFINITE = re.compile(
     r"\b(?:the|this|that|these|those|its|said|same|it)\s+(?:[\w-]+\s+){0,4}$", re.IGNORECASE
 )
