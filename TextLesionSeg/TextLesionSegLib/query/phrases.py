@@ -76,6 +76,9 @@ def location_text(organ: str | None, side: str | None = None, sub_location: str 
     if organ == "kidney" and sub_location:
         return f"{sub_location} of the {side + ' ' if side else ''}kidney"
     name = _ORGAN_WORDS.get(organ, organ)
+    if side == "bilateral" and organ in V.PAIRED_ORGANS:  # "both kidneys", "both adrenal glands"
+        plural = {"ovary": "ovaries", "adrenal": "adrenal glands"}.get(organ, name + "s")
+        return f"both {plural}"
     if side and organ in V.PAIRED_ORGANS:
         return f"{side} {name}" + (" gland" if organ == "adrenal" else "")
     return f"{name} gland" if organ == "adrenal" else name
@@ -195,7 +198,7 @@ def referring_sentence(q: LesionQuery) -> str:
         tail.append(f"with {_VALUE_WORDING[('surface', q.surface)]}")
     loc = location_text(q.organ, q.side, q.sub_location)
     if loc:
-        tail.append(f"in the {loc}")
+        tail.append(f"in {loc}" if loc.startswith("both ") else f"in the {loc}")
     if q.relation == "closely related":
         tail.append(f"closely related to the {q.related_organ}" if q.related_organ else "closely related to surrounding organs")
     if q.specific_features:
