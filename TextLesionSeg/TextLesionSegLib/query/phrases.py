@@ -239,7 +239,7 @@ def prompt_template(q: LesionQuery, k: int) -> str:
     p4 = " ".join(w for w in (size_text(q), p3) if w)
     p5 = " ".join(w for w in (number, p4) if w)
     loc = _location_of(q) or "the scan"
-    where = f"the {loc}" if loc != "the scan" else loc
+    where = f"the {loc}" if loc != "the scan" and not loc.startswith("both ") else loc
     desc = _description(q)
     return {
         1: cls,
