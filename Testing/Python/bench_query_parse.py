@@ -1,0 +1,39 @@
+"""Benchmark (not a test): per-description time of ``parse_text`` over coded report files.
+
+Usage: ``python Testing/Python/bench_query_parse.py FILE.csv [FILE.csv …]``; to time another
+version of the parser against this one in the same run, put its ``TextLesionSeg`` folder first on
+``PYTHONPATH`` (e.g. ``git archive <commit> TextLesionSeg/TextLesionSegLib | tar -x -C /tmp/old``).
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import sys
+import time
+
+from TextLesionSegLib.query import parse_text
+
+
+def main(paths: list[str]) -> None:
+    """Print total, mean, median, p95 and max milliseconds per description."""
+    texts: list[str] = []
+    for name in paths:
+        with open(name, newline="", encoding="utf-8-sig") as f:
+            texts += [r["report"] for r in csv.DictReader(f) if r["report"].strip()]
+    parse_text(texts[0])  # warm-up: tables compiled
+    times = []
+    start = time.perf_counter()
+    for text in texts:
+        t = time.perf_counter()
+        parse_text(text)
+        times.append(time.perf_counter() - t)
+    total = time.perf_counter() - start
+    times.sort()
+    ms = [1000 * t for t in times]
+    print(f"{len(texts)} reports: total {total:.2f} s, mean {statistics.mean(ms):.2f} ms, median "
+          f"{statistics.median(ms):.2f} ms, p95 {ms[int(0.95 * len(ms))]:.2f} ms, max {ms[-1]:.2f} ms")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
