@@ -95,3 +95,10 @@ def test_parse_command_flags_unplaced_words_in_both_languages() -> None:
     inputs = json.loads(proc.stdout)["inputs"]
     assert inputs[0]["unknown_words"] == ["zorgly"] and inputs[1]["unknown_words"] == ["呵呵哈"]
     assert inputs[1]["queries"][0]["language"] == "zh"
+
+
+def test_segment_names_keep_the_users_chinese_words() -> None:
+    from TextLesionSegLib.pipeline.outputs import clean_name
+
+    out = parse_text("肝S7段见一低密度灶；右肾见一囊肿。")
+    assert [clean_name(q.text) for q in out.queries] == ["肝S7段见一低密度灶", "右肾见一囊肿"]

@@ -359,7 +359,7 @@ def split_descriptions_zh(text: str) -> list[str]:
                     groups[-1] += clause
                 else:
                     groups.append(clause)
-            pieces += [g.strip().rstrip("，,;；") for g in groups if g.strip()]
+            pieces += [g.strip().rstrip("，,;；。.") for g in groups if g.strip().rstrip("，,;；。.")]
     return pieces
 
 
