@@ -1,8 +1,8 @@
 """Leave-one-lesion-type-out: the parser without what only one lesion type's reports attest.
 
 Every phrase table the parser reads is a list of alternatives (a top-level ``|`` branch of a
-regular expression in :mod:`.vocabulary`, a term of the Chinese lexicon, a similarity
-prototype). The *attestation* of an alternative is the set of lesion types in whose reports of a
+regular expression in :mod:`.vocabulary` or :mod:`.lexicon`, a term of the Chinese lexicon).
+The *attestation* of an alternative is the set of lesion types in whose reports of a
 coded file it occurs, computed from the file (:func:`attest`). In the fold of a type ``T``
 (:func:`held_out`) an alternative is kept when it occurs in no report, or in a report of another
 type, and removed when it occurs only in ``T``'s reports: what could only have been learned from

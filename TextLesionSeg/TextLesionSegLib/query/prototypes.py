@@ -1,6 +1,7 @@
 """Similarity prototypes: general sentences for each attribute value, for the text-encoder
 fallback (:mod:`.similarity`). Written from radiology teaching, not from any coded file, and
-frozen (docs/query.md, "Generalisation"); held-out folds keep them, the strict column ablates them.
+frozen (docs/query.md, "Generalisation"); every fold keeps them (the fallback fires on no coded
+report, so no figure depends on them).
 
 Only the attributes whose wording varies most are read by similarity: a phrase the rules did not
 place is compared with every prototype of every value of its attribute.
