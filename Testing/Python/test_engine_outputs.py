@@ -42,7 +42,7 @@ def test_seg_nrrd_read_back_by_slicerio(tmp_path, name):
     seg = slicerio.read_segmentation(str(path))
     np.testing.assert_allclose(np.asarray(seg["ijkToLPS"]), res.image.ijk_to_lps(), atol=1e-4)
     names = [s["name"] for s in seg["segments"]]
-    assert names == ["round mass / left", "second lesion, enhancing"]
+    assert names == ["round mass | left", "second lesion, enhancing"]  # '|' separates tags, not names
     colors = [tuple(np.round(s["color"], 3)) for s in seg["segments"]]
     assert len(set(colors)) == 2
     for s, src in zip(seg["segments"], res.segments):
@@ -51,7 +51,7 @@ def test_seg_nrrd_read_back_by_slicerio(tmp_path, name):
         assert s["tags"]["TextLesionSeg.Model"] == "test-model"
         assert s["tags"]["TextLesionSeg.ModelVersion"] == "1.2"
         assert float(s["tags"]["TextLesionSeg.Score"]) == pytest.approx(src.score)
-        assert s["tags"]["TextLesionSeg.Query"] == src.query.text.replace("|", "/")
+        assert outputs.unescape_header_text(s["tags"]["TextLesionSeg.Query"]) == src.query.text  # '|' escaped
         # voxels of each segment come back where they were (layers, Fortran order I, J, K)
         layer = seg["voxels"][s["layer"]] if seg["voxels"].ndim == 4 else seg["voxels"]
         got = (layer == s["labelValue"]).transpose(2, 1, 0)

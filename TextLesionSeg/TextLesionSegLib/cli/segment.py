@@ -41,7 +41,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", metavar="NAME", help="registered model (see 'textlesionseg models'); default: the first usable")
     p.add_argument("--device", default=_S["device"].default, type=cli_type("device"), help=_S["device"].cli_help())
     p.add_argument("--output", "-o", required=True, type=Path, metavar="OUT.seg.nrrd", help="Slicer segmentation file")
-    p.add_argument("--labelmap", type=Path, metavar="OUT.nii.gz", help="also write a labelmap (value n = segment n)")
+    p.add_argument("--labelmap", type=Path, metavar="OUT.nii.gz", help="also write a labelmap (value n = segment n) and, beside it, "
+                   "NAME.labels.csv naming each value (a Slicer color table)")
     p.add_argument("--report", type=Path, metavar="OUT.json", help="also write a JSON report with measurements")
     p.add_argument("--overlay", type=Path, metavar="OUT.png", help="also write a PNG with contours on the CT")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -94,7 +95,10 @@ def check_outputs(args: argparse.Namespace) -> list[Path]:
         raise InputError(f"{args.report}: --report must end in .json")
     if args.overlay is not None and not str(args.overlay).lower().endswith(".png"):
         raise InputError(f"{args.overlay}: --overlay must end in .png")
-    paths = [p for p in (args.output, args.labelmap, args.report, args.overlay) if p is not None]
+    from ..pipeline.outputs import label_names_path
+
+    names = None if args.labelmap is None else label_names_path(args.labelmap)  # the labelmap's sidecar
+    paths = [p for p in (args.output, args.labelmap, names, args.report, args.overlay) if p is not None]
     resolved = [p.resolve() for p in paths]
     if len(set(resolved)) != len(resolved):
         raise InputError("two outputs name the same file")
@@ -144,38 +148,42 @@ class StageProgress:
 
 
 def write_outputs(result: Any, args: argparse.Namespace) -> list[Path]:
-    """Write every requested output; on a failure remove the ones this run created."""
+    """Write every requested output, all together or none (:func:`outputs.write_all`)."""
     from ..pipeline import outputs
 
-    plan = [(outputs.write_seg_nrrd, args.output), (outputs.write_labelmap, args.labelmap),
-            (outputs.write_report, args.report), (outputs.write_overlay_png, args.overlay)]
-    written: list[Path] = []
-    try:
-        for writer, path in plan:
-            if path is None:
-                continue
-            existed = Path(path).exists()
-            writer(result, path, overwrite=args.overwrite)
-            if not existed:
-                written.append(Path(path))
-    except BaseException:
-        for p in written:  # only files this run created; a user's file is never deleted
-            p.unlink(missing_ok=True)
-        raise
-    return [Path(p) for _, p in plan if p is not None]
+    return outputs.write_all(result, output=args.output, labelmap=args.labelmap, report=args.report,
+                             overlay=args.overlay, overwrite=args.overwrite)
 
 
 def summarize(result: Any) -> str:
-    """Human summary on stdout: one line per segment."""
-    lines = [f"model {result.model_name} {result.model_version}"]
+    """Human summary on stdout: one line per segment (user text made terminal-safe)."""
+    from ..pipeline.outputs import display_text as shown
+
+    lines = [f"model {shown(result.model_name)} {shown(result.model_version)}"]
     for s in result.segments:
         if not s.found:
-            lines.append(f"  {s.name}: NOT FOUND - {s.selection.get('message', 'no matching lesion')}")
+            lines.append(f"  {shown(s.name)}: NOT FOUND - {shown(s.selection.get('message', 'no matching lesion'))}")
             continue
         vol = sum(m.volume_ml for m in s.lesions)
         longest = max((m.longest_axial_mm for m in s.lesions), default=0.0)
-        lines.append(f"  {s.name}: {len(s.lesions)} lesion(s), {vol:.2f} mL, longest axial {longest:.1f} mm, score {s.score:.2f}")
+        lines.append(f"  {shown(s.name)}: {len(s.lesions)} lesion(s), {vol:.2f} mL, longest axial {longest:.1f} mm, "
+                     f"score {s.score:.2f}")
     return "\n".join(lines)
+
+
+def say(text: str, stream: Any = None) -> None:
+    """Print ``text`` (already terminal-safe) so that a terminal or pipe whose encoding lacks
+    some characters (a cp1252 console, PYTHONIOENCODING=ascii) gets ``\\uXXXX`` for them instead
+    of a UnicodeEncodeError after the outputs are written."""
+    stream = sys.stdout if stream is None else stream
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        text = text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        text = text.encode("ascii", "backslashreplace").decode("ascii")
+    print(text, file=stream)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -213,12 +221,15 @@ def run(args: argparse.Namespace) -> int:
                 result = segment(image, texts, model, settings, progress)
     finally:
         progress.close()
+    from ..pipeline.outputs import display_text, sanitize_names
+
+    sanitize_names(result)  # names as every output will hold them (a warning if one had control characters)
     for w in result.warnings:
-        print(f"textlesionseg: warning: {w}", file=sys.stderr)
+        say(f"textlesionseg: warning: {display_text(w)}", sys.stderr)
     if not result.segments:
-        print("no lesion found; nothing written")
+        say("no lesion found; nothing written")
         return 0
     paths = write_outputs(result, args)
-    print(summarize(result))
-    print("wrote " + ", ".join(str(p) for p in paths))
+    say(summarize(result))
+    say("wrote " + ", ".join(display_text(p) for p in paths))
     return 0

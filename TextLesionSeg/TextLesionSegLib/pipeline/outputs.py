@@ -2,22 +2,45 @@
 
 Every writer refuses an existing file unless ``overwrite`` (InputError, exit 2) and writes
 through :func:`io.write_with` (temporary file in the same folder, then ``os.replace``), so a
-failure never leaves a partial file and never touches the user's existing one.
+failure never leaves a partial file and never touches the user's existing one. :func:`write_all`
+writes the files of one run together: all under temporary names first, renamed only when every
+one is written, so a failure on the third leaves none of them (and the user's old files intact).
+
+Text (segment names, tags) reaches three readers of a ``.seg.nrrd``: ITK's NRRD reader (Teem) and
+Slicer's storage node read UTF-8 header values intact and turn ``\\n``/``\\\\`` into a newline and a
+backslash; slicerio (pynrrd) writes header lines as ASCII (a non-ASCII name raised
+``UnicodeEncodeError``) and reads them as ASCII dropping every other byte ("Läsion" -> "Lsion",
+Chinese -> ""), without un-escaping. A raw CR ends a header line for Teem (ITK refuses the file,
+Slicer's process aborts) and a NUL cuts the value for ITK and Slicer. So names are first cleaned
+(:func:`clean_name`: whitespace and line breaks -> one space, other control characters and lone
+surrogates -> U+FFFD, said in a warning) and then written in a reversible ASCII escape
+(:func:`header_text`: ``\\uXXXX``/``\\UXXXXXXXX`` for anything outside printable ASCII and for the
+backslash itself) that all three readers return identically; :func:`unescape_header_text`
+gives the name back. The JSON report keeps real UTF-8, and so does the labelmap's sidecar
+``NAME.labels.csv`` (a Slicer color table, :func:`write_label_names`), whose reader (VTK's)
+un-escapes backslashes, so only '\\' and '"' get one (:func:`csv_text`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
-from dataclasses import asdict
+import re
+import shutil
+import tempfile
+import unicodedata
+import warnings
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
-from .io import write_with
+from ..errors import InputError
+from .io import check_writable, write_with
 from .result import Result, SegmentResult
 
 #: distinct segment colors (RGB 0..1), picked to differ from each other and from grey CT
@@ -78,14 +101,109 @@ def to_slicerio_terminology(term: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-#: longest tag value written (a 100,000-character description must not bloat every header)
+def _header_terminology(term: dict[str, Any]) -> dict[str, Any]:
+    """slicerio's terminology with every string header-safe ('~', '^', '|' delimit its fields)."""
+    def safe(value: Any) -> Any:
+        if isinstance(value, list):
+            return [safe(v) for v in value]
+        return header_text(_SURROGATES.sub("\ufffd", str(value)), also="~^|")
+
+    return {key: safe(value) for key, value in to_slicerio_terminology(term).items()}
+
+
+#: longest tag value written, in characters before escaping (a 100,000-character description
+#: must not bloat every header; the JSON report keeps the whole text)
 MAX_TAG_CHARS = 2000
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
+
+
+def _is_control(ch: str) -> bool:
+    """A control character (C0, DEL, C1) or a lone surrogate (undecodable bytes of a command line)."""
+    return unicodedata.category(ch) in ("Cc", "Cs")
+
+
+def clean_name(name: Any) -> str:
+    """The segment name every output holds: line breaks, tabs and runs of white space become one
+    space; other control characters (NUL, ESC, DEL, C1) and lone surrogates become U+FFFD, visibly,
+    never cut. Everything else (any script, astral characters, combining marks, RTL) is kept."""
+    text = " ".join(str(name).split())  # str.split() also splits at \x1c-\x1f, \x85, U+2028/9
+    return "".join("\ufffd" if _is_control(ch) else ch for ch in text)
+
+
+def header_text(text: str, also: str = "") -> str:
+    """``text`` as printable ASCII for a NRRD header line, reversibly.
+
+    Every character outside printable ASCII, the backslash, the characters in ``also`` and spaces
+    at either end (pynrrd strips header values, slicerio each tag) become ``\\uXXXX`` (or
+    ``\\UXXXXXXXX`` above U+FFFF). No ``\\\\`` or ``\\n`` pair can appear, so Teem (ITK, Slicer),
+    which un-escapes exactly those two, and pynrrd (slicerio), which un-escapes nothing, read back
+    the same string. Inverse: :func:`unescape_header_text`.
+    """
+    out = []
+    inner = len(text) - len(text.lstrip(" ")), len(text.rstrip(" "))
+    for n, ch in enumerate(text):
+        code = ord(ch)
+        if 0x20 <= code < 0x7F and ch != "\\" and ch not in also and (ch != " " or inner[0] <= n < inner[1]):
+            out.append(ch)
+        else:
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def unescape_header_text(text: str) -> str:
+    """Inverse of :func:`header_text`: the name or tag as it was before it was written."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
+
+
+def segment_name(name: Any, number: int) -> str:
+    """The name the outputs give segment ``number`` (from 1): :func:`clean_name`, or
+    ``Lesion <number>`` when nothing is left."""
+    return clean_name(name) or f"Lesion {number}"
+
+
+def header_name(name: Any, number: int = 1) -> str:
+    """What a ``.seg.nrrd`` holds as a segment's name: :func:`segment_name`, escaped."""
+    return header_text(segment_name(name, number))
 
 
 def _tag_text(value: Any) -> str:
-    # '|' separates tags in the NRRD header; newlines would end the header line
-    text = " ".join(str(value).replace("|", "/").split())
-    return text if len(text) <= MAX_TAG_CHARS else text[: MAX_TAG_CHARS - 1] + "…"
+    """A tag value: whole (up to :data:`MAX_TAG_CHARS`), escaped; '|' separates tags in the header."""
+    text = _SURROGATES.sub("\ufffd", str(value))
+    text = text if len(text) <= MAX_TAG_CHARS else text[: MAX_TAG_CHARS - 1] + "…"
+    return header_text(text, also="|")
+
+
+def name_note(raw: Any, name: str, number: int) -> str | None:
+    """The warning for segment ``number`` whose name ``raw`` was cleaned to ``name``, or None
+    when there was nothing to say (only ordinary spaces were collapsed)."""
+    if any(_is_control(ch) and not ch.isspace() for ch in str(raw)):
+        return f"segment {number}: control characters in the name were replaced by U+FFFD: '{name}'"
+    if name != raw and any(_is_control(ch) for ch in str(raw)):
+        return f"segment {number}: line breaks or tabs in the name were replaced by spaces: '{name}'"
+    return None
+
+
+def sanitize_names(result: Result) -> list[str]:
+    """Clean every segment name of ``result`` in place (:func:`clean_name`); returns, and adds to
+    ``result.warnings``, one warning per name that had control characters. Idempotent
+    (:func:`pipeline.run.segment` already gives clean names; a hand-made Result may not)."""
+    notes = []
+    for n, seg in enumerate(result.segments, start=1):
+        name = segment_name(seg.name, n)
+        note = name_note(seg.name, name, n)
+        if note is not None:
+            notes.append(note)
+        seg.name = name
+    result.warnings.extend(notes)
+    return notes
+
+
+def display_text(text: Any) -> str:
+    """``text`` safe to print on a terminal: line breaks and tabs -> space, every other control
+    character (ESC of an escape sequence, C1 CSI, NUL, BEL, DEL) and lone surrogates -> U+FFFD."""
+    return "".join(" " if ch in "\t\n\r\x0b\x0c" else "\ufffd" if _is_control(ch) else ch for ch in str(text))
 
 
 def segment_tags(result: Result, seg: SegmentResult) -> dict[str, str]:
@@ -142,9 +260,9 @@ def slicerio_segmentation(result: Result) -> dict[str, Any]:
                 "id": f"Segment_{n + 1}",
                 "labelValue": value,
                 "layer": layer,
-                "name": _tag_text(seg.name) or f"Lesion {n + 1}",
+                "name": header_name(seg.name, n + 1),
                 "color": [float(c) for c in seg.color],
-                "terminology": to_slicerio_terminology(terminology_for_segment(seg)),
+                "terminology": _header_terminology(terminology_for_segment(seg)),
                 "status": "completed",
                 "tags": segment_tags(result, seg),
             }
@@ -177,16 +295,77 @@ def write_labelmap(result: Result, path: str | os.PathLike, overwrite: bool = Fa
     return write_image(result.image.with_array(label), path, overwrite=overwrite)
 
 
+#: what :func:`label_names_path` puts in place of the labelmap's suffix; Slicer reads
+#: ``*.labels.csv`` as a color table (a plain ``.csv`` would load as a table)
+LABEL_NAMES_SUFFIX = ".labels.csv"
+_LABELMAP_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+#: Slicer's CSV color table columns: label value, name, color 0..255, then terminology codes
+_TERMINOLOGY_COLUMNS = (("Category", "category"), ("Type", "type"), ("TypeModifier", "typeModifier"),
+                        ("Region", "anatomicRegion"), ("RegionModifier", "anatomicRegionModifier"))
+
+
+def label_names_path(labelmap: str | os.PathLike) -> Path:
+    """The sidecar that names the labelmap's values: ``o.nii.gz`` -> ``o.labels.csv``."""
+    path = Path(labelmap)
+    name = path.name
+    for suffix in _LABELMAP_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return path.with_name(name + LABEL_NAMES_SUFFIX)
+
+
+def csv_text(text: str) -> str:
+    """``text`` for a quoted field of Slicer's CSV color table: real UTF-8 (Slicer reads any
+    script and any length) with '\\' and '"' preceded by a backslash, because VTK's CSV reader
+    un-escapes backslash sequences (``\\"`` -> '"', ``\\\\`` -> '\\', ``\\b`` -> backspace) and
+    cannot hold a bare or doubled quote. Python reads it back with ``csv.reader(f, escapechar="\\\\")``."""
+    return str(text).replace("\\", "\\\\").replace('"', '\\"')
+
+
+def label_names_rows(result: Result) -> list[list[Any]]:
+    """The rows of the labelmap's sidecar (header first): value n is segment n, as in
+    :func:`write_labelmap` and the report's ``label_value``."""
+    header: list[Any] = ["LabelValue", "Name", "Color_R", "Color_G", "Color_B", "Color_A"]
+    for column, _ in _TERMINOLOGY_COLUMNS:
+        header += [f"{column}_CodingScheme", f"{column}_CodeValue", f"{column}_CodeMeaning"]
+    rows = [header]
+    for n, seg in enumerate(result.segments, start=1):
+        term = to_slicerio_terminology(terminology_for_segment(seg))
+        row: list[Any] = [n, segment_name(seg.name, n)] + [int(round(255 * float(c))) for c in seg.color[:3]] + [255]
+        for _, key in _TERMINOLOGY_COLUMNS:
+            code = list(term.get(key) or ["", "", ""])[:3]
+            row += code + [""] * (3 - len(code))
+        rows.append(row)
+    return rows
+
+
+def write_label_names(result: Result, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """The labelmap's sidecar (:func:`label_names_path`): a Slicer CSV color table naming each
+    label value (UTF-8, no BOM; every text field quoted, so commas are kept; :func:`csv_text`)."""
+    def render(tmp: Path) -> None:
+        lines = []
+        for row in label_names_rows(result):
+            lines.append(",".join(str(v) if isinstance(v, int) else '"' + csv_text(_SURROGATES.sub("\ufffd", str(v))) + '"'
+                                  for v in row))
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
+
+    return write_with(path, render, overwrite)
+
+
 def _clean(value: Any) -> Any:
-    """JSON-safe copy: NaN -> None, numpy -> Python."""
+    """JSON-safe copy: NaN -> None, numpy -> Python, lone surrogates (not encodable as UTF-8)
+    -> U+FFFD. Every other character stays as it is (control characters are JSON-escaped)."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {_clean(str(k)): _clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_clean(v) for v in value]
     if isinstance(value, (np.generic,)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, str):
+        return _SURROGATES.sub("\ufffd", value)
     return value
 
 
@@ -207,7 +386,8 @@ def report_dict(result: Result) -> dict[str, Any]:
             },
             "segments": [
                 {
-                    "name": s.name,
+                    "name": segment_name(s.name, n),
+                    "label_value": n,  # the segment's value in the labelmap
                     "query": s.query.to_dict() if s.query is not None else None,
                     "score": s.score,
                     "found": s.found,
@@ -220,7 +400,7 @@ def report_dict(result: Result) -> dict[str, Any]:
                     "volume_ml": float(np.count_nonzero(s.mask) * np.prod(img.spacing) / 1000.0),
                     "lesions": [asdict(m) for m in s.lesions],
                 }
-                for s in result.segments
+                for n, s in enumerate(result.segments, start=1)
             ],
             "warnings": list(result.warnings),
             "timings_s": dict(result.timings),
@@ -238,4 +418,132 @@ def write_overlay_png(result: Result, path: str | os.PathLike, overwrite: bool =
     """PNG: axial slice through the largest lesion and a coronal view, segment contours on the CT."""
     from .overlay import render_overlay
 
-    return write_with(path, lambda tmp: render_overlay(result, tmp), overwrite)
+    # matplotlib reads '$...$' as math ("$$" or "$\\frac$" raise at savefig): escape every '$'
+    named = [replace(s, name=segment_name(s.name, n).replace("$", "\\$")) for n, s in enumerate(result.segments, 1)]
+    shown = replace(result, segments=named)
+
+    def render(tmp: Path) -> None:
+        with warnings.catch_warnings():  # a glyph the font lacks is drawn as a box, not a warning line
+            warnings.filterwarnings("ignore", message="Glyph .* missing from")
+            render_overlay(shown, tmp)
+
+    return write_with(path, render, overwrite)
+
+
+#: the files :func:`write_all` writes, in order: keyword -> writer name in this module
+WRITERS: tuple[tuple[str, str], ...] = (
+    ("output", "write_seg_nrrd"), ("labelmap", "write_labelmap"), ("label_names", "write_label_names"),
+    ("report", "write_report"), ("overlay", "write_overlay_png"),
+)
+
+
+def _beside(target: Path, tag: str) -> Path:
+    """A new empty file in ``target``'s folder whose name ends like ``target`` (writers pick the
+    format from the suffix)."""
+    suffix = "".join(target.suffixes[-2:]) if target.name.lower().endswith(".gz") else target.suffix
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{tag}{suffix}", dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def write_all(result: Result, output: str | os.PathLike | None = None, labelmap: str | os.PathLike | None = None,
+              report: str | os.PathLike | None = None, overlay: str | os.PathLike | None = None,
+              overwrite: bool = False) -> list[Path]:
+    """Write the outputs of one run together: all of them or none.
+
+    Names are cleaned first (:func:`sanitize_names`; its warnings reach the report). Each file is
+    written under a temporary name beside its target; only when every one is written are they
+    renamed onto the targets. A failure while writing removes every temporary; a failure while
+    renaming puts back what was there (an overwritten file returns, a new one goes). A labelmap
+    comes with its sidecar naming its values (:func:`write_label_names`). Returns the paths
+    written, in the order output, labelmap, its sidecar, report, overlay.
+    """
+    # writers are looked up at call time, so a test can make one of them fail
+    targets = {"output": output, "labelmap": labelmap, "report": report, "overlay": overlay,
+               "label_names": None if labelmap is None else label_names_path(labelmap)}
+    plan = [(globals()[writer], Path(targets[key])) for key, writer in WRITERS if targets[key] is not None]
+    for _, target in plan:
+        check_writable(target, overwrite)
+    sanitize_names(result)
+    temps: list[Path] = []
+    try:
+        for writer, target in plan:
+            try:
+                tmp = _beside(target, "part")
+            except OSError as exc:
+                raise InputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+            temps.append(tmp)
+            try:
+                writer(result, tmp, overwrite=True)
+            except OSError as exc:
+                raise InputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+            except InputError as exc:  # write_with names the temporary; the user knows the target
+                raise InputError(str(exc).replace(str(tmp), str(target))) from None
+        _commit([(tmp, target) for tmp, (_, target) in zip(temps, plan)], overwrite)
+    finally:
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return [target for _, target in plan]
+
+
+def _keep_copy(target: Path) -> Path:
+    """A second name for the user's ``target`` (a hard link, or a copy where the file system has
+    none), so an undo can put it back; ``target`` itself stays where it is until it is replaced."""
+    backup = _beside(target, "old")
+    try:
+        backup.unlink()
+        try:
+            os.link(target, backup, follow_symlinks=False)  # a symlink is kept as the link
+        except (OSError, NotImplementedError):
+            shutil.copy2(target, backup, follow_symlinks=False)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            backup.unlink()
+        raise
+    return backup
+
+
+def _commit(pairs: list[tuple[Path, Path]], overwrite: bool) -> None:
+    """Rename each written temporary onto its target; on any failure undo the renames done.
+
+    The user's file is never moved away: ``os.replace`` swaps the new file in atomically, so a
+    failed rename leaves it as it was, and an undo renames the kept link (or copy) back."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    done: list[tuple[Path, Path | None]] = []  # (target, backup of the user's file or None)
+    backups: list[Path] = []
+    current: Path | None = None
+    try:
+        for tmp, target in pairs:
+            current, backup = target, None
+            if os.path.lexists(target):
+                if not overwrite:  # appeared while the model ran: never clobber
+                    raise InputError(f"{target}: output file exists; use --overwrite to replace it")
+                backup = _keep_copy(target)
+                backups.append(backup)
+            os.chmod(tmp, 0o666 & ~mask)  # mkstemp made it private; give it a new file's mode
+            os.replace(tmp, target)
+            done.append((target, backup))
+    except BaseException as exc:
+        stranded = []  # user's files an undo could not put back: kept under their backup name
+        for target, backup in reversed(done):
+            try:
+                if backup is not None:
+                    os.replace(backup, target)
+                else:
+                    target.unlink()
+            except OSError:
+                if backup is not None:
+                    backups.remove(backup)
+                    stranded.append(f"{target} is kept as {backup}")
+        note = f" ({'; '.join(stranded)})" if stranded else ""
+        if isinstance(exc, OSError):
+            raise InputError(f"{current}: cannot write: {exc.strerror or exc}{note}") from None
+        if stranded and isinstance(exc, InputError):
+            raise InputError(f"{exc}{note}") from None
+        raise
+    finally:
+        for backup in backups:  # gone already where an undo renamed it back
+            with contextlib.suppress(OSError):
+                backup.unlink()

@@ -19,7 +19,7 @@ from ..query.types import LesionQuery
 from .answer import Answer, answer_queries, working_hu
 from .geometry import Image
 from .measure import measure_lesions
-from .outputs import segment_color, terminology_for_segment
+from .outputs import clean_name, name_note, segment_color, terminology_for_segment
 from .postprocess import DEFAULT_MIN_VOLUME_MM3, postprocess
 from .preprocess import to_working_grid
 from .result import Result, SegmentResult
@@ -93,7 +93,10 @@ def _resolve_model(model: LesionSegmenter | str, settings: InferenceSettings) ->
 
 
 def _segment_name(query: LesionQuery) -> str:
-    name = " ".join(query.text.split())
+    """The segment's name: the description cleaned (:func:`outputs.clean_name`: line breaks ->
+    space, other control characters -> U+FFFD, visibly) and shortened to :data:`MAX_NAME_CHARS`
+    with a visible '…' (the whole text stays in the query, the report and the Query tag)."""
+    name = clean_name(query.text)
     return name if len(name) <= MAX_NAME_CHARS else name[: MAX_NAME_CHARS - 1] + "…"
 
 
@@ -166,6 +169,9 @@ def segment(
             lesions=lesions, lesion_type=query.lesion_type, selection=answer.selection.to_dict(),
         )
         seg.terminology = terminology_for_segment(seg)
+        note = name_note(query.text, seg.name, n + 1)
+        if note is not None:  # every caller (Slicer, worker, CLI) gets the same clean name, and is told
+            warnings.append(note)
         if not answer.selection.found and answer.selection.candidates:  # candidates, none named by the words
             warnings.append(f"'{seg.name}': {answer.selection.message}")
         elif not mask.any():
