@@ -35,7 +35,7 @@ def test_encoder_and_decoder_shapes() -> None:
     assert [tuple(f.shape) for f in feats] == [
         (2, c, 96 // s, 64 // s) for c, s in zip(cfg.embed_dims, (4, 8, 16, 32))
     ]
-    logits, emb = FullScaleDecoder(cfg)(feats)
+    logits, emb, _ = FullScaleDecoder(cfg)(feats)
     assert logits.shape == (2, 1, 24, 16) and emb.shape == (2, cfg.embed_dim, 24, 16)
 
 
@@ -44,7 +44,7 @@ def test_separable_fusion_is_cheaper_same_shapes_and_validated() -> None:
 
     cfg = tiny_config(decoder_fuse="separable")
     feats = [torch.rand(1, c, 32 // s, 32 // s) for c, s in zip(cfg.embed_dims, (1, 2, 4, 8))]
-    logits, _ = FullScaleDecoder(cfg)(feats)
+    logits, _, _ = FullScaleDecoder(cfg)(feats)
     assert logits.shape == (1, 1, 32, 32)
     assert count_parameters(FullScaleDecoder(cfg)) < count_parameters(FullScaleDecoder(tiny_config()))
     dense, separable = lsms_cost("tiny", 512, 8), lsms_cost("tiny", 512, 8, decoder_fuse="separable")
@@ -211,3 +211,46 @@ def test_segmenter_loads_weights_and_answers_on_the_working_grid(tmp_path) -> No
     assert out[0, 2].abs().sum() > 0
     with pytest.raises(ModelError):
         LSMSSegmenter.from_pretrained(tmp_path / "missing", "cpu")
+
+
+def test_objectness_output_is_a_config_switch_and_trains() -> None:
+    """``objectness_weight`` 0 (the paper's network) has no such output; > 0 adds every-lesion
+    logits whose Dice + BCE join the loss, and its head gets a gradient."""
+    assert "objectness" not in LSMSModel(tiny_config())(torch.rand(1, 3, 64, 64), *_words(1, 4, 384, [4]))
+    assert not LSMSModel(tiny_config()).has_objectness
+    torch.manual_seed(0)
+    model = LSMSModel(tiny_config(objectness_weight=1.0))
+    assert model.has_objectness
+    words, mask = _words(2, 5, 384, [5, 2])
+    label = torch.zeros(2, 1, 64, 64)
+    label[0, 0, 20:30, 30:40] = 1
+    lesions = label.clone()
+    lesions[:, 0, 40:50, 5:15] = 1  # a second lesion on both slices, described by neither sentence
+    batch = {"image": torch.rand(2, 3, 64, 64), "label": label, "lesions": lesions, "words": words, "word_mask": mask}
+    out = model.training_loss(batch)
+    assert "objectness" in out and float(out["objectness"]) > 0
+    without = model.training_loss({k: v for k, v in batch.items() if k != "lesions"})
+    assert float(out["loss"].detach()) > float(without["loss"].detach())  # the term adds to the loss
+    out["loss"].backward()
+    assert model.decoder.objectness_head.weight.grad.abs().sum() > 0
+    assert model(batch["image"], words, mask)["objectness"].shape == (2, 1, 64, 64)
+
+
+def test_segmenter_gives_a_text_free_lesion_map_when_the_network_has_one(tmp_path) -> None:
+    from TextLesionSegLib.models.base import InferenceSettings
+    from TextLesionSegLib.models.lsms.segmenter import LSMSSegmenter
+    from TextLesionSegLib.query.types import LesionQuery
+
+    torch.manual_seed(0)
+    vol = torch.zeros(1, 1, 5, 40, 48)
+    vol[:, :, 1:4, 5:35, 5:43] = 0.75
+    queries = [LesionQuery(text="one"), LesionQuery(text="two")]
+    for weight, has_map in ((0.0, False), (1.0, True)):
+        seg = LSMSSegmenter(LSMSModel(tiny_config(spacing=(4.0, 4.0, 5.0), objectness_weight=weight)))
+        seg.model._text_cache = {t: (torch.randn(3, 384), torch.ones(3, dtype=torch.bool)) for t in ("one", "two")}
+        prob, score, lesions = seg.candidate_maps(vol, queries, InferenceSettings())
+        assert prob.shape == (2, 5, 40, 48) and score is None
+        assert (lesions is not None) == has_map
+        if has_map:
+            assert lesions.shape == (5, 40, 48) and float(lesions.max()) <= 1.0
+            assert lesions[0].abs().sum() == 0 and lesions[2].abs().sum() > 0  # body slices only

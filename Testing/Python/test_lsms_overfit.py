@@ -68,7 +68,8 @@ def trained():
     # One thread: on a shared 2-core machine more threads spin against other jobs (10x slower).
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    cfg = tiny_config(spacing=SPACING, slice_size=64, context_slices=1, contrastive_weight=0.1)
+    # with the text-free objectness output (issue 16), trained beside the referring mask
+    cfg = tiny_config(spacing=SPACING, slice_size=64, context_slices=1, contrastive_weight=0.1, objectness_weight=1.0)
     model = LSMSModel(cfg)
     cases = [working_case(cfg, seed, flipped=bool(seed % 2)) for seed in range(4)]
     data = ReferringSliceDataset(cases, cfg.context_slices, cfg.slice_size, train=False, negatives_per_lesion=0)
@@ -123,3 +124,16 @@ def test_two_descriptions_give_two_lesions_on_the_patients_sides(trained, flippe
     # and physically: the "left" answer lies at LPS x > 0, the patient's left
     assert img.kji_to_lps(np.argwhere(masks[0]).mean(axis=0))[0] > 20
     assert img.kji_to_lps(np.argwhere(masks[1]).mean(axis=0))[0] < -20
+
+
+def test_objectness_output_marks_every_lesion_whatever_the_words(trained) -> None:
+    """The text-free output learns the union of a slice's lesions: both lesions for either
+    description, and for a sentence it never saw."""
+    model, cases, _ = trained
+    for case in cases:
+        x = torch.from_numpy(case.volume[None, 0:3].copy())
+        for text in (LEFT, RIGHT, "an irregular mass in the pancreatic head"):
+            words, mask = model.encode_text([text])
+            with torch.no_grad():
+                every = torch.sigmoid(model(x, words, mask)["objectness"][0, 0]).numpy() > 0.5
+            assert _dice(every, case.instances[1] > 0) > 0.8

@@ -137,6 +137,30 @@ def test_prompt_free_finds_both_with_attributes(trained):
     assert all(isinstance(les["lesion_type"], str) and les["lesion_type"] for les in found)
 
 
+def test_text_guided_pass_also_gives_the_prompt_free_map(trained):
+    """``candidate_maps`` returns, from the same forward passes, the prompt-free map (every
+    lesion whatever the words): equal to what ``find_lesions`` thresholds, and covering both
+    lesions while each description's own map covers one."""
+    from TextLesionSegLib.models.base import InferenceSettings
+    from TextLesionSegLib.models.malenia.inference import prompt_free_window
+    from TextLesionSegLib.models.malenia.segmenter import MaleniaSegmenter
+    from TextLesionSegLib.pipeline.inference import sliding_window_predict
+
+    model, _, _, _ = trained
+    seg = MaleniaSegmenter(model, name="tiny")
+    case = make_case(96)
+    vol = torch.from_numpy(case["image"])[None, None]
+    settings = InferenceSettings(device="cpu", amp=False)
+    prob, score, lesions = seg.candidate_maps(vol, [LEFT, RIGHT], settings)
+    assert lesions.shape == (N, N, N)
+    alone = sliding_window_predict(lambda p: prompt_free_window(model, p, seg.bank), seg.model_input(vol),
+                                   seg.preprocessing.roi_size, settings)[0, 0]
+    assert torch.allclose(lesions, alone.clamp(0, 1), atol=1e-5)
+    every = lesions.numpy() >= 0.5
+    assert _dice(every & (case["instances"] == 1), case["instances"] == 1) > 0.7
+    assert _dice(every & (case["instances"] == 2), case["instances"] == 2) > 0.7
+
+
 def test_prompt_free_lesions_are_26_connected(trained):
     """Cubes touching only at a corner are one lesion, as in the text-guided read-out, the report
     and Slicer's islands tool (prompt-free once used 6-connectivity and split them)."""

@@ -169,8 +169,8 @@ def test_several_lesions_asked_for_keeps_every_fitting_candidate(scene) -> None:
 
 
 def test_shape_and_liver_lobes_do_not_vote(scene) -> None:
-    """Measured shape of a predicted mask and the side of a liver lobe were wrong more often than
-    right on validation data: they are reported, not used."""
+    """Measured shape of a predicted mask and the side of a liver lobe did not help on validation
+    data (docs/models/lsms.md, the selection module's docstring): they are reported, not used."""
     hu, prob, masks, frame = scene
     _, cands = _candidates(hu, prob, frame)
     for c in cands:
@@ -178,3 +178,60 @@ def test_shape_and_liver_lobes_do_not_vote(scene) -> None:
                                               sub_location="left lobe"))
         assert "shape" not in factors and "side" not in factors
         assert c.shape_index is None or 0.0 < c.shape_index <= 1.2
+
+
+def test_text_free_lesion_map_adds_candidates_to_the_measured_mode_only(scene) -> None:
+    """The words' map sees only big_right; the model's text-free lesion map sees all three. The
+    measured mode measures all three and picks the small bright left one for "left hyperdense";
+    the network mode never sees the lesion map. At equal agreement the candidate the network
+    chose for the words wins (its base score is the network's, the others' LESION_PRIOR times
+    their lesion score)."""
+    from TextLesionSegLib.pipeline.selection import LESION_PRIOR, base_score
+
+    hu, prob, masks, frame = scene
+    text = np.where(masks["big_right"], 0.9, 0.0).astype(np.float32)
+    lesions = prob.copy()
+    labels, cands = find_candidates(text, None, hu, frame, SPACING, 0.5, 10, None, lesions)
+    assert len(cands) == 3 and all(c.lesion_score == pytest.approx(0.9) for c in cands)
+    by_name = {name: next(c for c in cands if np.isin(labels[m], [c.label]).all()) for name, m in masks.items()}
+    assert by_name["big_right"].network_score == pytest.approx(0.9)
+    assert by_name["small_left"].network_score == 0.0  # the words' map is empty there
+    assert base_score(by_name["small_left"], "measured") == pytest.approx(LESION_PRIOR * 0.9)
+    assert base_score(by_name["small_left"], "network") == 0.0
+    sel = choose(cands, LesionQuery(text="", side="left", density="hyperdense"), "measured")
+    assert sel.labels == [by_name["small_left"].label]
+    assert choose(cands, LesionQuery(text="", density="hypodense"), "measured").labels == [by_name["big_right"].label]
+    # without the lesion map there is nothing on the left to choose
+    _, text_only = find_candidates(text, None, hu, frame, SPACING, 0.5, 10)
+    assert len(text_only) == 1 and text_only[0].lesion_score is None
+
+
+def test_answers_read_the_lesion_map_in_the_measured_mode_only(scene) -> None:
+    """Through ``pipeline.answer``: a model whose maps say "big_right" for every description and
+    whose lesion map holds all three lesions answers "left hyperdense" with small_left when
+    measured, and with big_right (its words' map) when the network alone chooses."""
+    import torch
+
+    from TextLesionSegLib.models.base import InferenceSettings, LesionSegmenter, PreprocessingConfig
+    from TextLesionSegLib.pipeline.answer import answers_from_maps
+
+    hu, prob, masks, frame = scene
+
+    class FixedMaps(LesionSegmenter):
+        preprocessing = PreprocessingConfig(spacing=(SPACING[0], SPACING[1], SPACING[2]), hu_window=(-1000.0, 400.0))
+
+        def predict(self, volume, queries, settings, progress=None):
+            return torch.from_numpy(np.where(masks["big_right"], 0.9, 0.0)[None].astype(np.float32)).expand(
+                len(queries), *hu.shape)
+
+        def candidate_maps(self, volume, queries, settings, progress=None):
+            return self.predict(volume, queries, settings), None, torch.from_numpy(prob)
+
+    model = FixedMaps()
+    volume = torch.from_numpy((hu + 1000.0) / 1400.0)[None, None]
+    query = LesionQuery(text="", side="left", density="hyperdense")
+    maps = model.candidate_maps(volume, [query], InferenceSettings())
+    for mode, expected in (("measured", "small_left"), ("network", "big_right")):
+        (answer,) = answers_from_maps(model, volume, maps, [query], InferenceSettings(), hu, SPACING, mode=mode)
+        chosen = answer.probability > 0.5
+        assert chosen[masks[expected]].all() and chosen.sum() < 1.3 * masks[expected].sum()

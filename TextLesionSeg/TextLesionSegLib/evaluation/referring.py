@@ -19,8 +19,9 @@ Reported per mode (every rate beside the others, as the project reports any text
   ``chance``: mean of 1 / (lesions in the case), what a text-blind model can reach;
 - ``wrong_still_follows``: the swapped description still returns the described lesion;
 - ``absent_rejected``: a description of an absent lesion returns no segment;
-- ``candidate_found``: the described lesion is one of the network's candidates at all (the
-  ceiling any choice among them can reach);
+- ``candidate_found``: the described lesion is one of the mode's candidates at all (the
+  ceiling any choice among them can reach; in the measured mode these include the model's
+  text-free lesion map, when it has one);
 - for calibration, every question's best candidate score, and ``calibrate()`` the "not found"
   threshold that rejects the most absent descriptions while still answering 90 % of the
   descriptions it answers without one.
@@ -60,16 +61,18 @@ def _case_questions(case: Any, rng: np.random.Generator) -> list[tuple[str, int,
 
 
 def _candidate_found(prob: Any, questions: Sequence[tuple[str, int, str]], grid: Any, case: Any,
-                     threshold: float) -> dict[int, bool]:
-    """Per own/wrong question: whether *any* candidate of the network's map (before selection)
-    is the described lesion (Dice > 0.5) — what the best possible choice could reach."""
+                     threshold: float, lesions: Any = None) -> dict[int, bool]:
+    """Per own/wrong question: whether *any* candidate of the network's map (before selection;
+    with ``lesions``, the model's text-free lesion map, of the maximum of both, as the measured
+    mode cuts them) is the described lesion (Dice > 0.5) — what the best possible choice could reach."""
     from ..pipeline.postprocess import label_components, postprocess
 
     out = {}
     for q, (kind, lesion_id, _) in enumerate(questions):
         if kind not in ("own", "wrong"):
             continue
-        raw = postprocess(grid.to_input_grid(prob[q : q + 1])[0], case.image.spacing, threshold=threshold) > 0
+        seen = prob[q : q + 1] if lesions is None else np.maximum(np.asarray(prob[q : q + 1]), np.asarray(lesions)[None])
+        raw = postprocess(grid.to_input_grid(seen)[0], case.image.spacing, threshold=threshold) > 0
         labels, n = label_components(raw)
         target = case.label == lesion_id
         hit = np.unique(labels[target & (labels > 0)])
@@ -128,7 +131,10 @@ def evaluate(model: Any, data_dir: str | Path, part: str = "test", max_cases: in
         instances = grid.to_working_image(case.image.with_array(case.label.astype(np.int32)), nearest=True)
         queries = [text_to_query(text) for _, _, text in questions]
         maps = model.candidate_maps(volume, queries, settings)
-        found = _candidate_found(maps[0], questions, grid, case, settings.threshold)
+        lesion_map = maps[2] if len(maps) > 2 else None
+        found = {"network": _candidate_found(maps[0], questions, grid, case, settings.threshold)}
+        found["measured"] = found["network"] if lesion_map is None else \
+            _candidate_found(maps[0], questions, grid, case, settings.threshold, lesion_map)
         for mode in MODES:
             answers = answers_from_maps(model, volume, maps, queries, settings, hu, grid.working.spacing,
                                         grid.working.direction, mode=mode)
@@ -140,7 +146,7 @@ def evaluate(model: Any, data_dir: str | Path, part: str = "test", max_cases: in
                        "n_lesions": len(ids), "best_score": float(best), "voxels": int(pred.sum())}
                 if kind == "own" or kind == "wrong":
                     row["dice"], row["max_other_dice"], row["follows"] = _follows(pred, case.label, lesion_id, ids)
-                    row["candidate_found"] = found.get(q, False)
+                    row["candidate_found"] = found[mode].get(q, False)
                 elif kind == "neutral":
                     row["followed"] = [i for i in ids if _follows(pred, case.label, i, ids)[2]]
                 if mode == "measured":  # every candidate's measurements and which lesion it is, for tuning

@@ -140,10 +140,13 @@ class LesionSegmenter(ABC):
         queries: Sequence["LesionQuery"],
         settings: InferenceSettings,
         progress: ProgressCallback | None = None,
-    ) -> "tuple[torch.Tensor, torch.Tensor | None]":
+    ) -> "tuple[torch.Tensor, torch.Tensor | None] | tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]":
         """``(probability, score)``, each ``(Q, K, J, I)``: every lesion the network sees for each
         description, and the probability times its own confidence that a voxel belongs to *the
-        described* lesion (``None``: the probability is all it knows). Default: :meth:`predict`."""
+        described* lesion (``None``: the probability is all it knows). A model may add a third
+        element, ``(K, J, I)``: every lesion it sees *whatever the words* (a text-free lesion map),
+        from which the ``measured`` selection also draws candidates (``pipeline.answer``).
+        Default: :meth:`predict`, no score, no lesion map."""
         return self.predict(volume, queries, settings, progress), None
 
     @abstractmethod

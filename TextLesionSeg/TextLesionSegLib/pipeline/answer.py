@@ -3,7 +3,9 @@
 The one place where a model's maps become answers, used by ``pipeline.run.segment``, the
 evaluation runner and the referring evaluation alike, so every number measures what users get:
 ``model.candidate_maps`` (every candidate the network sees for the words, with its own score)
--> :func:`candidates.find_candidates` (3D components, measured on the CT in HU) ->
+(and, in the ``measured`` mode, the model's text-free lesion map when it has one: a lesion
+the words' map missed is still a candidate) -> :func:`candidates.find_candidates` (3D
+components, measured on the CT in HU) ->
 :func:`selection.choose` (network score, optionally times measured agreement; "not found" below
 the model's calibrated threshold) -> the probability map restricted to the chosen components.
 """
@@ -86,17 +88,20 @@ def answers_from_maps(model: "LesionSegmenter", volume: "torch.Tensor", maps: tu
         hu = hu_from_volume(vol, model.preprocessing.hu_window)
     spacing = tuple(spacing_ijk or model.preprocessing.spacing or (1.0, 1.0, 1.0))
     frame = body_frame(vol, body_level(model.preprocessing.hu_window))
-    prob, score = (m.detach().cpu().numpy() if hasattr(m, "detach") else (None if m is None else np.asarray(m))
-                   for m in maps)
+    prob, score, lesions = (m.detach().cpu().numpy() if hasattr(m, "detach") else (None if m is None else np.asarray(m))
+                            for m in (*maps, None)[:3])
+    if mode != "measured":  # the network alone: only what it answers to the words
+        lesions = None
     extra = settings.extra or {}
     min_score = float(extra["min_score"]) if extra.get("min_score") is not None else model.min_score(mode)
     min_mm3 = float(extra.get("min_lesion_mm3", DEFAULT_MIN_VOLUME_MM3))
     answers = []
     for q, query in enumerate(queries):
         labels, cands = find_candidates(prob[q], None if score is None else score[q], hu, frame, spacing,
-                                        settings.threshold, min_mm3, direction)
+                                        settings.threshold, min_mm3, direction, lesions)
         sel = choose(cands, query, mode, min_score, model.keep_ratio)
-        answers.append(Answer(_restrict(prob[q], labels, sel.labels), sel, labels))
+        shown = prob[q] if lesions is None else np.maximum(prob[q], lesions)
+        answers.append(Answer(_restrict(shown, labels, sel.labels), sel, labels))
     return answers
 
 

@@ -51,7 +51,10 @@ class Candidate:
         label: component id in the label map :func:`find_candidates` returns.
         voxels, volume_mm3: its size.
         mean_prob: the model's mean probability inside it.
-        network_score: the network's own score: Σ score map / Σ probability inside it.
+        network_score: the network's own score for the words: Σ score map / Σ probability of the
+            description's map inside it (without a score map, that map's mean).
+        lesion_score: the mean of the model's text-free lesion map inside it (how much it is a
+            lesion whatever the words), or None when the model has no such map.
         centroid_kji: centre on the working grid; ``body_xyz``: the same in body coordinates.
         side: "left" / "right" of the patient.
         diameter_mm: longest axial diameter.
@@ -84,6 +87,7 @@ class Candidate:
     lung_context: float
     shape_index: float | None
     elongation: float = 1.0
+    lesion_score: float | None = None
 
     @property
     def in_lung(self) -> bool:
@@ -143,15 +147,19 @@ def _axial_diameter(region: np.ndarray, spacing_ijk: Sequence[float], direction:
 
 def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], prob: np.ndarray,
                       score: np.ndarray | None, hu: np.ndarray, others: np.ndarray, frame: BodyFrame,
-                      spacing_ijk: Sequence[float], direction: np.ndarray) -> Candidate:
+                      spacing_ijk: Sequence[float], direction: np.ndarray, text_prob: np.ndarray | None = None,
+                      lesions: np.ndarray | None = None) -> Candidate:
     """Measure one component ``region`` (bool, on the box ``box`` of the working grid).
 
-    ``prob``, ``score``, ``hu`` and ``others`` (voxels of any candidate) are the box's arrays."""
+    ``prob`` (the map the component was cut from), ``score``, ``hu``, ``others`` (voxels of any
+    candidate), ``text_prob`` (the description's own map; default ``prob``) and ``lesions`` (the
+    text-free lesion map, optional) are the box's arrays."""
     from .lesion_measures import core_stats, core_values, shape_index
 
     p = prob[region].astype(np.float64)
-    mass = float(p.sum())
-    network = float(score[region].sum() / max(mass, 1e-12)) if score is not None else float(p.mean())
+    said = p if text_prob is None else text_prob[region].astype(np.float64)
+    mass = float(said.sum())
+    network = float(score[region].sum() / max(mass, 1e-12)) if score is not None else float(said.mean())
     idx = np.argwhere(region).mean(axis=0) + np.array([b.start for b in box])
     shell = _shell(region, 2, 4) & ~others
     values = hu[shell]
@@ -173,19 +181,27 @@ def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], pr
         reference_hu=reference, p15_hu=stats["p15"], p85_hu=stats["p85"],
         high_hu=float(np.percentile(core, 90)), solid_fraction=float((core > SOLID_HU).mean()),
         lung_context=lung,
-        shape_index=None if index is None else float(index), elongation=_elongation(region, spacing_ijk, direction))
+        shape_index=None if index is None else float(index), elongation=_elongation(region, spacing_ijk, direction),
+        lesion_score=None if lesions is None else float(lesions[region].mean()))
 
 
 def find_candidates(prob: np.ndarray, score: np.ndarray | None, hu: np.ndarray, frame: BodyFrame,
                     spacing_ijk: Sequence[float], threshold: float = 0.5, min_mm3: float = 30.0,
-                    direction: np.ndarray | None = None) -> tuple[np.ndarray, list[Candidate]]:
+                    direction: np.ndarray | None = None, lesions: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, list[Candidate]]:
     """3D candidates of ``prob >= threshold`` on the working grid, specks (< ``min_mm3``) removed,
     each measured (see the module docstring). ``score``: the network's score map (None: the
     probability itself); ``hu``: the CT in HU on the same grid; ``direction``: its direction
-    cosines (diameters are physical). Returns (labels, candidates)."""
+    cosines (diameters are physical). ``lesions``: the model's text-free lesion map; when given,
+    candidates are cut from the voxel-wise maximum of both maps (a lesion the words' map missed
+    is still measured), the network's score still comes from ``prob`` alone, and each candidate
+    carries its :attr:`Candidate.lesion_score`. Returns (labels, candidates)."""
     from scipy import ndimage
 
     direction = np.eye(3) if direction is None else np.asarray(direction)
+    text_prob = prob
+    if lesions is not None:
+        prob = np.maximum(prob, lesions)
     labels, n = label_components(prob >= threshold)
     if n == 0:
         return labels, []
@@ -203,5 +219,6 @@ def find_candidates(prob: np.ndarray, score: np.ndarray | None, hu: np.ndarray, 
         box = _grow(boxes[lab - 1], (2, 5, 5), labels.shape)
         region = labels[box] == lab
         out.append(measure_candidate(int(lab), region, box, prob[box], None if score is None else score[box],
-                                     hu[box], occupied[box] & ~region, frame, spacing_ijk, direction))
+                                     hu[box], occupied[box] & ~region, frame, spacing_ijk, direction,
+                                     text_prob[box], None if lesions is None else lesions[box]))
     return labels, out

@@ -9,13 +9,22 @@ Two modes, reported side by side everywhere (issue 16: "network alone, and with 
   or not), density and size — and ordinal words ("the larger", "the most superior") choose
   among the plausible candidates.
 
-Two measurements are taken but do not vote [chosen, measured on validation data]: **shape** —
-the shape index of a *predicted* mask on a 5 mm-slice grid did not tell round from irregular (in 7
-of 8 validation questions the measured layer got wrong, it had penalised the described lesion's
-shape, while small false positives too thin to measure escaped the test) — and the **side of a
-liver lobe** — the border of the left and right lobes is not the body's midline (a left-lobe
-lesion measured x = -0.09). Without the two, lsms-demo's measured answers beat its network-alone
-ones on both validation sets (docs/models/lsms.md).
+One measurement is taken but does not vote [chosen, measured on validation data]: **shape** —
+the shape index of a *predicted* mask on a 5 mm-slice grid does not tell round from irregular (in 7
+of 8 validation questions the measured layer got wrong in session 5, it had penalised the
+described lesion's shape; in session 6, on REFVAL's predicted masks, round-like lesions measured
+0.58-1.00 and irregular ones 0.68-0.98). The **side of a liver lobe** does not vote either: its
+border is not the body's midline (a left-lobe lesion measured x = -0.09). Session 6 tried a lobe
+border right of the midline (Cantlie's line, x = -0.11 on the validation sets' reference masks)
+with lobes and Couinaud segments read from the words: it changed no answer on either validation
+set (REFVAL, READVAL), so by the rule written before it was measured it was not kept.
+
+**Text-free candidates** [chosen, issue 16]: when the model also gives a text-free lesion map
+(LSMS's objectness output, Malenia's prompt-free map), the ``measured`` mode measures the lesions
+of that map too, and a candidate's base score is the larger of the network's score for the words
+and :data:`LESION_PRIOR` times its lesion score: a lesion the words' map missed can still be
+chosen when its measurements agree with the words, but a candidate the network chose for the
+words wins a tie. The ``network`` mode never sees that map.
 
 In both modes **"not found" is an answer**: when the best score is below the model's calibrated
 ``min_score`` (chosen on validation data, stored with the weights), the description gets an
@@ -71,6 +80,9 @@ ORDINAL_PLAUSIBLE = 0.25
 #: how much "upper"/"lower" (lobe, pole) may lower a score: a tie-breaker among candidates only
 #: [chosen, measured for LSMS: at 0.5 it moved picks onto false positives elsewhere in the scan]
 SUB_LOCATION_WEIGHT = 0.1
+#: weight of a candidate's text-free lesion score against the network's score for the words
+#: (see the module docstring) [chosen on validation data, docs/models/lsms.md]
+LESION_PRIOR = 0.5
 #: a description of several lesions ("two nodules", "multiple cysts") keeps every candidate
 #: scoring at least this share of the best (a contradicted one scores at most 0.2 of it)
 SEVERAL_SHARE = 0.3
@@ -156,6 +168,16 @@ class Selection:
                 "labels": list(self.labels), "candidates": self.candidates}
 
 
+def base_score(c: Candidate, mode: str, lesion_prior: float | None = None) -> float:
+    """A candidate's score before the measurements: the network's score for the words, or in the
+    ``measured`` mode the larger of that and ``lesion_prior`` (default :data:`LESION_PRIOR`) times
+    its text-free lesion score, when the model gave a lesion map."""
+    if mode != "measured" or c.lesion_score is None:
+        return c.network_score
+    prior = LESION_PRIOR if lesion_prior is None else lesion_prior
+    return max(c.network_score, prior * c.lesion_score)
+
+
 def _ordinal_key(c: Candidate, prop: str) -> float:
     if prop == "volume":
         return c.volume_mm3
@@ -200,7 +222,7 @@ def choose(candidates: Sequence[Candidate], query: Any, mode: str = "measured", 
     tie = _sub_location_factors(candidates, query) if mode == "measured" else [1.0] * len(candidates)
     for c, t in zip(candidates, tie):
         total, factors = agreement(c, query) if mode == "measured" else (1.0, {})
-        rows.append((c.network_score * total * t, c, factors))
+        rows.append((base_score(c, mode) * total * t, c, factors))
     rows.sort(key=lambda r: -r[0])
     ordinal = (getattr(query, "ordinal", None) or "").lower()
     if mode == "measured" and ordinal in ORDINALS and len(rows) > 1 and rows[0][0] > 0:

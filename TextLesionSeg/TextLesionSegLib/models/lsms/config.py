@@ -55,6 +55,10 @@ class LSMSConfig:
         bce_pos_weight: weight of lesion pixels in the BCE (lesions are ~0.2% of a slice).
         presence_weight: weight of the slice-level "is the described lesion here" loss
             (:func:`.losses.presence_loss`) [chosen, issue 16; 0 = the paper's loss].
+        objectness_weight: > 0 adds a second output, **every lesion on the slice whatever the
+            words** (Dice + BCE against the union of all lesions), trained at this weight: the
+            text-free lesion map the shared selection draws extra candidates from in its
+            ``measured`` mode [chosen, issue 16; 0 = the paper's network, no such output].
         contrastive_negatives: background pixels per image used as negatives (hardest first).
         threshold: probability above which a voxel belongs to a candidate lesion.
         min_candidate_mm3: smaller 3D candidates are dropped as specks.
@@ -88,6 +92,7 @@ class LSMSConfig:
     bce_pos_weight: float = 10.0
     contrastive_weight: float = 0.1
     presence_weight: float = 0.0
+    objectness_weight: float = 0.0
     contrastive_negatives: int = 256
     threshold: float = 0.5
     min_candidate_mm3: float = 30.0

@@ -8,7 +8,8 @@ with a learned scale embedding and a 2D sine position code, go through transform
 self-attention spans all scales and all positions at once; the result is resized back and added
 to each level. The four levels are concatenated, fused by convolutions into pixel features, and
 a 1x1 convolution gives the mask logits; a second 1x1 convolution gives the pixel embeddings of
-the vision-language contrastive loss. A 1x1 projection commutes with bilinear resizing, so each
+the vision-language contrastive loss. With ``objectness_weight`` > 0 a third 1x1 convolution gives
+the logits of every lesion on the slice, whatever the words [chosen, issue 16]. A 1x1 projection commutes with bilinear resizing, so each
 level is projected before it is enlarged: same result, a quarter of the memory.
 """
 
@@ -97,9 +98,11 @@ class FullScaleDecoder(nn.Module):
         )
         self.mask_head = nn.Conv2d(d, 1, 1)
         self.embed_head = nn.Conv2d(d, config.embed_dim, 1)
+        self.objectness_head = nn.Conv2d(d, 1, 1) if config.objectness_weight > 0 else None
 
-    def forward(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns (logits (B, 1, H/4, W/4), pixel embeddings (B, E, H/4, W/4))."""
+    def forward(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Returns (logits (B, 1, H/4, W/4), pixel embeddings (B, E, H/4, W/4), every-lesion logits
+        (B, 1, H/4, W/4) or None when the config has no objectness output)."""
         size = tuple(features[0].shape[-2:])
         factor = max(self.global_stride // 4, 1)
         grid = (max(1, round(size[0] / factor)), max(1, round(size[1] / factor)))
@@ -109,4 +112,5 @@ class FullScaleDecoder(nn.Module):
             local = resize(self.align[n](features[n]), size)
             levels.append(local + resize(glob[n - 1], size))
         pixels = self.fuse(torch.cat(levels, dim=1))
-        return self.mask_head(pixels), self.embed_head(pixels)
+        objectness = self.objectness_head(pixels) if self.objectness_head is not None else None
+        return self.mask_head(pixels), self.embed_head(pixels), objectness

@@ -122,7 +122,8 @@ class LSMSModel(nn.Module):
                 when ``config.position_channels``, ignored otherwise.
 
         Returns:
-            ``{"logits": (B, 1, H, W), "pixel_emb": (B, E, H/4, W/4), "sentence_emb": (B, E)}``.
+            ``{"logits": (B, 1, H, W), "pixel_emb": (B, E, H/4, W/4), "sentence_emb": (B, E)}``, and
+            ``"objectness"`` (B, 1, H, W), every lesion whatever the words, when the config has it.
         """
         h, w = slices.shape[-2:]
         x = self.window_channels(slices)
@@ -135,18 +136,23 @@ class LSMSModel(nn.Module):
         ph, pw = (-h) % 32, (-w) % 32
         x = nn.functional.pad(x, (0, pw, 0, ph)) if ph or pw else x
         features = self.encoder(x, words, word_mask)
-        logits, pixel_emb = self.decoder(features)
-        logits = nn.functional.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        logits = logits[..., :h, :w]
+        logits, pixel_emb, objectness = self.decoder(features)
+        size = x.shape[-2:]
+        logits = nn.functional.interpolate(logits, size=size, mode="bilinear", align_corners=False)[..., :h, :w]
         pixel_emb = pixel_emb[..., : -(-h // 4), : -(-w // 4)]
         sentence_emb = self.sentence_proj(masked_mean(words, word_mask))
-        return {"logits": logits, "pixel_emb": pixel_emb, "sentence_emb": sentence_emb}
+        out = {"logits": logits, "pixel_emb": pixel_emb, "sentence_emb": sentence_emb}
+        if objectness is not None:
+            out["objectness"] = nn.functional.interpolate(objectness, size=size, mode="bilinear",
+                                                          align_corners=False)[..., :h, :w]
+        return out
 
     def training_loss(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Weighted Dice + BCE + contrastive loss of a batch.
 
         ``batch``: ``"image"`` (B, S, H, W), ``"label"`` (B, 1, H, W) 0/1 mask of the described
-        lesion, and ``"text"`` (B sentences) or pre-computed ``"words"`` + ``"word_mask"``.
+        lesion, and ``"text"`` (B sentences) or pre-computed ``"words"`` + ``"word_mask"``; with an
+        objectness output, ``"lesions"`` (B, 1, H, W) every lesion of the slice (Dice + BCE on it).
         """
         if "words" in batch:
             words, mask = batch["words"], batch["word_mask"]
@@ -165,6 +171,11 @@ class LSMSModel(nn.Module):
             presence = presence_loss(out["logits"], target)
             loss = loss + cfg.presence_weight * presence
             parts["presence"] = presence.detach()
+        if "objectness" in out and "lesions" in batch:
+            lesions = batch["lesions"].to(out["objectness"].dtype)
+            objectness = dice_loss(out["objectness"], lesions) + bce_loss(out["objectness"], lesions, cfg.bce_pos_weight)
+            loss = loss + cfg.objectness_weight * objectness
+            parts["objectness"] = objectness.detach()
         return {"loss": loss, **parts}
 
     @torch.no_grad()
@@ -173,6 +184,11 @@ class LSMSModel(nn.Module):
         """Probabilities (B, H, W) for a batch of slices, one sentence per slice."""
         words, mask = self.encode_text(list(texts))
         return torch.sigmoid(self(slices, words, mask, position)["logits"][:, 0])
+
+    @property
+    def has_objectness(self) -> bool:
+        """Whether the network also answers "every lesion here" (``config.objectness_weight`` > 0)."""
+        return self.decoder.objectness_head is not None
 
     # ---- persistence -------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:

@@ -58,9 +58,11 @@ class LSMSSegmenter(LesionSegmenter):
     def slice_probabilities(self, volume: np.ndarray, text: str, ks: Sequence[int],
                             box_ji: tuple[slice, slice], batch: int = 8,
                             progress: ProgressCallback | None = None, stage: str = "",
-                            frame: Any = None) -> np.ndarray:
+                            frame: Any = None, lesions: np.ndarray | None = None) -> np.ndarray:
         """Probabilities (K, J, I) of ``text`` on slices ``ks`` of ``volume`` (0 elsewhere);
-        ``frame``: the volume's body frame (computed here when the model reads positions)."""
+        ``frame``: the volume's body frame (computed here when the model reads positions).
+        ``lesions``: a (K, J, I) array that receives the text-free objectness output, when the
+        network has one (:attr:`LSMSModel.has_objectness`)."""
         import torch
 
         model = self.model
@@ -81,10 +83,13 @@ class LSMSSegmenter(LesionSegmenter):
                 position = torch.from_numpy(np.stack([frame.slice_channels(k, start_ji, shape_ji) for k in chunk]))
                 position = position.to(self.device)
             with torch.no_grad():
-                logits = model(x, words.expand(len(chunk), -1, -1), mask.expand(len(chunk), -1), position)["logits"]
-            prob = torch.sigmoid(logits[:, 0]).cpu().numpy()
+                result = model(x, words.expand(len(chunk), -1, -1), mask.expand(len(chunk), -1), position)
+            prob = torch.sigmoid(result["logits"][:, 0]).cpu().numpy()
+            every = torch.sigmoid(result["objectness"][:, 0]).cpu().numpy() if "objectness" in result else None
             for n, k in enumerate(chunk):
                 out[k, box_ji[0], box_ji[1]] = prob[n]
+                if lesions is not None and every is not None:
+                    lesions[k, box_ji[0], box_ji[1]] = every[n]
             if progress is not None:
                 progress(stage, min(1.0, (start + len(chunk)) / max(len(ks), 1)))
         return out
@@ -107,6 +112,14 @@ class LSMSSegmenter(LesionSegmenter):
                 progress: ProgressCallback | None = None) -> Any:
         """What the network sees for each query, ``(Q, K, J, I)`` on CPU: every candidate lesion
         (the pipeline's selection chooses among them)."""
+        return self.candidate_maps(volume, queries, settings, progress)[0]
+
+    def candidate_maps(self, volume: Any, queries: Sequence[Any], settings: InferenceSettings,
+                       progress: ProgressCallback | None = None) -> tuple[Any, None, Any]:
+        """``(probability, None, lesions)``: each query's map, and — when the network has the
+        text-free objectness output — every lesion it sees whatever the words, ``(K, J, I)``: the
+        mean of that output over the queries' passes (its target never depends on the words, so
+        the mean only averages out what the words still move), else ``None``."""
         import torch
 
         vol = volume[0, 0].detach().cpu().numpy().astype(np.float32) if hasattr(volume, "detach") \
@@ -114,9 +127,15 @@ class LSMSSegmenter(LesionSegmenter):
         ks, box = self._search_region(vol, settings)
         batch = int((settings.extra or {}).get("slice_batch", 8))
         frame = body_frame(vol, body_level(self.model.config.hu_window)) if self.model.config.position_channels else None
-        maps = [self.slice_probabilities(vol, query.text, ks, box, batch, progress,
-                                         f"LSMS: description {q + 1}/{len(queries)}", frame)
-                for q, query in enumerate(queries)]
+        every = self.model.has_objectness
+        maps, lesion_maps = [], []
+        for q, query in enumerate(queries):
+            lesions = np.zeros(vol.shape, np.float32) if every else None
+            maps.append(self.slice_probabilities(vol, query.text, ks, box, batch, progress,
+                                                 f"LSMS: description {q + 1}/{len(queries)}", frame, lesions))
+            if lesions is not None:
+                lesion_maps.append(lesions)
         if not maps:
-            return torch.zeros((0,) + vol.shape)
-        return torch.from_numpy(np.stack(maps))
+            return torch.zeros((0,) + vol.shape), None, None
+        lesion_map = torch.from_numpy(np.mean(lesion_maps, axis=0)) if lesion_maps else None
+        return torch.from_numpy(np.stack(maps)), None, lesion_map

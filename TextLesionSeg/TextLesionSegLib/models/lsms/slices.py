@@ -3,7 +3,8 @@
 A *case* is a volume on the LSMS working grid (``pipeline.preprocess.to_working_grid``, the same
 function inference uses, so train and test inputs match), its instance label map, and for each
 lesion the sentences that describe it. A *sample* is (neighbouring slices, the mask of one lesion
-on the centre slice, one of that lesion's sentences). Slices where the described lesion is absent
+on the centre slice, one of that lesion's sentences, and the mask of every lesion on that slice:
+the target of the optional text-free objectness output). Slices where the described lesion is absent
 but another lesion is present are sampled too, with an empty target: the model must learn to
 answer "not here" as well as "this one". Optionally, slices with no lesion at all are sampled with
 an empty target as well: inference runs over every slice of the body, and a model that has only
@@ -193,11 +194,12 @@ class ReferringSliceDataset:
                     hi = max(min(hi, int(fg[:, axis].min())), lo)
             start.append(int(rng.integers(lo, hi + 1)) if rng is not None else (lo + hi) // 2)
         center = (start[0] + self.size // 2, start[1] + self.size // 2)
-        stack, target = crop_or_pad([stack, target], center, self.size)
+        lesions = (case.instances[k] > 0).astype(np.float32)  # every lesion: the objectness target
+        stack, target, lesions = crop_or_pad([stack, target, lesions], center, self.size)
         position = case.frame.slice_channels(k, (center[0] - self.size // 2, center[1] - self.size // 2),
                                              (self.size, self.size)) if self.position else None
         if rng is not None and rng.random() < self.flip_probability:
-            stack, target = stack[..., ::-1], target[..., ::-1]
+            stack, target, lesions = stack[..., ::-1], target[..., ::-1], lesions[..., ::-1]
             text = swap_left_right(text)
             if position is not None:  # the mirrored patient: x -> -x, seen mirrored
                 position = position[..., ::-1] * np.array([-1.0, 1.0, 1.0], np.float32)[:, None, None]
@@ -205,6 +207,7 @@ class ReferringSliceDataset:
             "image": torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32)),
             "label": torch.from_numpy(np.ascontiguousarray(target[None], dtype=np.float32)),
             "text": text,
+            "lesions": torch.from_numpy(np.ascontiguousarray(lesions[None], dtype=np.float32)),
         }
         if position is not None:
             sample["position"] = torch.from_numpy(np.ascontiguousarray(position, dtype=np.float32))
@@ -220,6 +223,8 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "label": torch.stack([s["label"] for s in samples]),
         "text": [s["text"] for s in samples],
     }
+    if "lesions" in samples[0]:
+        batch["lesions"] = torch.stack([s["lesions"] for s in samples])
     if "position" in samples[0]:
         batch["position"] = torch.stack([s["position"] for s in samples])
     return batch

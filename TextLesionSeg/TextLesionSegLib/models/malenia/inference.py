@@ -74,7 +74,7 @@ def _head_scores(model: MaleniaModel, out: dict, b: int, targets: torch.Tensor) 
 def text_guided_window(model: MaleniaModel, patch: torch.Tensor, query_emb: torch.Tensor,
                        query_phrases: list[list[str]], asserted: list[list[bool]], bank: AttributeBank,
                        gate_emb: torch.Tensor | None = None, with_score: bool = False,
-                       query_targets: torch.Tensor | None = None) -> torch.Tensor:
+                       query_targets: torch.Tensor | None = None, with_lesions: bool = False) -> torch.Tensor:
     """Probabilities ``(B, Q, *roi)`` for Q descriptions on a batch of windows.
 
     query_emb ``(Q, 8, text_dim)`` goes to CMKI. The token is chosen by the attribute heads against
@@ -82,7 +82,9 @@ def text_guided_window(model: MaleniaModel, patch: torch.Tensor, query_emb: torc
     ``gate_emb`` (default ``query_emb``) and ``query_phrases`` (its phrases). The chosen token's
     score s gates its mask by min(1, s / object_threshold), so windows without a matching lesion
     stay empty. ``with_score``: ``(B, 2Q, *roi)``, the second Q channels being the probabilities
-    times s, for the whole-volume choice (``pipeline.selection``).
+    times s, for the whole-volume choice (``pipeline.selection``). ``with_lesions``: one more
+    channel, the prompt-free map of the same forward pass (:func:`prompt_free_map`: every lesion
+    whatever the words), the text-free candidates of the ``measured`` selection.
     """
     out = model(patch)
     thr = model.config.object_threshold
@@ -99,6 +101,8 @@ def text_guided_window(model: MaleniaModel, patch: torch.Tensor, query_emb: torc
         prob = fused["prob"][0] * (chosen / thr).clamp(max=1.0).to(fused["prob"].dtype)
         if with_score:
             prob = torch.cat([prob, prob * chosen.to(prob.dtype)])
+        if with_lesions:
+            prob = torch.cat([prob, prompt_free_map(model, out, b, bank, patch).to(prob.dtype)])
         maps.append(prob)
     return torch.stack(maps)
 
@@ -119,19 +123,20 @@ def predict_attributes(model: MaleniaModel, token_align: torch.Tensor, bank: Att
     return result
 
 
+def prompt_free_map(model: MaleniaModel, out: dict, b: int, bank: AttributeBank, patch: torch.Tensor) -> torch.Tensor:
+    """Lesion probability ``(1, *roi)`` of window ``b`` of a forward pass ``out``: max over
+    confident tokens of CMKI(token, its predicted attributes) (the paper's prompt-free steps I-III)."""
+    obj = out["object_logits"][b].float().sigmoid()
+    keep = (obj >= model.config.object_threshold).nonzero().squeeze(1)
+    if keep.numel() == 0:
+        return patch.new_zeros((1,) + tuple(patch.shape[2:]))
+    attrs = predict_attributes(model, out["align"][-1][b, keep], bank)
+    emb = torch.stack([torch.stack([bank.embeddings[a][i] for a, (i, _) in enumerate(t)]) for t in attrs])
+    fused = model.inject(out["tokens"][-1][b, keep], emb.to(patch), out["keys"][b : b + 1], out["size"])
+    return fused["prob"][0].max(dim=0, keepdim=True).values
+
+
 def prompt_free_window(model: MaleniaModel, patch: torch.Tensor, bank: AttributeBank) -> torch.Tensor:
     """Lesion probability ``(B, 1, *roi)``: max over confident tokens of CMKI(token, its predicted attributes)."""
     out = model(patch)
-    thr = model.config.object_threshold
-    maps = []
-    for b in range(patch.shape[0]):
-        obj = out["object_logits"][b].float().sigmoid()
-        keep = (obj >= thr).nonzero().squeeze(1)
-        if keep.numel() == 0:
-            maps.append(patch.new_zeros((1,) + tuple(patch.shape[2:])))
-            continue
-        attrs = predict_attributes(model, out["align"][-1][b, keep], bank)
-        emb = torch.stack([torch.stack([bank.embeddings[a][i] for a, (i, _) in enumerate(t)]) for t in attrs])
-        fused = model.inject(out["tokens"][-1][b, keep], emb.to(patch), out["keys"][b : b + 1], out["size"])
-        maps.append(fused["prob"][0].max(dim=0, keepdim=True).values)
-    return torch.stack(maps)
+    return torch.stack([prompt_free_map(model, out, b, bank, patch) for b in range(patch.shape[0])])

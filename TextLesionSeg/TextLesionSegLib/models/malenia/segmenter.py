@@ -120,10 +120,12 @@ class MaleniaSegmenter(LesionSegmenter):
         return self.candidate_maps(volume, queries, settings, progress)[0]
 
     def candidate_maps(self, volume: "torch.Tensor", queries: Sequence["LesionQuery"], settings: InferenceSettings,
-                       progress: ProgressCallback | None = None) -> "tuple[torch.Tensor, torch.Tensor]":
-        """``(probability, score)`` per description: the blended map of each window's chosen
-        token, and the same times that token's score (σ(object) · agreement with the words), which
-        the shared selection averages over each lesion."""
+                       progress: ProgressCallback | None = None) -> "tuple[torch.Tensor, torch.Tensor, torch.Tensor]":
+        """``(probability, score, lesions)``: per description the blended map of each window's
+        chosen token, and the same times that token's score (σ(object) · agreement with the
+        words), which the shared selection averages over each lesion; and, from the same forward
+        passes, the prompt-free map ``(K, J, I)`` (every lesion whatever the words), which the
+        ``measured`` selection also draws candidates from."""
         import torch
 
         from ...pipeline.inference import resolve_device, sliding_window_predict
@@ -134,7 +136,7 @@ class MaleniaSegmenter(LesionSegmenter):
 
         if not queries:
             empty = torch.zeros((0,) + tuple(volume.shape[2:]))
-            return empty, empty
+            return empty, empty, None
         phrases = [list(attribute_phrases(q)) for q in queries]
         gates = [gate_phrases(q, p) for q, p in zip(queries, phrases)]
         asserted = [asserted_attributes(q) for q in queries]
@@ -149,13 +151,14 @@ class MaleniaSegmenter(LesionSegmenter):
 
         def window(patch: "torch.Tensor") -> "torch.Tensor":
             return text_guided_window(self.model, patch, state["emb"], gates, asserted, self.bank,
-                                      gate_emb=state["gate"], with_score=True, query_targets=targets)
+                                      gate_emb=state["gate"], with_score=True, query_targets=targets,
+                                      with_lesions=True)
 
         to_device(resolve_device(settings.device))
         out = sliding_window_predict(window, self.model_input(volume), self.preprocessing.roi_size, settings, progress,
                                      stage="Malenia: text-guided segmentation", fn_to_device=to_device)
         n = len(queries)
-        return out[0, :n].clamp(0, 1).cpu(), out[0, n:].clamp(0, 1).cpu()
+        return out[0, :n].clamp(0, 1).cpu(), out[0, n : 2 * n].clamp(0, 1).cpu(), out[0, 2 * n].clamp(0, 1).cpu()
 
     # ------------------------------------------------------------------ prompt-free
     def find_lesions(self, volume: "torch.Tensor", settings: InferenceSettings,
