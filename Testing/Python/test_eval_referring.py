@@ -43,3 +43,45 @@ def test_calibration_picks_the_threshold_that_separates_present_from_absent(tiny
     write_thresholds(weights, {"network": 0.7, "measured": t}, "tiny")
     written = json.loads((weights / "config.json").read_text(encoding="utf-8"))["extra"]["selection"]
     assert written["network"] == 0.7 and written["calibrated_on"] == "tiny"
+
+
+class MuteNetworkWithLesionMap(DensityRuleSegmenter):
+    """A network whose maps for the words are empty, but whose text-free lesion map marks every
+    lesion (as LSMS's objectness output or Malenia's prompt-free map would)."""
+
+    def candidate_maps(self, volume, queries, settings, progress=None):
+        every = DensityRuleSegmenter(blind=True).predict(volume, queries[:1], settings)[0]
+        return super().predict(volume, queries, settings) * 0.0, None, every
+
+
+def test_text_free_candidates_let_the_measured_layer_read_where_the_network_is_mute(tiny_dataset):  # noqa: F811
+    """The network alone answers nothing; with the lesion map the measured layer reads the density
+    words: it follows every description, and at its calibrated threshold descriptions of absent
+    lesions (another density) get nothing. evaluation.rescore reproduces the measured answers from
+    the stored candidate tables, for any weight of the text-free candidates."""
+    from TextLesionSegLib.evaluation.rescore import compare, rescore
+
+    result = evaluate(MuteNetworkWithLesionMap(), tiny_dataset, part="train")
+    network, measured = result["summary"]["network"], result["summary"]["measured"]
+    assert network["follows"] == 0.0 and network["candidate_found"] == 0.0
+    assert measured["follows"] == 1.0 and measured["candidate_found"] == 1.0
+    at = summarize(result["rows"], "measured", calibrate(result["rows"], "measured"))
+    assert at["follows"] == 1.0 and at["absent_rejected"] == 1.0
+    for prior in (0.5, 1.0):
+        again = summarize(rescore(result["rows"], prior), "measured")
+        assert again["follows"] == 1.0 and again["n_own"] == measured["n_own"]
+    (low, high) = compare(result["rows"], [0.5, 1.0])
+    assert high["threshold"] == pytest.approx(2 * low["threshold"], abs=2e-4)  # scores scale with the prior
+
+
+def test_the_lesion_prior_travels_with_the_weights(tmp_path):
+    weights = tmp_path / "w"
+    weights.mkdir()
+    (weights / "config.json").write_text(json.dumps({"architecture": "lsms", "extra": {}}), encoding="utf-8")
+    write_thresholds(weights, {"network": 0.6, "measured": 0.4}, "validation", lesion_prior=0.7)
+    extra = json.loads((weights / "config.json").read_text(encoding="utf-8"))["extra"]
+    model = DensityRuleSegmenter()
+    model.read_min_scores(extra)
+    assert model.lesion_prior == 0.7 and model.min_score("measured") == 0.4
+    model.read_min_scores({})
+    assert model.lesion_prior is None

@@ -205,9 +205,11 @@ def calibrate(rows: Sequence[dict[str, Any]], mode: str, max_refused: float = MA
     return float(best)
 
 
-def write_thresholds(weights_dir: Path, thresholds: dict[str, float], source: str) -> Path:
+def write_thresholds(weights_dir: Path, thresholds: dict[str, float], source: str,
+                     lesion_prior: float | None = None) -> Path:
     """Store calibrated "not found" thresholds in a weights folder's ``config.json``
-    (``extra.selection``, read by the segmenters), with where they came from."""
+    (``extra.selection``, read by the segmenters), with where they came from, and the weight of
+    text-free candidates they were calibrated with (``lesion_prior``), when the model has some."""
     path = Path(weights_dir) / "config.json"
     if not path.is_file():
         from ..errors import InputError
@@ -216,6 +218,8 @@ def write_thresholds(weights_dir: Path, thresholds: dict[str, float], source: st
     config = json.loads(path.read_text(encoding="utf-8"))
     extra = config.setdefault("extra", {})
     extra["selection"] = {**{m: round(float(t), 4) for m, t in thresholds.items()}, "calibrated_on": source}
+    if lesion_prior is not None:
+        extra["selection"]["lesion_prior"] = float(lesion_prior)
     path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     return path
 
@@ -231,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overlap", type=float, default=0.25, help="sliding-window overlap (3D models)")
     parser.add_argument("--min-score", type=json.loads, default=None,
                         help='thresholds to apply, e.g. \'{"network": 0.6, "measured": 0.3}\' (default: the model\'s own)')
+    parser.add_argument("--lesion-prior", type=float,
+                        help="weight of the model's text-free candidates in the measured mode (default: the model's own; "
+                             "choose it on validation data with evaluation.rescore)")
     parser.add_argument("--out", type=Path, help="write every row and summary as JSON")
     parser.add_argument("--write-thresholds", action="store_true",
                         help="store the thresholds calibrated here in MODEL/config.json (a weights folder; "
@@ -243,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model, "cpu")
+    if args.lesion_prior is not None:
+        model.lesion_prior = args.lesion_prior
     result = evaluate(model, args.data, args.part, args.max_cases, InferenceSettings(device="cpu", overlap=args.overlap),
                       progress=True)
     thresholds = args.min_score or {m: model.min_score(m) for m in result["summary"]}
@@ -252,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.write_thresholds:
-        write_thresholds(Path(args.model), result["calibrated"], f"evaluation.referring on {args.data} ({args.part})")
+        write_thresholds(Path(args.model), result["calibrated"], f"evaluation.referring on {args.data} ({args.part})",
+                         model.lesion_prior)
     print(json.dumps({k: result[k] for k in ("model", "data", "part", "summary", "at_threshold", "calibrated",
                                              "at_calibrated")}, indent=1))
     return 0

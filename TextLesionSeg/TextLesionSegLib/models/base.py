@@ -123,12 +123,18 @@ class LesionSegmenter(ABC):
     min_scores: dict[str, float] = {}
     #: besides the best candidate, keep those scoring at least this share of it (1: the best only)
     keep_ratio: float = 1.0
+    #: weight of candidates from the model's text-free lesion map in the measured selection
+    #: (``pipeline.selection.base_score``); None: the selection's default
+    lesion_prior: float | None = None
 
     def read_min_scores(self, extra: dict[str, Any]) -> None:
         """Take the calibrated thresholds a weights folder's ``config.json`` stores in
-        ``extra["selection"]`` (``evaluation.referring --write-thresholds``)."""
+        ``extra["selection"]`` (``evaluation.referring --write-thresholds``), and the weight of
+        text-free candidates chosen on validation data (``lesion_prior``), when there is one."""
         selection = dict(extra.get("selection") or {})
         self.min_scores = {k: float(v) for k, v in selection.items() if k in THRESHOLD_KEYS}
+        prior = selection.get("lesion_prior")
+        self.lesion_prior = None if prior is None else float(prior)
 
     def min_score(self, mode: str) -> float:
         """The calibrated "not found" threshold of selection ``mode`` (0 when uncalibrated)."""

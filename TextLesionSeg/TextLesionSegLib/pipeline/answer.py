@@ -99,7 +99,7 @@ def answers_from_maps(model: "LesionSegmenter", volume: "torch.Tensor", maps: tu
     for q, query in enumerate(queries):
         labels, cands = find_candidates(prob[q], None if score is None else score[q], hu, frame, spacing,
                                         settings.threshold, min_mm3, direction, lesions)
-        sel = choose(cands, query, mode, min_score, model.keep_ratio)
+        sel = choose(cands, query, mode, min_score, model.keep_ratio, model.lesion_prior)
         shown = prob[q] if lesions is None else np.maximum(prob[q], lesions)
         answers.append(Answer(_restrict(shown, labels, sel.labels), sel, labels))
     return answers

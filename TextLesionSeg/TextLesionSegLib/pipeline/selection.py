@@ -81,7 +81,8 @@ ORDINAL_PLAUSIBLE = 0.25
 #: [chosen, measured for LSMS: at 0.5 it moved picks onto false positives elsewhere in the scan]
 SUB_LOCATION_WEIGHT = 0.1
 #: weight of a candidate's text-free lesion score against the network's score for the words
-#: (see the module docstring) [chosen on validation data, docs/models/lsms.md]
+#: (see the module docstring) [chosen]; a model's own, chosen on its validation data, ships in its
+#: ``config.json`` (``extra.selection.lesion_prior``, :attr:`LesionSegmenter.lesion_prior`)
 LESION_PRIOR = 0.5
 #: a description of several lesions ("two nodules", "multiple cysts") keeps every candidate
 #: scoring at least this share of the best (a contradicted one scores at most 0.2 of it)
@@ -210,11 +211,13 @@ def _describe(c: Candidate) -> str:
 
 
 def choose(candidates: Sequence[Candidate], query: Any, mode: str = "measured", min_score: float = 0.0,
-           keep_ratio: float = 1.0) -> Selection:
+           keep_ratio: float = 1.0, lesion_prior: float | None = None) -> Selection:
     """Rank ``candidates`` for ``query`` and choose (see the module docstring).
 
     ``keep_ratio``: besides the best, keep candidates scoring at least this share of it (1 keeps
     the best only; a query asking for several lesions keeps those above :data:`SEVERAL_SHARE`).
+    ``lesion_prior``: the model's weight of text-free candidates (:func:`base_score`; default
+    :data:`LESION_PRIOR`).
     """
     if mode not in MODES:
         raise ValueError(f"selection mode must be one of {MODES}, not '{mode}'")
@@ -222,7 +225,7 @@ def choose(candidates: Sequence[Candidate], query: Any, mode: str = "measured", 
     tie = _sub_location_factors(candidates, query) if mode == "measured" else [1.0] * len(candidates)
     for c, t in zip(candidates, tie):
         total, factors = agreement(c, query) if mode == "measured" else (1.0, {})
-        rows.append((base_score(c, mode) * total * t, c, factors))
+        rows.append((base_score(c, mode, lesion_prior) * total * t, c, factors))
     rows.sort(key=lambda r: -r[0])
     ordinal = (getattr(query, "ordinal", None) or "").lower()
     if mode == "measured" and ordinal in ORDINALS and len(rows) > 1 and rows[0][0] > 0:
