@@ -138,9 +138,10 @@ def test_prompt_free_finds_both_with_attributes(trained):
 
 
 def test_text_guided_pass_also_gives_the_prompt_free_map(trained):
-    """``candidate_maps`` returns, from the same forward passes, the prompt-free map (every
-    lesion whatever the words): equal to what ``find_lesions`` thresholds, and covering both
-    lesions while each description's own map covers one."""
+    """With a ``lesion_prior`` in its weights, ``candidate_maps`` returns, from the same forward
+    passes, the prompt-free map (every lesion whatever the words): equal to what ``find_lesions``
+    thresholds, and covering both lesions while each description's own map covers one. Without
+    one (malenia-demo 0.2.0), no lesion map."""
     from TextLesionSegLib.models.base import InferenceSettings
     from TextLesionSegLib.models.malenia.inference import prompt_free_window
     from TextLesionSegLib.models.malenia.segmenter import MaleniaSegmenter
@@ -151,6 +152,8 @@ def test_text_guided_pass_also_gives_the_prompt_free_map(trained):
     case = make_case(96)
     vol = torch.from_numpy(case["image"])[None, None]
     settings = InferenceSettings(device="cpu", amp=False)
+    assert seg.candidate_maps(vol, [LEFT, RIGHT], settings)[2] is None
+    seg.read_min_scores({"selection": {"lesion_prior": 0.5}})
     prob, score, lesions = seg.candidate_maps(vol, [LEFT, RIGHT], settings)
     assert lesions.shape == (N, N, N)
     alone = sliding_window_predict(lambda p: prompt_free_window(model, p, seg.bank), seg.model_input(vol),

@@ -123,9 +123,10 @@ class MaleniaSegmenter(LesionSegmenter):
                        progress: ProgressCallback | None = None) -> "tuple[torch.Tensor, torch.Tensor, torch.Tensor]":
         """``(probability, score, lesions)``: per description the blended map of each window's
         chosen token, and the same times that token's score (σ(object) · agreement with the
-        words), which the shared selection averages over each lesion; and, from the same forward
-        passes, the prompt-free map ``(K, J, I)`` (every lesion whatever the words), which the
-        ``measured`` selection also draws candidates from."""
+        words), which the shared selection averages over each lesion; and, when the weights set a
+        ``lesion_prior`` (``extra.selection``), from the same forward passes the prompt-free map
+        ``(K, J, I)`` (every lesion whatever the words), which the ``measured`` selection also
+        draws candidates from (else ``None``: malenia-demo 0.2.0 sets none, see its card)."""
         import torch
 
         from ...pipeline.inference import resolve_device, sliding_window_predict
@@ -149,16 +150,19 @@ class MaleniaSegmenter(LesionSegmenter):
             self._move(device)
             state["emb"], state["gate"] = emb.to(device), gate_emb.to(device)
 
+        with_lesions = bool(self.lesion_prior)
+
         def window(patch: "torch.Tensor") -> "torch.Tensor":
             return text_guided_window(self.model, patch, state["emb"], gates, asserted, self.bank,
                                       gate_emb=state["gate"], with_score=True, query_targets=targets,
-                                      with_lesions=True)
+                                      with_lesions=with_lesions)
 
         to_device(resolve_device(settings.device))
         out = sliding_window_predict(window, self.model_input(volume), self.preprocessing.roi_size, settings, progress,
                                      stage="Malenia: text-guided segmentation", fn_to_device=to_device)
         n = len(queries)
-        return out[0, :n].clamp(0, 1).cpu(), out[0, n : 2 * n].clamp(0, 1).cpu(), out[0, 2 * n].clamp(0, 1).cpu()
+        lesions = out[0, 2 * n].clamp(0, 1).cpu() if with_lesions else None
+        return out[0, :n].clamp(0, 1).cpu(), out[0, n : 2 * n].clamp(0, 1).cpu(), lesions
 
     # ------------------------------------------------------------------ prompt-free
     def find_lesions(self, volume: "torch.Tensor", settings: InferenceSettings,
