@@ -18,6 +18,7 @@ import json
 import os
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -98,6 +99,16 @@ def names_by_itk(path: Path) -> list[str]:
     return names
 
 
+def read_by_slicer(scene: Any, node_class: str, storage_class: str, path: Path) -> Any:
+    """A new ``node_class`` node of ``scene`` filled from ``path`` by Slicer's own ``storage_class``."""
+    node = scene.AddNewNodeByClass(node_class, "read")
+    storage = getattr(slicer, storage_class)()
+    scene.AddNode(storage)
+    storage.SetFileName(str(path))
+    assert storage.ReadData(node)
+    return node
+
+
 def names_by_slicer(path: Path) -> tuple[list[str], list[str | None]] | None:
     """Names (and Query tags) as Slicer's vtkMRMLSegmentationStorageNode reads them; None without slicer-core."""
     if slicer is None:
@@ -107,11 +118,7 @@ def names_by_slicer(path: Path) -> tuple[list[str], list[str | None]] | None:
     register_converter_rules()
     scene = slicer.vtkMRMLScene()
     try:
-        node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "read")
-        storage = slicer.vtkMRMLSegmentationStorageNode()
-        scene.AddNode(storage)
-        storage.SetFileName(str(path))
-        assert storage.ReadData(node)
+        node = read_by_slicer(scene, "vtkMRMLSegmentationNode", "vtkMRMLSegmentationStorageNode", path)
         segmentation = node.GetSegmentation()
         names, queries = [], []
         for index in range(segmentation.GetNumberOfSegments()):
@@ -138,11 +145,7 @@ def label_names_by_slicer(path: Path) -> dict[int, str] | None:
         return None
     scene = slicer.vtkMRMLScene()
     try:
-        table = scene.AddNewNodeByClass("vtkMRMLColorTableNode", "labels")
-        storage = slicer.vtkMRMLColorTableStorageNode()
-        scene.AddNode(storage)
-        storage.SetFileName(str(path))
-        assert storage.ReadData(table)
+        table = read_by_slicer(scene, "vtkMRMLColorTableNode", "vtkMRMLColorTableStorageNode", path)
         return {n: table.GetColorName(n) for n in range(1, table.GetNumberOfColors())}
     finally:
         scene.Clear(True)
