@@ -198,3 +198,21 @@ def test_accept_is_saved_and_reject_removes_only_that_segment(shared, tmp_path):
     storage.SetFileName(str(tmp_path / "reviewed.seg.nrrd"))
     assert storage.WriteData(node) and storage.ReadData(node)
     assert review_state(node, ids["B"]) == ACCEPTED and review_state(node, ids["A"]) == ""
+
+
+def test_reject_removes_only_the_rows_lesion_in_a_segment_of_several(shared):
+    """A has two lesions: rejecting the row of the second (its centre in RAS) removes that lesion
+    only; rejecting A's last lesion removes the segment; B and the user's segment never change."""
+    from TextLesionSegLib.mrml.review import reject_lesion
+
+    volume, image, node, ids = shared
+    before = _snapshot(node, ids, volume)
+    centre_ras = _world(image, A2)
+    assert reject_lesion(node, ids["A"], tuple(centre_ras)) == "lesion"
+    after = _snapshot(node, ids, volume)
+    assert np.array_equal(after["A"], before["A"] & sphere(SHAPE, A1, 3))
+    assert all(np.array_equal(after[name], before[name]) for name in ids if name != "A")
+    assert reject_lesion(node, ids["A"], tuple(centre_ras)) == "segment"  # the nearest, and last, lesion
+    assert node.GetSegmentation().GetSegment(ids["A"]) is None
+    with pytest.raises(ValueError):
+        reject_lesion(node, ids["A"], tuple(centre_ras))

@@ -196,6 +196,9 @@ def test_generated_lists_are_up_to_date_and_the_script_detects_drift(tmp_path, m
     assert update_cmake_sources.updated_text(text) == text, "run python Testing/Python/update_cmake_sources.py"
     stale = text.replace("    TextLesionSegLib/mrml/table.py\n", "")
     assert update_cmake_sources.updated_text(stale) == text
+    # developer tools stay in the pip package: the extension ships what the module runs
+    for tool in ("worker/soak.py", "worker/testing.py", "mrml/benchmark.py"):
+        assert f"TextLesionSegLib/{tool}" not in text
 
 
 def test_cmake_lint_passes():

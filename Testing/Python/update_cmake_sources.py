@@ -42,7 +42,7 @@ _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 #: The Slicer-side code whose imports decide what is packaged (dev tools left out: the MRML
 #: latency benchmark and the worker's test model run from a source checkout).
 RUNTIME_ROOTS = ("TextLesionSegLib.ui", "TextLesionSegLib.mrml", "TextLesionSegLib.worker")
-NOT_RUNTIME = ("TextLesionSegLib.mrml.benchmark", "TextLesionSegLib.worker.testing")
+NOT_RUNTIME = ("TextLesionSegLib.mrml.benchmark", "TextLesionSegLib.worker.testing", "TextLesionSegLib.worker.soak")
 
 
 def _module_name(path: Path, module_dir: Path) -> str:

@@ -207,8 +207,16 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         return bool(segmentationNode is not None and probability_volumes(segmentationNode))
 
     @staticmethod
-    def reviewSegment(segmentationNode, segmentId: str, accept: bool) -> None:
-        """Accept (a saved tag) or reject (remove) one segment."""
-        from TextLesionSegLib.mrml.review import accept_segment, reject_segment
+    def reviewSegment(segmentationNode, segmentId: str, accept: bool, ras=None) -> str:
+        """Accept one segment (a saved tag), or reject the lesion of a table row centred at ``ras``
+        (the whole segment when it is its only lesion, or when no centre is known). Returns
+        "accepted", "lesion" or "segment"."""
+        from TextLesionSegLib.mrml.review import accept_segment, reject_lesion, reject_segment
 
-        (accept_segment if accept else reject_segment)(segmentationNode, segmentId)
+        if accept:
+            accept_segment(segmentationNode, segmentId)
+            return "accepted"
+        if ras is None:
+            reject_segment(segmentationNode, segmentId)
+            return "segment"
+        return reject_lesion(segmentationNode, segmentId, tuple(ras))

@@ -91,10 +91,12 @@ class ResultsSection:
         if not segmentId:
             slicer.util.showStatusMessage(_("Select a lesion row whose segment still exists."), 3000)
             return
-        self.ui.segmentEditorWidget.saveStateForUndo()  # Ctrl+Z brings a rejected segment back
+        self.ui.segmentEditorWidget.saveStateForUndo()  # Ctrl+Z brings a rejected lesion back
         with slicer.util.tryWithErrorDisplay(_("Failed to record the review.")):
-            self.logic.reviewSegment(self.segmentationNode(), segmentId, accept)
-            self._setNote(_("accepted") if accept else _("rejected (segment removed)"))
+            removed = self.logic.reviewSegment(self.segmentationNode(), segmentId, accept, row.get("centroid_ras"))
+            notes = {"accepted": _("accepted"), "lesion": _("rejected (lesion removed)"),
+                     "segment": _("rejected (segment removed)")}
+            self._setNote(notes[removed])
 
     # ---- corrections -------------------------------------------------------------------------
     def onLiveThreshold(self, value: float) -> None:
