@@ -48,7 +48,7 @@ def reader(tmp_path_factory):
     train = mt.WindowDataset(cases, (N, N, N), samples=8, pos_fraction=1.0, intensity_jitter=0.0, level=level,
                              description_mix=(0.5, 0.1, 0.4))
     trainer, _, summary = train_tiny(tmp_path_factory, train, mt.WindowDataset(cases, (N, N, N), train=False, level=level),
-                                     epochs=40, position_channels=True, attribute_heads=True, w_heads=1.0,
+                                     epochs=60, position_channels=True, attribute_heads=True, w_heads=1.0,
                                      w_choice=1.0, w_text_seg=0.5)
     return trainer.model.eval(), summary
 
