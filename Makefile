@@ -44,7 +44,7 @@ demo: $(STAMP)
 	$(VENV)/bin/textlesionseg segment .cache/scenes777/imagesTr/reading_00005.nii.gz \
 		--text "$(SCENE_TEXT_1)" --text "$(SCENE_TEXT_2)" --model lsms-demo \
 		--output out/scene.seg.nrrd --overlay out/scene_overlay.png --report out/scene_report.json --overwrite
-	@echo "demo outputs in out/: lung2.seg.nrrd, lung2_labelmap.nii.gz, lung2_report.json, lung2_overlay.png (LSMS);"
+	@echo "demo outputs in out/: lung2.seg.nrrd, lung2_labelmap.nii.gz (+ .labels.csv), lung2_report.json, lung2_overlay.png (LSMS);"
 	@echo "lung2_malenia.seg.nrrd, lung2_malenia_report.json, lung2_malenia_overlay.png (Malenia);"
 	@echo "scene.seg.nrrd, scene_overlay.png, scene_report.json (two descriptions, one synthetic scan)"
 
