@@ -235,3 +235,24 @@ def test_answers_read_the_lesion_map_in_the_measured_mode_only(scene) -> None:
         (answer,) = answers_from_maps(model, volume, maps, [query], InferenceSettings(), hu, SPACING, mode=mode)
         chosen = answer.probability > 0.5
         assert chosen[masks[expected]].all() and chosen.sum() < 1.3 * masks[expected].sum()
+
+
+def test_lesion_map_blobs_never_merge_with_the_words_candidates(scene) -> None:
+    """A lesion-map blob that touches the words' candidate (a neighbouring organ the objectness
+    output half-marks) is not glued to it: the described lesion keeps its own extent, and a
+    separate lesion-map blob is still its own candidate (pipeline.candidates.cut_map)."""
+    from TextLesionSegLib.pipeline.candidates import cut_map
+
+    hu, prob, masks, frame = scene
+    text = np.where(masks["big_right"], 0.9, 0.0).astype(np.float32)
+    lesions = np.where(masks["small_left"], 0.8, 0.0).astype(np.float32)
+    halo = _ball(hu.shape, (10, 32, 25), 13) & ~masks["big_right"]  # a shell around big_right
+    lesions[halo] = 0.7
+    cut = cut_map(text, lesions, 0.5)
+    assert np.array_equal(cut[masks["big_right"] | halo] >= 0.5, masks["big_right"][masks["big_right"] | halo])
+    assert (cut[masks["small_left"]] == 0.8).all()
+    labels, cands = find_candidates(text, None, hu, frame, SPACING, 0.5, 10, None, lesions)
+    assert len(cands) == 2
+    big = next(c for c in cands if np.isin(labels[masks["big_right"]], [c.label]).all())
+    assert big.voxels == int(masks["big_right"].sum())  # not grown by the halo
+    assert cut_map(text, None, 0.5) is text and cut_map(text, np.zeros_like(text), 0.5) is text

@@ -63,15 +63,18 @@ def _case_questions(case: Any, rng: np.random.Generator) -> list[tuple[str, int,
 def _candidate_found(prob: Any, questions: Sequence[tuple[str, int, str]], grid: Any, case: Any,
                      threshold: float, lesions: Any = None) -> dict[int, bool]:
     """Per own/wrong question: whether *any* candidate of the network's map (before selection;
-    with ``lesions``, the model's text-free lesion map, of the maximum of both, as the measured
-    mode cuts them) is the described lesion (Dice > 0.5) — what the best possible choice could reach."""
+    with ``lesions``, the model's text-free lesion map, of the map the measured mode cuts them from,
+    :func:`pipeline.candidates.cut_map`) is the described lesion (Dice > 0.5) — what the best
+    possible choice could reach."""
+    from ..pipeline.candidates import cut_map
     from ..pipeline.postprocess import label_components, postprocess
 
     out = {}
     for q, (kind, lesion_id, _) in enumerate(questions):
         if kind not in ("own", "wrong"):
             continue
-        seen = prob[q : q + 1] if lesions is None else np.maximum(np.asarray(prob[q : q + 1]), np.asarray(lesions)[None])
+        seen = prob[q : q + 1] if lesions is None else \
+            cut_map(np.asarray(prob[q]), np.asarray(lesions), threshold)[None]
         raw = postprocess(grid.to_input_grid(seen)[0], case.image.spacing, threshold=threshold) > 0
         labels, n = label_components(raw)
         target = case.label == lesion_id

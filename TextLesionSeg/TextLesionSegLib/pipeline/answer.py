@@ -3,8 +3,8 @@
 The one place where a model's maps become answers, used by ``pipeline.run.segment``, the
 evaluation runner and the referring evaluation alike, so every number measures what users get:
 ``model.candidate_maps`` (every candidate the network sees for the words, with its own score)
-(and, in the ``measured`` mode, the model's text-free lesion map when it has one: a lesion
-the words' map missed is still a candidate) -> :func:`candidates.find_candidates` (3D
+(and, in the ``measured`` mode, the components of the model's text-free lesion map that touch
+none of the words' map, when it has one: a lesion the words' map missed is still a candidate) -> :func:`candidates.find_candidates` (3D
 components, measured on the CT in HU) ->
 :func:`selection.choose` (network score, optionally times measured agreement; "not found" below
 the model's calibrated threshold) -> the probability map restricted to the chosen components.
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .body_frame import body_frame, body_level
-from .candidates import find_candidates
+from .candidates import cut_map, find_candidates
 from .postprocess import DEFAULT_MIN_VOLUME_MM3
 from .selection import MODES, Selection, choose
 
@@ -100,7 +100,7 @@ def answers_from_maps(model: "LesionSegmenter", volume: "torch.Tensor", maps: tu
         labels, cands = find_candidates(prob[q], None if score is None else score[q], hu, frame, spacing,
                                         settings.threshold, min_mm3, direction, lesions)
         sel = choose(cands, query, mode, min_score, model.keep_ratio, model.lesion_prior)
-        shown = prob[q] if lesions is None else np.maximum(prob[q], lesions)
+        shown = cut_map(prob[q], lesions, settings.threshold)
         answers.append(Answer(_restrict(shown, labels, sel.labels), sel, labels))
     return answers
 

@@ -185,6 +185,26 @@ def measure_candidate(label: int, region: np.ndarray, box: tuple[slice, ...], pr
         lesion_score=None if lesions is None else float(lesions[region].mean()))
 
 
+def cut_map(prob: np.ndarray, lesions: np.ndarray | None, threshold: float = 0.5) -> np.ndarray:
+    """The map candidates are cut from: the description's map ``prob``, plus every component of
+    the text-free lesion map ``lesions`` that touches none of its components (within one voxel),
+    with the lesion map's values there. Not their voxel-wise maximum: that merged a described
+    lesion with neighbouring lesion-map blobs into one candidate that matched neither (measured
+    in session 6, docs/models/lsms.md)."""
+    if lesions is None:
+        return prob
+    from scipy import ndimage
+
+    own = prob >= threshold
+    extra, count = label_components(lesions >= threshold)
+    if count == 0:
+        return prob
+    near = ndimage.binary_dilation(own, np.ones((3, 3, 3), bool)) if own.any() else own
+    touched = np.unique(extra[near & (extra > 0)])
+    added = np.isin(extra, np.setdiff1d(np.arange(1, count + 1), touched))
+    return np.where(added, lesions, prob).astype(prob.dtype, copy=False)
+
+
 def find_candidates(prob: np.ndarray, score: np.ndarray | None, hu: np.ndarray, frame: BodyFrame,
                     spacing_ijk: Sequence[float], threshold: float = 0.5, min_mm3: float = 30.0,
                     direction: np.ndarray | None = None, lesions: np.ndarray | None = None
@@ -193,15 +213,14 @@ def find_candidates(prob: np.ndarray, score: np.ndarray | None, hu: np.ndarray, 
     each measured (see the module docstring). ``score``: the network's score map (None: the
     probability itself); ``hu``: the CT in HU on the same grid; ``direction``: its direction
     cosines (diameters are physical). ``lesions``: the model's text-free lesion map; when given,
-    candidates are cut from the voxel-wise maximum of both maps (a lesion the words' map missed
-    is still measured), the network's score still comes from ``prob`` alone, and each candidate
-    carries its :attr:`Candidate.lesion_score`. Returns (labels, candidates)."""
+    candidates are cut from :func:`cut_map` (a lesion the words' map missed is still measured),
+    the network's score still comes from ``prob`` alone, and each candidate carries its
+    :attr:`Candidate.lesion_score`. Returns (labels, candidates)."""
     from scipy import ndimage
 
     direction = np.eye(3) if direction is None else np.asarray(direction)
     text_prob = prob
-    if lesions is not None:
-        prob = np.maximum(prob, lesions)
+    prob = cut_map(prob, lesions, threshold)
     labels, n = label_components(prob >= threshold)
     if n == 0:
         return labels, []

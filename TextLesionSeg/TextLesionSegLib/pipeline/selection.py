@@ -20,8 +20,8 @@ with lobes and Couinaud segments read from the words: it changed no answer on ei
 set (REFVAL, READVAL), so by the rule written before it was measured it was not kept.
 
 **Text-free candidates** [chosen, issue 16]: when the model also gives a text-free lesion map
-(LSMS's objectness output, Malenia's prompt-free map), the ``measured`` mode measures the lesions
-of that map too, and a candidate's base score is the larger of the network's score for the words
+(LSMS's objectness output, Malenia's prompt-free map), the ``measured`` mode also measures the
+lesions of that map that touch none of the words' map (:func:`.candidates.cut_map`), and a candidate's base score is the larger of the network's score for the words
 and :data:`LESION_PRIOR` times its lesion score: a lesion the words' map missed can still be
 chosen when its measurements agree with the words, but a candidate the network chose for the
 words wins a tie. The ``network`` mode never sees that map.
