@@ -71,6 +71,14 @@ def test_negation_and_several_lesions() -> None:
     assert parse_text("肝内未见明显占位。").queries == []
 
 
+@pytest.mark.parametrize("text", ["右肺上叶结节，不除外肺癌", "右肺上叶结节，考虑肺癌"])
+def test_a_differential_qualifies_the_lesion_before_it(text: str) -> None:
+    """"不除外肺癌" (cannot exclude lung cancer) is about the nodule, not a second lesion, as in
+    English "..., cannot exclude lung cancer"."""
+    q = one(text)
+    assert q.sub_location == "right upper lobe" and q.uncertain
+
+
 def test_unknown_characters_are_flagged() -> None:
     out = parse_text("右肾可见低密度影，呵呵哈")
     assert out.queries[0].unknown_words == ["呵呵哈"] and out.unknown_words == ["呵呵哈"]

@@ -48,6 +48,13 @@ def test_fallback_reads_an_unplaced_phrase_and_says_so(minilm: MiniLM) -> None:
     assert parse_text("hypodense mass in the sigmoid colon; the serosa looks ragged").queries[0].surface is None
 
 
+def test_words_the_fallback_read_but_no_rule_placed_stay_unknown(minilm: MiniLM) -> None:
+    """The similarity reading is shown as such; it does not hide words no rule knows."""
+    out = parse_text("right kidney lesion with a blorpish interface")
+    assert out.queries[0].surface == "ill-defined" and "surface" in out.queries[0].confidence
+    assert "blorpish" in out.unknown_words
+
+
 def test_fallback_can_be_switched_off(monkeypatch: pytest.MonkeyPatch, minilm: MiniLM) -> None:
     monkeypatch.setenv("TEXTLESIONSEG_SIMILARITY", "0")
     assert not similarity.enabled()

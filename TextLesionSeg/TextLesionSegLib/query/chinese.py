@@ -351,7 +351,10 @@ def split_descriptions_zh(text: str) -> list[str]:
                     continue
                 tokens = tokenize(normalise_zh(clause))
                 kinds = {t.kind for t in tokens}
-                introduces = ("lesion" in kinds and kinds & {"place", "organ", "segment"} and "negation" not in kinds
+                # "不除外肺癌" / "考虑肺癌" qualify the lesion before them (a differential), they do
+                # not introduce another one
+                introduces = ("lesion" in kinds and kinds & {"place", "organ", "segment"}
+                              and not kinds & {"negation", "uncertain"}
                               and not re.match(r"\s*(?:该|此|其|病灶)", clause))
                 if groups and introduces and _has_place_and_lesion(groups[-1]):
                     groups.append(clause)

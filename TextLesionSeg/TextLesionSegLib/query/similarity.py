@@ -111,5 +111,7 @@ def read(text: str, blocked: list[tuple[int, int]], ex: "Extraction") -> None:
                 ex.values[attribute] = value
                 ex.evidence[attribute] = f"similar to '{sentence}' ({sim:.2f})"
                 ex.confidence[attribute] = sim
-                ex.covered.append((start, end))
+                # only the cue word counts as placed: the clause's other words stay visible to
+                # parse's unknown-word list, since no rule read them
+                ex.covered.append(m.span())
                 break
