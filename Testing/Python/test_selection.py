@@ -186,12 +186,13 @@ def test_text_free_lesion_map_adds_candidates_to_the_measured_mode_only(scene) -
     the network mode never sees the lesion map. At equal agreement the candidate the network
     chose for the words wins (its base score is the network's, the others' LESION_PRIOR times
     their lesion score)."""
+    from TextLesionSegLib.pipeline.candidates import cut_map
     from TextLesionSegLib.pipeline.selection import LESION_PRIOR, base_score
 
     hu, prob, masks, frame = scene
     text = np.where(masks["big_right"], 0.9, 0.0).astype(np.float32)
     lesions = prob.copy()
-    labels, cands = find_candidates(text, None, hu, frame, SPACING, 0.5, 10, None, lesions)
+    labels, cands = find_candidates(cut_map(text, lesions, 0.5), None, hu, frame, SPACING, 0.5, 10, None, lesions, text)
     assert len(cands) == 3 and all(c.lesion_score == pytest.approx(0.9) for c in cands)
     by_name = {name: next(c for c in cands if np.isin(labels[m], [c.label]).all()) for name, m in masks.items()}
     assert by_name["big_right"].network_score == pytest.approx(0.9)
@@ -251,7 +252,7 @@ def test_lesion_map_blobs_never_merge_with_the_words_candidates(scene) -> None:
     cut = cut_map(text, lesions, 0.5)
     assert np.array_equal(cut[masks["big_right"] | halo] >= 0.5, masks["big_right"][masks["big_right"] | halo])
     assert (cut[masks["small_left"]] == 0.8).all()
-    labels, cands = find_candidates(text, None, hu, frame, SPACING, 0.5, 10, None, lesions)
+    labels, cands = find_candidates(cut, None, hu, frame, SPACING, 0.5, 10, None, lesions, text)
     assert len(cands) == 2
     big = next(c for c in cands if np.isin(labels[masks["big_right"]], [c.label]).all())
     assert big.voxels == int(masks["big_right"].sum())  # not grown by the halo

@@ -65,12 +65,12 @@ def rescore(rows: Sequence[dict[str, Any]], lesion_prior: float | None) -> list[
 
 
 def compare(rows: Sequence[dict[str, Any]], priors: Sequence[float]) -> list[dict[str, Any]]:
-    """Per prior: the calibrated threshold and the rates at it (and at threshold 0)."""
+    """Per prior: the re-scored rows, the calibrated threshold and the rates at it (and at 0)."""
     results = []
     for prior in priors:
         new = rescore(rows, prior)
         threshold = calibrate(new, MODE)
-        results.append({"lesion_prior": prior, "threshold": threshold,
+        results.append({"lesion_prior": prior, "threshold": threshold, "rows": new,
                         "at_threshold": summarize(new, MODE, threshold), "at_zero": summarize(new, MODE, 0.0)})
     return results
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         line = (f"lesion_prior {r['lesion_prior']}: threshold {r['threshold']:.4f}  follows {at['follows']}  "
                 f"absent rejected {at['absent_rejected']}  (threshold 0: follows {r['at_zero']['follows']})")
         if args.min_score is not None:
-            fixed = summarize(rescore(rows, r["lesion_prior"]), MODE, args.min_score)
+            fixed = summarize(r["rows"], MODE, args.min_score)
             line += f"  at {args.min_score}: follows {fixed['follows']}, absent rejected {fixed['absent_rejected']}"
         print(line)
     return 0

@@ -97,10 +97,10 @@ def answers_from_maps(model: "LesionSegmenter", volume: "torch.Tensor", maps: tu
     min_mm3 = float(extra.get("min_lesion_mm3", DEFAULT_MIN_VOLUME_MM3))
     answers = []
     for q, query in enumerate(queries):
-        labels, cands = find_candidates(prob[q], None if score is None else score[q], hu, frame, spacing,
-                                        settings.threshold, min_mm3, direction, lesions)
+        shown = cut_map(prob[q], lesions, settings.threshold)  # the description's map when no lesion map
+        labels, cands = find_candidates(shown, None if score is None else score[q], hu, frame, spacing,
+                                        settings.threshold, min_mm3, direction, lesions, prob[q])
         sel = choose(cands, query, mode, min_score, model.keep_ratio, model.lesion_prior)
-        shown = cut_map(prob[q], lesions, settings.threshold)
         answers.append(Answer(_restrict(shown, labels, sel.labels), sel, labels))
     return answers
 

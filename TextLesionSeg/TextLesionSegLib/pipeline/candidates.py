@@ -207,20 +207,20 @@ def cut_map(prob: np.ndarray, lesions: np.ndarray | None, threshold: float = 0.5
 
 def find_candidates(prob: np.ndarray, score: np.ndarray | None, hu: np.ndarray, frame: BodyFrame,
                     spacing_ijk: Sequence[float], threshold: float = 0.5, min_mm3: float = 30.0,
-                    direction: np.ndarray | None = None, lesions: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, list[Candidate]]:
+                    direction: np.ndarray | None = None, lesions: np.ndarray | None = None,
+                    text_prob: np.ndarray | None = None) -> tuple[np.ndarray, list[Candidate]]:
     """3D candidates of ``prob >= threshold`` on the working grid, specks (< ``min_mm3``) removed,
     each measured (see the module docstring). ``score``: the network's score map (None: the
     probability itself); ``hu``: the CT in HU on the same grid; ``direction``: its direction
-    cosines (diameters are physical). ``lesions``: the model's text-free lesion map; when given,
-    candidates are cut from :func:`cut_map` (a lesion the words' map missed is still measured),
-    the network's score still comes from ``prob`` alone, and each candidate carries its
+    cosines (diameters are physical). With a text-free lesion map ``lesions``, ``prob`` is the map
+    the candidates are cut from — :func:`cut_map` of the description's map and ``lesions``, which
+    the caller also shows as the answer — and ``text_prob`` the description's own map: the
+    network's score comes from it alone, and each candidate carries its
     :attr:`Candidate.lesion_score`. Returns (labels, candidates)."""
     from scipy import ndimage
 
     direction = np.eye(3) if direction is None else np.asarray(direction)
-    text_prob = prob
-    prob = cut_map(prob, lesions, threshold)
+    text_prob = prob if text_prob is None else text_prob
     labels, n = label_components(prob >= threshold)
     if n == 0:
         return labels, []

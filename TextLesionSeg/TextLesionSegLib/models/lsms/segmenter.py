@@ -128,14 +128,15 @@ class LSMSSegmenter(LesionSegmenter):
         batch = int((settings.extra or {}).get("slice_batch", 8))
         frame = body_frame(vol, body_level(self.model.config.hu_window)) if self.model.config.position_channels else None
         every = self.model.has_objectness
-        maps, lesion_maps = [], []
+        lesions = np.zeros(vol.shape, np.float32) if every else None
+        total = np.zeros(vol.shape, np.float32) if every else None  # running sum: one volume, not Q
+        maps = []
         for q, query in enumerate(queries):
-            lesions = np.zeros(vol.shape, np.float32) if every else None
             maps.append(self.slice_probabilities(vol, query.text, ks, box, batch, progress,
                                                  f"LSMS: description {q + 1}/{len(queries)}", frame, lesions))
-            if lesions is not None:
-                lesion_maps.append(lesions)
+            if total is not None:
+                total += lesions
         if not maps:
             return torch.zeros((0,) + vol.shape), None, None
-        lesion_map = torch.from_numpy(np.mean(lesion_maps, axis=0)) if lesion_maps else None
+        lesion_map = torch.from_numpy(total / len(maps)) if total is not None else None
         return torch.from_numpy(np.stack(maps)), None, lesion_map
