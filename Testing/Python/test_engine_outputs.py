@@ -12,6 +12,7 @@ import pytest
 
 from test_engine_helpers import DIRECTIONS, add_ellipsoid, grid_image
 from TextLesionSegLib.errors import InputError
+from TextLesionSegLib.pipeline import names as output_names
 from TextLesionSegLib.pipeline import outputs
 from TextLesionSegLib.pipeline.io import read_image
 from TextLesionSegLib.pipeline.measure import measure_lesions
@@ -51,7 +52,7 @@ def test_seg_nrrd_read_back_by_slicerio(tmp_path, name):
         assert s["tags"]["TextLesionSeg.Model"] == "test-model"
         assert s["tags"]["TextLesionSeg.ModelVersion"] == "1.2"
         assert float(s["tags"]["TextLesionSeg.Score"]) == pytest.approx(src.score)
-        assert outputs.unescape_header_text(s["tags"]["TextLesionSeg.Query"]) == src.query.text  # '|' escaped
+        assert output_names.unescape_header_text(s["tags"]["TextLesionSeg.Query"]) == src.query.text  # '|' escaped
         # voxels of each segment come back where they were (layers, Fortran order I, J, K)
         layer = seg["voxels"][s["layer"]] if seg["voxels"].ndim == 4 else seg["voxels"]
         got = (layer == s["labelValue"]).transpose(2, 1, 0)

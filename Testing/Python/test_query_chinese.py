@@ -106,7 +106,7 @@ def test_parse_command_flags_unplaced_words_in_both_languages() -> None:
 
 
 def test_segment_names_keep_the_users_chinese_words() -> None:
-    from TextLesionSegLib.pipeline.outputs import clean_name
+    from TextLesionSegLib.pipeline.names import clean_name
 
     out = parse_text("肝S7段见一低密度灶；右肾见一囊肿。")
     assert [clean_name(q.text) for q in out.queries] == ["肝S7段见一低密度灶", "右肾见一囊肿"]

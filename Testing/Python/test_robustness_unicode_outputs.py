@@ -6,7 +6,7 @@ written too, all of a run's files together or none, and the terminal never recei
 character.
 
 What the readers do with NRRD header values (``test_what_each_reader_makes_of_header_values``)
-is why names are escaped (``outputs.header_text``): ITK and Slicer read UTF-8 but slicerio drops
+is why names are escaped (``output_names.header_text``): ITK and Slicer read UTF-8 but slicerio drops
 every non-ASCII byte, Teem turns ``\\n`` into a line break and slicerio does not.
 """
 
@@ -30,6 +30,7 @@ from test_engine_helpers import grid_image
 from TextLesionSegLib.cli import main
 from TextLesionSegLib.cli.segment import say
 from TextLesionSegLib.errors import InputError
+from TextLesionSegLib.pipeline import names as output_names
 from TextLesionSegLib.pipeline import outputs
 from TextLesionSegLib.pipeline import run as pipeline_run
 from TextLesionSegLib.pipeline.result import Result, SegmentResult
@@ -62,7 +63,7 @@ FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthChe
 
 
 def expected_name(name: str, number: int = 1) -> str:
-    """The name the outputs must hold, written independently of outputs.clean_name: white space
+    """The name the outputs must hold, written independently of output_names.clean_name: white space
     (line breaks, tabs) -> one space; other control characters, lone surrogates -> U+FFFD."""
     out = []
     for ch in name:
@@ -77,7 +78,7 @@ def expected_name(name: str, number: int = 1) -> str:
 
 def expected_tag(text: str) -> str:
     text = "".join("\ufffd" if unicodedata.category(ch) == "Cs" else ch for ch in text)
-    return text if len(text) <= outputs.MAX_TAG_CHARS else text[: outputs.MAX_TAG_CHARS - 1] + "…"
+    return text if len(text) <= output_names.MAX_TAG_CHARS else text[: output_names.MAX_TAG_CHARS - 1] + "…"
 
 
 # ---- the three readers --------------------------------------------------------------------
@@ -158,13 +159,13 @@ def assert_every_output_names(paths: dict[str, Path], names: list[str], queries:
     by_itk = names_by_itk(seg)
     assert by_slicerio == by_itk  # one ASCII string for every reader
     assert all(n.isascii() and n.isprintable() for n in by_itk)
-    assert [outputs.unescape_header_text(n) for n in by_slicerio] == names
+    assert [output_names.unescape_header_text(n) for n in by_slicerio] == names
     by_slicer = names_by_slicer(seg)
     if by_slicer is not None:
         assert by_slicer[0] == by_itk
         assert [t.get("TextLesionSeg.Query") for t in tags] == by_slicer[1]
     if queries is not None:
-        assert [outputs.unescape_header_text(t["TextLesionSeg.Query"]) for t in tags] == [expected_tag(q) for q in queries]
+        assert [output_names.unescape_header_text(t["TextLesionSeg.Query"]) for t in tags] == [expected_tag(q) for q in queries]
     if "report" in paths:
         report = json.loads(paths["report"].read_text(encoding="utf-8"))  # strict UTF-8: no lone surrogate
         assert [s["name"] for s in report["segments"]] == names
@@ -200,7 +201,7 @@ def _file_with_raw_header_values(path: Path, values: list[bytes]) -> Path:
 
 
 def test_what_each_reader_makes_of_header_values(tmp_path):
-    """The facts behind outputs.header_text: raw UTF-8 is read by ITK and Slicer but not by
+    """The facts behind output_names.header_text: raw UTF-8 is read by ITK and Slicer but not by
     slicerio; Teem un-escapes '\\\\n' and '\\\\\\\\' and nothing else, slicerio nothing; long values are
     fine everywhere; NUL cuts the value for ITK and Slicer; a raw CR breaks the header for ITK
     (and aborts Slicer's process, so it is not tried here)."""
@@ -228,14 +229,14 @@ def test_what_each_reader_makes_of_header_values(tmp_path):
 @settings(max_examples=300, deadline=None)
 @given(ANY_TEXT)
 def test_header_escape_is_reversible_and_the_same_for_every_reader(text):
-    escaped = outputs.header_text(text)
+    escaped = output_names.header_text(text)
     assert escaped.isascii() and escaped.isprintable()
     # every backslash starts \u or \U: Teem's two escapes (\\ and \n) can never appear
     assert all(escaped[i + 1] in "uU" for i, ch in enumerate(escaped) if ch == "\\")
-    assert outputs.unescape_header_text(escaped) == text
-    clean = outputs.clean_name(text)
+    assert output_names.unescape_header_text(escaped) == text
+    clean = output_names.clean_name(text)
     assert not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in clean) and "\n" not in clean
-    assert outputs.clean_name(clean) == clean
+    assert output_names.clean_name(clean) == clean
 
 
 # ---- writers: any name, straight from the API --------------------------------------------
@@ -355,7 +356,7 @@ def _check_run(tiny_site, texts: list[str], folder: Path, must_segment: bool) ->
     names = [expected_name(pipeline_run._segment_name(q), n) for n, q in enumerate(queries, start=1)]
     assert_every_output_names(paths, names)
     for name in names:
-        assert outputs.display_text(name) in out  # the summary names each segment
+        assert output_names.display_text(name) in out  # the summary names each segment
     return rc
 
 

@@ -51,7 +51,7 @@ def _shown(text: object) -> str:
     """A message that may quote user text, without the control characters (ESC...) that would
     drive the terminal."""
     try:
-        from ..pipeline.outputs import display_text
+        from ..pipeline.names import display_text
     except Exception:  # noqa: BLE001 - an outputs module without it, or an import failing while a failure is reported
         return "".join(" " if c in "\t\n\r\x0b\x0c" else c if c.isprintable() else "\ufffd" for c in str(text))
     return display_text(text)

@@ -157,7 +157,7 @@ def write_outputs(result: Any, args: argparse.Namespace) -> list[Path]:
 
 def summarize(result: Any) -> str:
     """Human summary on stdout: one line per segment (user text made terminal-safe)."""
-    from ..pipeline.outputs import display_text as shown
+    from ..pipeline.names import display_text as shown
 
     lines = [f"model {shown(result.model_name)} {shown(result.model_version)}"]
     for s in result.segments:
@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
                 result = segment(image, texts, model, settings, progress)
     finally:
         progress.close()
-    from ..pipeline.outputs import display_text, sanitize_names
+    from ..pipeline.names import display_text, sanitize_names
 
     sanitize_names(result)  # names as every output will hold them (a warning if one had control characters)
     for w in result.warnings:

@@ -6,17 +6,8 @@ failure never leaves a partial file and never touches the user's existing one. :
 writes the files of one run together: all under temporary names first, renamed only when every
 one is written, so a failure on the third leaves none of them (and the user's old files intact).
 
-Text (segment names, tags) reaches three readers of a ``.seg.nrrd``: ITK's NRRD reader (Teem) and
-Slicer's storage node read UTF-8 header values intact and turn ``\\n``/``\\\\`` into a newline and a
-backslash; slicerio (pynrrd) writes header lines as ASCII (a non-ASCII name raised
-``UnicodeEncodeError``) and reads them as ASCII dropping every other byte ("Läsion" -> "Lsion",
-Chinese -> ""), without un-escaping. A raw CR ends a header line for Teem (ITK refuses the file,
-Slicer's process aborts) and a NUL cuts the value for ITK and Slicer. So names are first cleaned
-(:func:`clean_name`: whitespace and line breaks -> one space, other control characters and lone
-surrogates -> U+FFFD, said in a warning) and then written in a reversible ASCII escape
-(:func:`header_text`: ``\\uXXXX``/``\\UXXXXXXXX`` for anything outside printable ASCII and for the
-backslash itself) that all three readers return identically; :func:`unescape_header_text`
-gives the name back. The JSON report keeps real UTF-8, and so does the labelmap's sidecar
+Segment names and tags are cleaned and escaped for the NRRD header by :mod:`names` (why: there).
+The JSON report keeps real UTF-8, and so does the labelmap's sidecar
 ``NAME.labels.csv`` (a Slicer color table, :func:`write_label_names`), whose reader (VTK's)
 un-escapes backslashes, so only '\\' and '"' get one (:func:`csv_text`).
 """
@@ -27,10 +18,6 @@ import contextlib
 import json
 import math
 import os
-import re
-import shutil
-import tempfile
-import unicodedata
 import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -40,7 +27,9 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError
+from .commit import commit_all, temporary_beside
 from .io import check_writable, write_with
+from .names import header_name, header_text, replace_surrogates, sanitize_names, segment_name, tag_text
 from .result import Result, SegmentResult
 
 #: distinct segment colors (RGB 0..1), picked to differ from each other and from grey CT
@@ -106,118 +95,26 @@ def _header_terminology(term: dict[str, Any]) -> dict[str, Any]:
     def safe(value: Any) -> Any:
         if isinstance(value, list):
             return [safe(v) for v in value]
-        return header_text(_SURROGATES.sub("\ufffd", str(value)), also="~^|")
+        return header_text(replace_surrogates(str(value)), also="~^|")
 
     return {key: safe(value) for key, value in to_slicerio_terminology(term).items()}
 
 
 #: longest tag value written, in characters before escaping (a 100,000-character description
 #: must not bloat every header; the JSON report keeps the whole text)
-MAX_TAG_CHARS = 2000
-
-_SURROGATES = re.compile("[\ud800-\udfff]")
-_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})")
-
-
-def _is_control(ch: str) -> bool:
-    """A control character (C0, DEL, C1) or a lone surrogate (undecodable bytes of a command line)."""
-    return unicodedata.category(ch) in ("Cc", "Cs")
-
-
-def clean_name(name: Any) -> str:
-    """The segment name every output holds: line breaks, tabs and runs of white space become one
-    space; other control characters (NUL, ESC, DEL, C1) and lone surrogates become U+FFFD, visibly,
-    never cut. Everything else (any script, astral characters, combining marks, RTL) is kept."""
-    text = " ".join(str(name).split())  # str.split() also splits at \x1c-\x1f, \x85, U+2028/9
-    return "".join("\ufffd" if _is_control(ch) else ch for ch in text)
-
-
-def header_text(text: str, also: str = "") -> str:
-    """``text`` as printable ASCII for a NRRD header line, reversibly.
-
-    Every character outside printable ASCII, the backslash, the characters in ``also`` and spaces
-    at either end (pynrrd strips header values, slicerio each tag) become ``\\uXXXX`` (or
-    ``\\UXXXXXXXX`` above U+FFFF). No ``\\\\`` or ``\\n`` pair can appear, so Teem (ITK, Slicer),
-    which un-escapes exactly those two, and pynrrd (slicerio), which un-escapes nothing, read back
-    the same string. Inverse: :func:`unescape_header_text`.
-    """
-    out = []
-    inner = len(text) - len(text.lstrip(" ")), len(text.rstrip(" "))
-    for n, ch in enumerate(text):
-        code = ord(ch)
-        if 0x20 <= code < 0x7F and ch != "\\" and ch not in also and (ch != " " or inner[0] <= n < inner[1]):
-            out.append(ch)
-        else:
-            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
-    return "".join(out)
-
-
-def unescape_header_text(text: str) -> str:
-    """Inverse of :func:`header_text`: the name or tag as it was before it was written."""
-    return _ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
-
-
-def segment_name(name: Any, number: int) -> str:
-    """The name the outputs give segment ``number`` (from 1): :func:`clean_name`, or
-    ``Lesion <number>`` when nothing is left."""
-    return clean_name(name) or f"Lesion {number}"
-
-
-def header_name(name: Any, number: int = 1) -> str:
-    """What a ``.seg.nrrd`` holds as a segment's name: :func:`segment_name`, escaped."""
-    return header_text(segment_name(name, number))
-
-
-def _tag_text(value: Any) -> str:
-    """A tag value: whole (up to :data:`MAX_TAG_CHARS`), escaped; '|' separates tags in the header."""
-    text = _SURROGATES.sub("\ufffd", str(value))
-    text = text if len(text) <= MAX_TAG_CHARS else text[: MAX_TAG_CHARS - 1] + "…"
-    return header_text(text, also="|")
-
-
-def name_note(raw: Any, name: str, number: int) -> str | None:
-    """The warning for segment ``number`` whose name ``raw`` was cleaned to ``name``, or None
-    when there was nothing to say (only ordinary spaces were collapsed)."""
-    if any(_is_control(ch) and not ch.isspace() for ch in str(raw)):
-        return f"segment {number}: control characters in the name were replaced by U+FFFD: '{name}'"
-    if name != raw and any(_is_control(ch) for ch in str(raw)):
-        return f"segment {number}: line breaks or tabs in the name were replaced by spaces: '{name}'"
-    return None
-
-
-def sanitize_names(result: Result) -> list[str]:
-    """Clean every segment name of ``result`` in place (:func:`clean_name`); returns, and adds to
-    ``result.warnings``, one warning per name that had control characters. Idempotent
-    (:func:`pipeline.run.segment` already gives clean names; a hand-made Result may not)."""
-    notes = []
-    for n, seg in enumerate(result.segments, start=1):
-        name = segment_name(seg.name, n)
-        note = name_note(seg.name, name, n)
-        if note is not None:
-            notes.append(note)
-        seg.name = name
-    result.warnings.extend(notes)
-    return notes
-
-
-def display_text(text: Any) -> str:
-    """``text`` safe to print on a terminal: line breaks and tabs -> space, every other control
-    character (ESC of an escape sequence, C1 CSI, NUL, BEL, DEL) and lone surrogates -> U+FFFD."""
-    return "".join(" " if ch in "\t\n\r\x0b\x0c" else "\ufffd" if _is_control(ch) else ch for ch in str(text))
-
 
 def segment_tags(result: Result, seg: SegmentResult) -> dict[str, str]:
     """Tags kept with a segment: the query text, model, version and score."""
     tags = {
-        "TextLesionSeg.Query": _tag_text(seg.query.text if seg.query is not None else seg.name),
-        "TextLesionSeg.Model": _tag_text(result.model_name),
-        "TextLesionSeg.ModelVersion": _tag_text(result.model_version),
+        "TextLesionSeg.Query": tag_text(seg.query.text if seg.query is not None else seg.name),
+        "TextLesionSeg.Model": tag_text(result.model_name),
+        "TextLesionSeg.ModelVersion": tag_text(result.model_version),
         "TextLesionSeg.Score": f"{seg.score:.4f}",
     }
     if not seg.found:  # an empty segment on purpose: say why, in Slicer too
-        tags["TextLesionSeg.NotFound"] = _tag_text(str(seg.selection.get("message") or "not found"))
+        tags["TextLesionSeg.NotFound"] = tag_text(str(seg.selection.get("message") or "not found"))
     if seg.lesion_type:
-        tags["TextLesionSeg.LesionType"] = _tag_text(seg.lesion_type)
+        tags["TextLesionSeg.LesionType"] = tag_text(seg.lesion_type)
     return tags
 
 
@@ -346,7 +243,7 @@ def write_label_names(result: Result, path: str | os.PathLike, overwrite: bool =
     def render(tmp: Path) -> None:
         lines = []
         for row in label_names_rows(result):
-            lines.append(",".join(str(v) if isinstance(v, int) else '"' + csv_text(_SURROGATES.sub("\ufffd", str(v))) + '"'
+            lines.append(",".join(str(v) if isinstance(v, int) else '"' + csv_text(replace_surrogates(str(v))) + '"'
                                   for v in row))
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="\n")
 
@@ -365,7 +262,7 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, str):
-        return _SURROGATES.sub("\ufffd", value)
+        return replace_surrogates(value)
     return value
 
 
@@ -437,14 +334,6 @@ WRITERS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _beside(target: Path, tag: str) -> Path:
-    """A new empty file in ``target``'s folder whose name ends like ``target`` (writers pick the
-    format from the suffix)."""
-    suffix = "".join(target.suffixes[-2:]) if target.name.lower().endswith(".gz") else target.suffix
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".{tag}{suffix}", dir=target.parent)
-    os.close(fd)
-    return Path(name)
-
 
 def write_all(result: Result, output: str | os.PathLike | None = None, labelmap: str | os.PathLike | None = None,
               report: str | os.PathLike | None = None, overlay: str | os.PathLike | None = None,
@@ -469,7 +358,7 @@ def write_all(result: Result, output: str | os.PathLike | None = None, labelmap:
     try:
         for writer, target in plan:
             try:
-                tmp = _beside(target, "part")
+                tmp = temporary_beside(target, "part")
             except OSError as exc:
                 raise InputError(f"{target}: cannot write: {exc.strerror or exc}") from None
             temps.append(tmp)
@@ -479,71 +368,9 @@ def write_all(result: Result, output: str | os.PathLike | None = None, labelmap:
                 raise InputError(f"{target}: cannot write: {exc.strerror or exc}") from None
             except InputError as exc:  # write_with names the temporary; the user knows the target
                 raise InputError(str(exc).replace(str(tmp), str(target))) from None
-        _commit([(tmp, target) for tmp, (_, target) in zip(temps, plan)], overwrite)
+        commit_all([(tmp, target) for tmp, (_, target) in zip(temps, plan)], overwrite)
     finally:
         for tmp in temps:
             with contextlib.suppress(OSError):
                 tmp.unlink()
     return [target for _, target in plan]
-
-
-def _keep_copy(target: Path) -> Path:
-    """A second name for the user's ``target`` (a hard link, or a copy where the file system has
-    none), so an undo can put it back; ``target`` itself stays where it is until it is replaced."""
-    backup = _beside(target, "old")
-    try:
-        backup.unlink()
-        try:
-            os.link(target, backup, follow_symlinks=False)  # a symlink is kept as the link
-        except (OSError, NotImplementedError):
-            shutil.copy2(target, backup, follow_symlinks=False)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            backup.unlink()
-        raise
-    return backup
-
-
-def _commit(pairs: list[tuple[Path, Path]], overwrite: bool) -> None:
-    """Rename each written temporary onto its target; on any failure undo the renames done.
-
-    The user's file is never moved away: ``os.replace`` swaps the new file in atomically, so a
-    failed rename leaves it as it was, and an undo renames the kept link (or copy) back."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    done: list[tuple[Path, Path | None]] = []  # (target, backup of the user's file or None)
-    backups: list[Path] = []
-    current: Path | None = None
-    try:
-        for tmp, target in pairs:
-            current, backup = target, None
-            if os.path.lexists(target):
-                if not overwrite:  # appeared while the model ran: never clobber
-                    raise InputError(f"{target}: output file exists; use --overwrite to replace it")
-                backup = _keep_copy(target)
-                backups.append(backup)
-            os.chmod(tmp, 0o666 & ~mask)  # mkstemp made it private; give it a new file's mode
-            os.replace(tmp, target)
-            done.append((target, backup))
-    except BaseException as exc:
-        stranded = []  # user's files an undo could not put back: kept under their backup name
-        for target, backup in reversed(done):
-            try:
-                if backup is not None:
-                    os.replace(backup, target)
-                else:
-                    target.unlink()
-            except OSError:
-                if backup is not None:
-                    backups.remove(backup)
-                    stranded.append(f"{target} is kept as {backup}")
-        note = f" ({'; '.join(stranded)})" if stranded else ""
-        if isinstance(exc, OSError):
-            raise InputError(f"{current}: cannot write: {exc.strerror or exc}{note}") from None
-        if stranded and isinstance(exc, InputError):
-            raise InputError(f"{exc}{note}") from None
-        raise
-    finally:
-        for backup in backups:  # gone already where an undo renamed it back
-            with contextlib.suppress(OSError):
-                backup.unlink()

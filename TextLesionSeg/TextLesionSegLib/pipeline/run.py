@@ -19,7 +19,8 @@ from ..query.types import LesionQuery
 from .answer import Answer, answer_queries, working_hu
 from .geometry import Image
 from .measure import measure_lesions
-from .outputs import clean_name, name_note, segment_color, terminology_for_segment
+from .names import clean_name, name_note
+from .outputs import segment_color, terminology_for_segment
 from .postprocess import DEFAULT_MIN_VOLUME_MM3, postprocess
 from .preprocess import to_working_grid
 from .result import Result, SegmentResult
@@ -93,7 +94,7 @@ def _resolve_model(model: LesionSegmenter | str, settings: InferenceSettings) ->
 
 
 def _segment_name(query: LesionQuery) -> str:
-    """The segment's name: the description cleaned (:func:`outputs.clean_name`: line breaks ->
+    """The segment's name: the description cleaned (:func:`names.clean_name`: line breaks ->
     space, other control characters -> U+FFFD, visibly) and shortened to :data:`MAX_NAME_CHARS`
     with a visible '…' (the whole text stays in the query, the report and the Query tag)."""
     name = clean_name(query.text)
