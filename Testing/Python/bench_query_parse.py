@@ -1,6 +1,8 @@
 """Benchmark (not a test): per-description time of ``parse_text`` over coded report files.
 
-Usage: ``python Testing/Python/bench_query_parse.py FILE.csv [FILE.csv …]``; to time another
+Usage: ``python Testing/Python/bench_query_parse.py FILE.csv [FILE.csv …]``, or ``--fallback`` to time
+20 descriptions that only the similarity fallback reads (its phrase cache cleared before each,
+wall and CPU time, since the shared machine's load inflates wall time); to time another
 version of the parser against this one in the same run, put its ``TextLesionSeg`` folder first on
 ``PYTHONPATH`` (e.g. ``git archive <commit> TextLesionSeg/TextLesionSegLib | tar -x -C /tmp/old``).
 """
@@ -35,5 +37,22 @@ def main(paths: list[str]) -> None:
           f"{statistics.median(ms):.2f} ms, p95 {ms[int(0.95 * len(ms))]:.2f} ms, max {ms[-1]:.2f} ms")
 
 
+def fallback() -> None:
+    """Per-description wall and CPU milliseconds of descriptions the similarity fallback reads."""
+    from TextLesionSegLib.query import similarity
+
+    texts = [f"mass {n} cm in the liver with internal texture of varying attenuation" for n in range(1, 21)]
+    parse_text(texts[0])  # warm-up: the model loads and embeds its prototypes once
+    wall, cpu = [], []
+    for text in texts:
+        similarity.nearest.cache_clear()
+        t, c = time.perf_counter(), time.process_time()
+        parse_text(text)
+        wall.append(1000 * (time.perf_counter() - t))
+        cpu.append(1000 * (time.process_time() - c))
+    print(f"fallback, {len(texts)} descriptions: wall median {statistics.median(wall):.1f} ms, max {max(wall):.1f} ms;"
+          f" CPU median {statistics.median(cpu):.1f} ms, max {max(cpu):.1f} ms")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    fallback() if sys.argv[1:] == ["--fallback"] else main(sys.argv[1:])

@@ -8,6 +8,7 @@ Python where torch is not imported. Checked against ``models.text_encoders.TextE
 from __future__ import annotations
 
 import json
+import math
 import struct
 import unicodedata
 from pathlib import Path
@@ -158,13 +159,13 @@ class MiniLM:
             p = f"encoder.layer.{i}."
             qkv = self._dense(x, p + "attention.self.qkv").reshape(n, 3, self.heads, d).transpose(1, 2, 0, 3)
             q, k, v = qkv[0], qkv[1], qkv[2]
-            scores = q @ k.transpose(0, 2, 1) / np.sqrt(d)
+            scores = q @ k.transpose(0, 2, 1) / math.sqrt(d)  # a Python float keeps float32 (NEP 50)
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             context = (scores / scores.sum(-1, keepdims=True)) @ v
             context = context.transpose(1, 0, 2).reshape(n, -1)
             x = self._ln(x + self._dense(context, p + "attention.output.dense"), p + "attention.output.LayerNorm")
             h = self._dense(x, p + "intermediate.dense")
-            h = 0.5 * h * (1.0 + _erf(h / np.sqrt(2.0)))
+            h = 0.5 * h * (1.0 + _erf(h * _SQRT_HALF))
             x = self._ln(x + self._dense(h, p + "output.dense"), p + "output.LayerNorm")
         pooled = x.mean(0)
         return pooled / max(float(np.linalg.norm(pooled)), 1e-12)
@@ -174,6 +175,11 @@ class MiniLM:
         import numpy as np
 
         return np.stack([self._forward(self.tokenizer.ids(t, max_length)) for t in texts]).astype(np.float32)
+
+
+#: 1/sqrt(2) as a Python float: a numpy float64 scalar (np.sqrt(2.0)) would promote every
+#: float32 activation after it to float64 under NumPy 2's promotion rules, doubling the time
+_SQRT_HALF = 1.0 / math.sqrt(2.0)
 
 
 def _erf(x: "np.ndarray") -> "np.ndarray":
