@@ -51,6 +51,10 @@ def test_same_canonical_values_and_codes_as_english() -> None:
     ("右肾见2个囊肿，较大者约3.1×2.8cm", "size_mm", [31.0, 28.0]),
     ("胰尾可见低密度灶，不除外胰腺癌", "uncertain", True),
     ("平扫CT，右肾见一结节", "enhancement", "non-contrast"),
+    ("肠壁增厚，周围脂肪间隙模糊", "relation", "closely related"),  # the fat plane, as "loss of the fat plane"
+    ("乙状结肠肠壁增厚，周围脂肪间隙清晰", "relation", "not closely related"),
+    ("肠壁增厚，周围脂肪间隙模糊", "specific_features", ["wall thickening"]),  # 脂肪 of 脂肪间隙 is not "fat"
+    ("肠壁增厚，周围脂肪间隙模糊", "unknown_words", []),
 ])
 def test_chinese_fields(text: str, field: str, value: object) -> None:
     assert getattr(one(text), field) == value

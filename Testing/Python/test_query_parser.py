@@ -54,6 +54,24 @@ def test_split_keeps_order_and_text() -> None:
     assert out.queries[1].text == "spiculated nodule in the left upper lobe"
 
 
+def test_one_noun_in_two_places_of_distinct_lesions_gives_one_description_each() -> None:
+    """Issue 19: "lesion in RLL and LUL" lost the LUL. A singular lesion in both lungs, or a
+    plural one in several places, is one lesion per place; the rest of the sentence goes with each."""
+    assert [(q.sub_location, q.side) for q in parse_text("lesion in RLL and LUL").queries] == [
+        ("right lower lobe", "right"), ("left upper lobe", "left")]
+    qs = parse_text("spiculated nodules in the RUL, RLL and LUL, up to 8 mm").queries
+    assert [q.sub_location for q in qs] == ["right upper lobe", "right lower lobe", "left upper lobe"]
+    assert all(q.surface == "ill-defined" and q.size_mm == [8.0] for q in qs), [(q.surface, q.size_mm) for q in qs]
+    assert [q.sub_location for q in parse_text("hypodense lesions in seg 7 and seg 4 of the liver").queries] == [
+        "segment VII", "segment IV"]
+
+
+@pytest.mark.parametrize("text", ["a mass in the RUL and RML", "a mass in the pancreatic head and body",
+                                  "a 2 cm mass in the right upper and middle lobes"])
+def test_one_lesion_spanning_two_places_stays_one(text: str) -> None:
+    assert len(parse_text(text).queries) == 1
+
+
 # --- the issue's examples ------------------------------------------------------------------
 
 def test_pancreatic_head_example() -> None:

@@ -277,8 +277,10 @@ def extract_zh(text: str) -> Extraction:
                 inside = True
             if k in neighbour:
                 continue
-            q_at = _quality_after(live, k) if t.kind == "margin" else None
-            if q_at is not None and q_at not in neighbour:
+            q_at = _quality_after(live, k) if t.kind in ("margin", "plane") else None
+            if q_at is not None and q_at not in neighbour and t.kind == "plane":  # 脂肪间隙模糊: it reaches out
+                r.say("relation", "closely related" if live[q_at].value == "bad" else "not closely related", t)
+            elif q_at is not None and q_at not in neighbour:
                 r.say("surface", "well-defined" if live[q_at].value == "good" else "ill-defined", t)
             elif t.kind == "invades" and k + 1 < len(live) and live[k + 1].kind in ("place", "organ"):
                 r.say("relation", "closely related", t)

@@ -10,7 +10,8 @@ text by longest match over both.
 Kinds: ``organ``; ``place`` (value ``organ/sub_location/side``, empty parts allowed); ``side``; ``shape``; ``density``;
 ``variation``; ``implies`` (a component implying heterogeneity); ``surface``; ``margin`` (a
 margin noun awaiting its quality); ``quality`` (``good``/``bad``); ``enhancement``; ``relation``;
-``invades`` (a verb of invasion taking an organ); ``neighbour`` (a structure that is no organ
+``invades`` (a verb of invasion taking an organ); ``plane`` (the fat plane around
+the lesion, awaiting its quality: blurred → closely related, clear → not); ``neighbour`` (a structure that is no organ
 of the table, e.g. a muscle); ``with`` (与/和, before a neighbour);
 ``feature``; ``lesion``; ``negation``; ``uncertain``; ``count``; ``size_word``; ``filler``.
 """
@@ -84,6 +85,7 @@ _GENERAL_TEXT = """
 一个 count 1|两个 count 2|两枚 count 2|三个 count 3|小 size_word small|大 size_word large|巨大 size_word large
 较大 size_word large|微小 size_word small
 软组织 density isodense
+脂肪间隙 plane -|脂肪层 plane -|脂肪界面 plane -|肠壁 neighbour bowel|肠壁增厚 feature wall thickening
 可见 filler -|见 filler -|示 filler -|呈 filler -|一 filler -|个 filler -|枚 filler -|的 filler -|及 filler -|其 filler -
 内 filler -|内部 filler -|周围 filler -|约 filler -|大小 filler -|为 filler -|处 filler -|区 filler -|部 filler -
 位于 filler -|伴 filler -|并 filler -|且 filler -|较 filler -|稍 filler -|略 filler -|明显 filler -|密度 filler -
@@ -106,6 +108,9 @@ def _parse(text: str) -> dict[str, tuple[str, str]]:
 GENERAL: dict[str, tuple[str, str]] = _parse(_GENERAL_TEXT)
 # Added after the freeze, from issue 19's own example ("左肺上叶不规则软组织肿块"), not from a coded file:
 # 软组织 (soft tissue) → isodense, as "soft-tissue mass" in English.
+# Added after the freeze from issue 19's read-only check ("肠壁增厚，周围脂肪间隙模糊"), not from a coded file:
+# 脂肪间隙/脂肪层/脂肪界面 (the fat plane, kind ``plane``: its quality gives the relation, as English
+# "loss of the fat plane"), 肠壁 (bowel wall, a neighbour), 肠壁增厚 (bowel wall thickening).
 #: terms added because a coded report of ``malenia_attributes_zh.csv`` used them (held-out folds
 #: ablate them by attestation); the type in whose reports each was first seen is noted
 FROM_FILE: dict[str, tuple[str, str]] = _parse("""
