@@ -289,7 +289,7 @@ def evaluate_batch(model: MaleniaModel, batch: dict[str, Any]) -> dict[str, floa
 
 def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDataset, WindowDataset]:
     """Training and validation windows from a dataset folder (``data.attributes``: an optional
-    Malenia-format attribute table for MSD / KiTS23 folders)."""
+    Malenia-format attribute table for MSD / KiTS23 folders; ``data.layout``: force a layout)."""
     from ...pipeline.body_frame import body_level
     from .data import load_cases
 
@@ -297,6 +297,7 @@ def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDatase
     model_cfg = MaleniaConfig.from_dict(dict(config.get("model", {})))
     roi = tuple(data.get("roi_size", model_cfg.roi_size))
     cases = load_cases(Path(data_dir), model_cfg, max_cases=data.get("max_cases"), attributes=data.get("attributes"),
+                       layout=data.get("layout"),
                        descriptions=bool(model_cfg.attribute_heads and (model_cfg.w_choice or model_cfg.w_text_seg)))
     n_val = max(1, int(round(len(cases) * float(data.get("val_fraction", 0.1))))) if len(cases) > 1 else 0
     train_cases, val_cases = cases[n_val:], cases[:n_val]
