@@ -172,6 +172,33 @@ def build_datasets(config: dict[str, Any], data_dir: Path):
     return train, val
 
 
+def training_texts(datasets: Any) -> list[str]:
+    """Every sentence training (and validation) on ``datasets`` encodes: each lesion's descriptions,
+    the descriptions of lesions a case does not hold, and their left-right swapped twins (the flip
+    augmentation's)."""
+    from .slices import swap_left_right
+
+    texts = {t for ds in datasets for case in ds.cases for ts in case.sentences.values() for t in ts}
+    texts |= {t for ds in datasets for case in ds.cases for t in case.absent}
+    return sorted(texts | {swap_left_right(t) for t in texts})
+
+
+def text_features(model, datasets: Any) -> dict[str, Any]:
+    """Sentence -> frozen word features ``(L, text_dim)`` for :func:`training_texts` (a prepared
+    cache stores them, so training on it needs no text encoder)."""
+    if model.config.finetune_text:
+        return {}  # a text model that trains has no fixed features to store
+    texts = training_texts(datasets)
+    for start in range(0, len(texts), 64):
+        model.encode_text(texts[start : start + 64])  # fills the model's per-sentence cache
+    return {t: model._text_cache[t][0] for t in texts}
+
+
+def preprocessing(config: dict[str, Any]):
+    """The working grid of a training config (``textlesionseg prepare`` writes its cache on it)."""
+    return preprocessing_for(lsms_config(config))
+
+
 #: the trainer's batch assembly (tensors stacked, sentences kept as a list)
 collate_fn = collate
 

@@ -19,6 +19,12 @@ from .config import MaleniaConfig
 from .phrases import lesion_phrase_sets
 
 
+def preprocessing_for(cfg: MaleniaConfig) -> PreprocessingConfig:
+    """The working grid Malenia trains on (the inference preprocessing of its config)."""
+    return PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window), roi_size=tuple(cfg.roi_size),
+                               crop_foreground=True)
+
+
 def description_entry(text: str, stated: dict[str, Any]) -> dict[str, Any]:
     """A description as the model receives it at inference: the parser's reading of ``text``
     (the stated values if it reads no lesion) -> its 8 phrases and head targets."""
@@ -47,8 +53,7 @@ def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,
     from ...training.data.cache import on_working_grid
 
     datasets = lesion_datasets(data_dir, part=part, attributes=attributes, layout=layout)
-    prep = PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window), roi_size=tuple(cfg.roi_size),
-                               crop_foreground=True)
+    prep = preprocessing_for(cfg)
     from ...training.data.descriptions import case_descriptions, case_organs
     from .heads import head_targets
 

@@ -311,6 +311,35 @@ def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDatase
     return train_ds, val_ds
 
 
+def training_texts(datasets: Sequence[WindowDataset]) -> list[str]:
+    """Every phrase training (and validation) on ``datasets`` embeds: each lesion's phrases and
+    their variants, the descriptions' phrases, the stored value bank."""
+    texts = set(bank_phrases())
+    for ds in datasets:
+        for case in ds.cases:
+            for les in case["lesions"]:
+                texts |= set(les["phrases"]) | set(les.get("positives") or [])
+                texts |= {p for v in les.get("variants") or [] for p in v}
+            entries = [e for es in (case.get("descriptions") or {}).values() for e in es] + list(case.get("absent") or [])
+            texts |= {p for e in entries for p in e["phrases"]}
+    return sorted(texts)
+
+
+def text_features(model: MaleniaModel, datasets: Sequence[WindowDataset]) -> dict[str, torch.Tensor]:
+    """Phrase -> frozen text embedding ``(text_dim,)`` for :func:`training_texts` (a prepared cache
+    stores them, so training on it needs no text encoder)."""
+    texts = training_texts(datasets)
+    emb = model.embed_phrases(texts).detach().cpu() if texts else torch.zeros(0, model.config.text_dim)
+    return {t: emb[n] for n, t in enumerate(texts)}
+
+
+def preprocessing(config: dict[str, Any]):
+    """The working grid of a training config (``textlesionseg prepare`` writes its cache on it)."""
+    from .data import preprocessing_for
+
+    return preprocessing_for(MaleniaConfig.from_dict(dict(config.get("model", {}))))
+
+
 def export_for_inference(run_folder: Path, out_folder: Path, data_dir: Path | None = None, **info: Any) -> Path:
     """Copy a trained checkpoint into a weights folder with the embeddings of every known phrase
     (stored attribute values + the training phrases of ``data_dir``, a dataset folder or a folder

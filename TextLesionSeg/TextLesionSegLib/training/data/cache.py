@@ -112,12 +112,15 @@ def write_case(out: Path, case: Any, prep: Any) -> dict[str, Any]:
 
 
 def write_cache(datasets: list[Any], out: Path, prep: Any, model: str, source: str,
-                progress: Any = None) -> dict[str, Any]:
-    """Write every case of ``datasets`` (``LesionDataset``) to the cache folder ``out``; returns the manifest."""
+                progress: Any = None, max_cases: int | None = None) -> dict[str, Any]:
+    """Write every case of ``datasets`` (``LesionDataset``; the first ``max_cases``) to the cache
+    folder ``out``; returns the manifest."""
     out.mkdir(parents=True, exist_ok=True)
     entries, seen = [], set()
     for ds in datasets:
         for index in range(len(ds)):
+            if max_cases is not None and len(entries) >= max_cases:
+                break
             case = ds[index]
             if case.case_id in seen:
                 raise InputError(f"two cases are named {case.case_id}; prepare one dataset folder at a time")

@@ -1,0 +1,88 @@
+"""``textlesionseg prepare --data DIR --model lsms|malenia --out CACHE``: a training cache.
+
+Every case of DIR (any layout ``train`` reads) is moved once onto the model's working grid and
+written compactly (int16 HU, uint8/int16 instance labels, one ``.npz`` per case), with the
+frozen text encoder's features of every text its training will use. ``train --data CACHE`` and
+``LesionDataset(CACHE)`` then read it like any dataset folder, without resampling, without
+SimpleITK and without a text encoder. See docs/data.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..training.data.adapters import LAYOUTS
+from .train import TRAINABLE, resolve_config
+
+#: architectures whose training module can write a cache (preprocessing + text_features)
+PREPARABLE = ("lsms", "malenia")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``prepare`` sub-command."""
+    p = subparsers.add_parser("prepare", help="write a training cache: working-grid volumes + text features",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="dataset folder (any layout train reads)")
+    p.add_argument("--model", required=True, choices=PREPARABLE, help="architecture the cache is for")
+    p.add_argument("--out", required=True, help="cache folder (must not exist or be empty)")
+    p.add_argument("--config", help="training config (default: the shipped <model>-demo)")
+    p.add_argument("--format", choices=[l for l in LAYOUTS if l != "cache"], help="the folder's layout (default: detected)")
+    p.add_argument("--attributes", metavar="TABLE", help="Malenia's attribute table (.xlsx or .csv) to join")
+    p.set_defaults(func=run)
+
+
+def prepare(data: Path, arch: str, out: Path, config: dict[str, Any], layout: str | None = None,
+            attributes: str | None = None, progress: Any = None, max_cases: int | None = None) -> dict[str, Any]:
+    """Write the cache of ``data`` for ``arch`` under ``config`` into ``out`` (see the module
+    docstring); returns its manifest (``cache.json``) with ``text_features`` (how many texts)."""
+    from ..training.data import lesion_datasets
+    from ..training.data.cache import TEXT_FEATURES, save_text_features, write_cache
+
+    module = importlib.import_module(TRAINABLE[arch])
+    datasets = lesion_datasets(data, part="all", attributes=attributes, layout=layout)
+    meta = write_cache(datasets, out, module.preprocessing(config), arch, str(data), progress, max_cases)
+    # the cache is the data from now on: its records already hold the joined attributes
+    config = json.loads(json.dumps(config))
+    config["data"] = {k: v for k, v in (config.get("data") or {}).items() if k not in ("layout", "attributes")}
+    model = module.build_model(config)
+    model.eval()
+    feats = module.text_features(model, module.build_datasets(config, out))
+    meta["text_features"] = save_text_features(out / TEXT_FEATURES, feats) if feats else 0
+    meta["config"] = config
+    (out / "cache.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return meta
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare the cache; prints a one-line JSON summary."""
+    from ..training.trainer import load_config
+
+    data, out = Path(args.data), Path(args.out)
+    if not data.is_dir():
+        raise InputError(f"data folder {data} does not exist")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out} exists and is not an empty folder: choose another --out")
+    if args.attributes and not Path(args.attributes).is_file():
+        raise InputError(f"attribute table not found: {args.attributes}")
+    config = load_config(resolve_config(args.config or f"{args.model}-demo"))
+    created = not out.exists()
+    try:
+        meta = prepare(data, args.model, out, config, args.format, args.attributes,
+                       progress=lambda case_id: print(f"prepared {case_id}", file=sys.stderr))
+    except BaseException:
+        if created:  # no half-written cache left behind
+            shutil.rmtree(out, ignore_errors=True)
+        else:  # the folder was empty: empty it again
+            for child in out.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+        raise
+    print(json.dumps({"out": str(out), "cases": len(meta["cases"]), "text_features": meta["text_features"],
+                      "model": args.model}))
+    return 0
