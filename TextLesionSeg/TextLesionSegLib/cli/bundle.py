@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..training.data.adapters import LAYOUTS
-from .prepare import PREPARABLE, prepare
+from .prepare import PREPARABLE, check_inputs, new_output, prepare
 from .train import resolve_config
 
 #: packages run.py needs that a torch-only GPU image lacks, carried as pure-Python wheels
@@ -145,26 +145,15 @@ def build_bundle(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the bundle; prints a one-line JSON summary (folder, size)."""
-    data, out = Path(args.data), Path(args.out)
-    if not data.is_dir():
-        raise InputError(f"data folder {data} does not exist")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"{out} exists and is not an empty folder: choose another --out")
+    _, out = check_inputs(args)
     if args.max_cases is not None and args.max_cases < 1:
         raise InputError("--max-cases must be 1 or more")
-    existed = out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    try:
+    with new_output(out):
         meta = build_bundle(args, out)
         size = folder_mib(out)
         if size > args.max_mib:
             cases = len(json.loads((out / "cache" / "cache.json").read_text(encoding="utf-8"))["cases"])
             raise InputError(f"the bundle is {size:.1f} MiB, over --max-mib {args.max_mib:g}: give --max-cases "
                              f"(fewer than its {cases} cases)")
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # no half-written bundle
-        if existed:
-            out.mkdir()  # the user's empty folder stays
-        raise
     print(json.dumps({"out": str(out), "arch": meta["arch"], "mib": round(size, 1), "wheels": meta["wheels"]}))
     return 0

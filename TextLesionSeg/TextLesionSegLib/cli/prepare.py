@@ -14,8 +14,9 @@ import importlib
 import json
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import InputError
 from ..training.data.adapters import LAYOUTS
@@ -60,10 +61,9 @@ def prepare(data: Path, arch: str, out: Path, config: dict[str, Any], layout: st
     return meta
 
 
-def run(args: argparse.Namespace) -> int:
-    """Prepare the cache; prints a one-line JSON summary."""
-    from ..training.trainer import load_config
-
+def check_inputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """(data, out) of ``prepare``/``bundle``: an existing data folder, a new or empty output folder,
+    an existing attribute table; InputError naming the problem otherwise."""
     data, out = Path(args.data), Path(args.out)
     if not data.is_dir():
         raise InputError(f"data folder {data} does not exist")
@@ -71,18 +71,33 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{out} exists and is not an empty folder: choose another --out")
     if args.attributes and not Path(args.attributes).is_file():
         raise InputError(f"attribute table not found: {args.attributes}")
-    config = load_config(resolve_config(args.config or f"{args.model}-demo"))
-    created = not out.exists()
+    return data, out
+
+
+@contextmanager
+def new_output(out: Path) -> Iterator[Path]:
+    """``out`` created (or the empty folder it is); on any failure emptied again, so nothing
+    half-written is left behind and a folder the user made stays."""
+    existed = out.exists()
+    out.mkdir(parents=True, exist_ok=True)
     try:
+        yield out
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        if existed:
+            out.mkdir()
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare the cache; prints a one-line JSON summary."""
+    from ..training.trainer import load_config
+
+    data, out = check_inputs(args)
+    config = load_config(resolve_config(args.config or f"{args.model}-demo"))
+    with new_output(out):
         meta = prepare(data, args.model, out, config, args.format, args.attributes,
                        progress=lambda case_id: print(f"prepared {case_id}", file=sys.stderr))
-    except BaseException:
-        if created:  # no half-written cache left behind
-            shutil.rmtree(out, ignore_errors=True)
-        else:  # the folder was empty: empty it again
-            for child in out.iterdir():
-                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
-        raise
     print(json.dumps({"out": str(out), "cases": len(meta["cases"]), "text_features": meta["text_features"],
                       "model": args.model}))
     return 0

@@ -245,7 +245,7 @@ def read_segfm(src: Any) -> tuple[Image, np.ndarray, list[tuple[int, str, int]]]
     values = [int(v) for v in np.unique(gts) if v]
     found = []
     label = np.zeros(gts.shape, np.int32)
-    for k, value in enumerate(values, start=1):
+    for value in values:
         texts = src.texts.get(1 if src.instance_label else value)
         if not texts:
             continue  # a class the prompt file does not describe
