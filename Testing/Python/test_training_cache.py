@@ -74,3 +74,18 @@ def test_prepare_refuses_a_non_empty_out_and_leaves_it(tmp_path: Path, capsys) -
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
     assert main(["prepare", "--data", str(tmp_path / "nope"), "--model", "lsms", "--out", str(tmp_path / "c2")]) == 2
     assert not (tmp_path / "c2").exists()
+
+
+def test_time_budget_ends_the_epoch_in_progress_and_saves_it(tmp_path: Path) -> None:
+    """``train.max_minutes`` (what a GPU job's ``--minutes`` sets): the step under way finishes, the
+    epoch is saved, nothing more runs."""
+    from TextLesionSegLib.cli.train import TRAINABLE
+    from TextLesionSegLib.training.trainer import Trainer
+
+    config = json.loads(_config(tmp_path, "lsms").read_text(encoding="utf-8"))
+    config["train"].update(epochs=5, steps_per_epoch=4, max_minutes=1e-6)
+    trainer = Trainer(TRAINABLE["lsms"], config, write_segfm(tmp_path / "segfm", n_train=2), tmp_path / "run",
+                      device="cpu", show_progress=False)
+    summary = trainer.fit()
+    assert (summary["steps"], summary["epochs"]) == (1, 1)
+    assert (tmp_path / "run" / "last" / "model.safetensors").is_file()

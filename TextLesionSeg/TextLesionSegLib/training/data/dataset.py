@@ -1,6 +1,6 @@
-"""One dataset interface over synthetic, MSD and KiTS23 folders: image, instances, attributes.
+"""One dataset interface over every layout ``adapters.LAYOUTS`` names: image, instances, attributes.
 
-    ds = LesionDataset("data/SynthLesion/seen")            # or an MSD Task folder, or KiTS23
+    ds = LesionDataset("data/SynthLesion/seen")   # or MSD, KiTS23, ReXGroundingCT, CVPR-BiomedSegFM, a cache
     case = ds[0]
     case.image        # pipeline.geometry.Image (HU, KJI array + LPS geometry)
     case.label        # (K, J, I) int32 instance map: 0 background, lesion_id elsewhere
@@ -11,7 +11,10 @@ Real datasets label lesion classes; connected components become instances (large
 Attributes of real lesions come from an attribute table (``attributes=`` a Malenia CSV/XLSX,
 joined by case id: a case's rows go to its lesions in decreasing size); otherwise from what the
 label says (organ, lesion type, side from the patient's LPS x). A folder with a ``reports.csv``
-lists its lesions before any image is read (:meth:`LesionDataset.listed_lesions`).
+lists its lesions before any image is read (:meth:`LesionDataset.listed_lesions`). Datasets that
+describe their own masks (ReXGroundingCT's findings, CVPR-BiomedSegFM's class prompts; :mod:`.public`)
+give each mask its sentence as report and the attributes the query parser reads in it; a prepared
+cache (:mod:`.cache`) gives back the records it stored.
 """
 
 from __future__ import annotations
