@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from .data.cache import preload_text_features
 
 
 class _NoBar:
@@ -210,8 +211,6 @@ class Trainer:
             torch.set_num_threads(int(self.settings.threads))
         self._seed(self.settings.seed + self.rank)
         self.model = self.module.build_model(config)
-        from .data.cache import preload_text_features
-
         preload_text_features(self.model, self.data_dir)  # a prepared cache's text features: no encoder needed
         if self.settings.init_from:
             self.init_from(self.settings.init_from)
@@ -359,8 +358,7 @@ class Trainer:
             bar = logger.bar(total=min(len(loader), self.settings.steps_per_epoch or len(loader)),
                              desc=f"epoch {self.epoch + 1}/{self.settings.epochs}", enabled=self.show_progress)
             sums: dict[str, float] = {}
-            n = 0
-            out_of_time = False
+            n, out_of_time = 0, False
             for i, batch in enumerate(loader):
                 if (self.settings.steps_per_epoch and i >= self.settings.steps_per_epoch) or self.step >= total:
                     break
