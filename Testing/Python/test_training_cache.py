@@ -74,6 +74,12 @@ def test_prepare_refuses_a_non_empty_out_and_leaves_it(tmp_path: Path, capsys) -
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
     assert main(["prepare", "--data", str(tmp_path / "nope"), "--model", "lsms", "--out", str(tmp_path / "c2")]) == 2
     assert not (tmp_path / "c2").exists()
+    # the empty folder a user made is used; without text features the cache holds the volumes only
+    (tmp_path / "c3").mkdir()
+    assert main(["prepare", "--data", str(tmp_path / "d"), "--model", "lsms", "--out", str(tmp_path / "c3"),
+                 "--no-text-features"]) == 0
+    assert json.loads((tmp_path / "c3" / "cache.json").read_text(encoding="utf-8"))["text_features"] == 0
+    assert not (tmp_path / "c3" / "text_features.safetensors").exists() and LesionDataset(tmp_path / "c3").case_ids
 
 
 def test_time_budget_ends_the_epoch_in_progress_and_saves_it(tmp_path: Path) -> None:

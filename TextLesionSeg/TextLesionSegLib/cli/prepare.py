@@ -36,11 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="training config (default: the shipped <model>-demo)")
     p.add_argument("--format", choices=[l for l in LAYOUTS if l != "cache"], help="the folder's layout (default: detected)")
     p.add_argument("--attributes", metavar="TABLE", help="Malenia's attribute table (.xlsx or .csv) to join")
+    p.add_argument("--no-text-features", action="store_true", help="store no text features (LSMS keeps about "
+                   "20 KB per sentence: a whole large dataset's can reach GBs; training then encodes its texts)")
     p.set_defaults(func=run)
 
 
 def prepare(data: Path, arch: str, out: Path, config: dict[str, Any], layout: str | None = None,
-            attributes: str | None = None, progress: Any = None, max_cases: int | None = None) -> dict[str, Any]:
+            attributes: str | None = None, progress: Any = None, max_cases: int | None = None,
+            text_features: bool = True) -> dict[str, Any]:
     """Write the cache of ``data`` for ``arch`` under ``config`` into ``out`` (see the module
     docstring); returns its manifest (``cache.json``) with ``text_features`` (how many texts)."""
     from ..training.data import lesion_datasets
@@ -52,9 +55,11 @@ def prepare(data: Path, arch: str, out: Path, config: dict[str, Any], layout: st
     # the cache is the data from now on: its records already hold the joined attributes
     config = json.loads(json.dumps(config))
     config["data"] = {k: v for k, v in (config.get("data") or {}).items() if k not in ("layout", "attributes")}
-    model = module.build_model(config)
-    model.eval()
-    feats = module.text_features(model, module.build_datasets(config, out))
+    feats = {}
+    if text_features:
+        model = module.build_model(config)
+        model.eval()
+        feats = module.text_features(model, module.build_datasets(config, out))
     meta["text_features"] = save_text_features(out / TEXT_FEATURES, feats) if feats else 0
     meta["config"] = config
     (out / "cache.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -97,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(resolve_config(args.config or f"{args.model}-demo"))
     with new_output(out):
         meta = prepare(data, args.model, out, config, args.format, args.attributes,
-                       progress=lambda case_id: print(f"prepared {case_id}", file=sys.stderr))
+                       progress=lambda case_id: print(f"prepared {case_id}", file=sys.stderr),
+                       text_features=not args.no_text_features)
     print(json.dumps({"out": str(out), "cases": len(meta["cases"]), "text_features": meta["text_features"],
                       "model": args.model}))
     return 0

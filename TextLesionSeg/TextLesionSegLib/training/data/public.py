@@ -49,6 +49,14 @@ def _read_json(path: Path) -> Any:
         raise InputError(f"cannot read {path}: {exc}") from exc
 
 
+def _metadata(root: Path, find: Any, what: str) -> tuple[Path, Any]:
+    """(path, content) of the metadata file ``find(root)`` names; InputError naming ``what`` when none."""
+    path = find(root)
+    if path is None:
+        raise InputError(f"{root}: no {what}")
+    return path, _read_json(path)
+
+
 def rex_metadata(root: Path) -> Path | None:
     """The ReXGroundingCT metadata file of ``root`` (None when it is not such a folder)."""
     for name in REX_JSONS:
@@ -95,10 +103,7 @@ def rex_cases(root: Path) -> list[Any]:
     from .adapters import CaseSource
 
     root = Path(root)
-    meta_path = rex_metadata(root)
-    if meta_path is None:
-        raise InputError(f"{root}: no ReXGroundingCT dataset.json (lists train/val/test of name + findings)")
-    meta = _read_json(meta_path)
+    meta_path, meta = _metadata(root, rex_metadata, "ReXGroundingCT dataset.json (lists train/val/test of name + findings)")
     seg_dirs = tuple(p for p in root.iterdir() if p.is_dir() and "segmentation" in p.name.lower())
     masks = _index(list(seg_dirs), "*.nii*")
     volumes = _index([root], "*.nii*", skip=seg_dirs)
@@ -182,10 +187,7 @@ def segfm_cases(root: Path) -> list[Any]:
     from .adapters import CaseSource
 
     root = Path(root)
-    prompts_path = segfm_prompts_file(root)
-    if prompts_path is None:
-        raise InputError(f"{root}: no {SEGFM_PROMPTS} (dataset -> class prompts, instance_label)")
-    prompts = _read_json(prompts_path)
+    prompts_path, prompts = _metadata(root, segfm_prompts_file, f"{SEGFM_PROMPTS} (dataset -> class prompts, instance_label)")
     gts = _index([root / SEGFM_GT], "*.npz")
     cases, seen = [], set()
     folders = [(root / d, "train") for d in SEGFM_TRAIN] + [(root / SEGFM_VAL, "test")]
