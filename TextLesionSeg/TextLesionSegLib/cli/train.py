@@ -25,7 +25,7 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "training" / "configs"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
-    p = subparsers.add_parser("train", help="train a model (Malenia, LSMS, baselines) on MSD-layout data",
+    p = subparsers.add_parser("train", help="train a model (Malenia, LSMS, baselines) on any dataset layout",
                               description=__doc__)
     p.add_argument("arch", choices=sorted(TRAINABLE), help="architecture to train")
     p.add_argument("--config", required=True, help="YAML config file, or the name of a shipped one "
