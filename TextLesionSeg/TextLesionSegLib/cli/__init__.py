@@ -35,6 +35,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "parse",
     "synth",
     "train",
+    "prepare",
+    "bundle",
     "evaluate",
     "benchmark",
 )

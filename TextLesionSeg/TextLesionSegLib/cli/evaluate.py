@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
         absent = f"  absent: no segment {a['rejected']}/{a['n']}" if a["n"] else ""
         print(f"{e.model}: Dice {d['overall']['dice']['mean'] or 0:.3f}  NSD {d['overall']['nsd']['mean'] or 0:.3f}  "
               f"detection F1 {d['detection']['f1']:.3f}  text: {t['verdict']}{absent}")
+        for layout, pub in d["published"].items():
+            print(f"  {layout}'s own metrics: Global Dice {pub['global_dice']:.3f}  hit rate {pub['hit_rate']:.3f} "
+                  f"({pub['n_findings']} findings)")
     print(f"wrote {written['markdown']} and {written['json']}")
     return 0
 

@@ -38,7 +38,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--text", action="append", default=[], metavar="DESCRIPTION",
                    help="a lesion description; repeat for several lesions (one segment each)")
     p.add_argument("--text-file", type=Path, metavar="FILE", help="descriptions, one per non-empty line")
-    p.add_argument("--model", metavar="NAME", help="registered model (see 'textlesionseg models'); default: the first usable")
+    p.add_argument("--model", metavar="NAME", help="registered model (see 'textlesionseg models') or a weights folder "
+                   "(model.safetensors + config.json); default: the first usable")
     p.add_argument("--device", default=_S["device"].default, type=cli_type("device"), help=_S["device"].cli_help())
     p.add_argument("--output", "-o", required=True, type=Path, metavar="OUT.seg.nrrd", help="Slicer segmentation file")
     p.add_argument("--labelmap", type=Path, metavar="OUT.nii.gz", help="also write a labelmap (value n = segment n) and, beside it, "
@@ -206,7 +207,12 @@ def run(args: argparse.Namespace) -> int:
     from ..models import registry
 
     name = args.model or registry.default_model_name(prompt_free=args.find_lesions)
-    model = registry.load_segmenter(name, str(device))
+    if Path(name).is_dir():  # a weights folder (a training run's last/, a GPU job's weights/)
+        from ..evaluation.models import load_model
+
+        model = load_model(name, str(device))
+    else:
+        model = registry.load_segmenter(name, str(device))
     settings = InferenceSettings(
         device=str(device), overlap=args.overlap, sw_batch_size=args.sw_batch_size, threshold=args.threshold,
         low_memory=args.low_memory, extra={"allow_non_ct": args.allow_non_ct, "selection": args.selection},

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
+from ..training.data.adapters import LAYOUTS
 
 #: architecture → model module (build_model, build_datasets, evaluate_batch); imported lazily
 TRAINABLE: dict[str, str] = {
@@ -24,12 +25,16 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "training" / "configs"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` sub-command."""
-    p = subparsers.add_parser("train", help="train a model (Malenia, LSMS, baselines) on MSD-layout data",
+    p = subparsers.add_parser("train", help="train a model (Malenia, LSMS, baselines) on any dataset layout",
                               description=__doc__)
     p.add_argument("arch", choices=sorted(TRAINABLE), help="architecture to train")
     p.add_argument("--config", required=True, help="YAML config file, or the name of a shipped one "
                    f"({', '.join(sorted(c.stem for c in CONFIG_DIR.glob('*.yaml')))})")
-    p.add_argument("--data", required=True, help="dataset folder (MSD layout + reports.csv)")
+    p.add_argument("--data", required=True, help="dataset folder as downloaded: synthetic, MSD task, KiTS23, "
+                   "ReXGroundingCT, CVPR-BiomedSegFM, a prepared cache (textlesionseg prepare), or a folder of them")
+    p.add_argument("--format", choices=LAYOUTS, help="the folder's layout (default: detected)")
+    p.add_argument("--attributes", metavar="TABLE", help="Malenia's attribute table (.xlsx or .csv, as published), "
+                   "joined to the cases by case id")
     p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
@@ -80,6 +85,14 @@ def run(args: argparse.Namespace) -> int:
         section["max_steps"] = args.max_steps
     if args.init_from is not None:
         section["init_from"] = args.init_from
+    data_section = config.setdefault("data", {}) or {}
+    config["data"] = data_section
+    if args.format:
+        data_section["layout"] = args.format
+    if args.attributes:
+        if not Path(args.attributes).is_file():
+            raise InputError(f"attribute table not found: {args.attributes}")
+        data_section["attributes"] = str(args.attributes)
     summary = train(module, config, data, out, resume=args.resume, device=args.device,
                     show_progress=not args.no_progress)
     print(json.dumps({k: summary[k] for k in ("steps", "epochs", "best", "out_dir")}))

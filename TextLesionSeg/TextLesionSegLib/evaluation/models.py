@@ -33,7 +33,7 @@ def load_model(spec: str, device: str = "cpu") -> Any:
     if path.is_dir():
         cls = registry.default_registry().segmenter_class(architecture_of(path))
         model = cls.from_pretrained(path, registry.resolve_device(device))
-        if getattr(model, "name", "") in ("", "best", "last"):
-            model.name = f"{path.parent.name}-{path.name}" if path.name in ("best", "last") else path.name
+        if getattr(model, "name", "") in ("", "best", "last", "weights"):
+            model.name = f"{path.parent.name}-{path.name}" if path.name in ("best", "last", "weights") else path.name
         return model
     return registry.load_segmenter(spec, device)

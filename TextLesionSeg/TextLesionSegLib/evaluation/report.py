@@ -43,6 +43,9 @@ def markdown(models: Sequence[dict[str, Any]], meta: dict[str, Any]) -> str:
         lines += header + [_row("all", m["overall"])]
         lines += [_row(f"split: {k}", v) for k, v in m["per_split"].items()]
         lines += [_row(k, v) for k, v in m["per_lesion_type"].items()]
+        for layout, pub in (m.get("published") or {}).items():
+            lines += ["", f"{layout}'s own metrics ({pub['n_findings']} findings; {pub['definition']}): "
+                      f"Global Dice {_f(pub['global_dice'])}, hit rate {_f(pub['hit_rate'], 2)}."]
         d = m["detection"]
         lines += ["", f"Detection (lesion-wise): TP {d['tp']}, FP {d['fp']}, FN {d['fn']}; precision "
                   f"{_f(d['precision'])}, recall {_f(d['recall'])}, F1 {_f(d['f1'])}.", ""]

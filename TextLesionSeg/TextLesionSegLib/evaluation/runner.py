@@ -22,6 +22,7 @@ from ..training.data.dataset import LesionRecord
 from .cases import Case
 from .detection import DEFAULT_MIN_IOU, DetectionCounts, match_lesions
 from .metrics import DEFAULT_NSD_TOLERANCE_MM, segmentation_metrics, summarize
+from .published import published_metrics
 from .text_sensitivity import has_swappable, score_lesion, summarize_sensitivity, swap_attributes
 
 
@@ -88,6 +89,7 @@ class ModelEvaluation(EvaluationRecords):
             "absent": {**self.absent_summary(), "records": self.absent_records},
             "n_lesions": len(self.lesions),
             "overall": metric_summary(self.lesions),
+            "published": published_metrics(self.lesions),
             "per_lesion_type": group_summary(self.lesions, "lesion_type"),
             "per_split": group_summary(self.lesions, "split"),
             "detection": self.detection.to_dict(),
@@ -249,7 +251,7 @@ def _record(result: ModelEvaluation, case: Case, image: Any, instances: np.ndarr
         union |= pred
         ref = instances == lesion.lesion_id
         s = segmentation_metrics(pred, ref, image.spacing, options.tolerance_mm)
-        result.lesions.append({"case_id": case.case_id, "lesion_id": lesion.lesion_id,
+        result.lesions.append({"case_id": case.case_id, "lesion_id": lesion.lesion_id, "layout": case.dataset.layout,
                                "lesion_type": lesion.lesion_type, "split": lesion.split or case.split,
                                "text": texts[i], **s.to_dict()})
         for attr in ("best", "worst"):

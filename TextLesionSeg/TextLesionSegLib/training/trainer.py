@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from .data.cache import preload_text_features
 
 
 class _NoBar:
@@ -106,6 +107,7 @@ class TrainSettings:
     val_every: int = 1
     threads: int | None = None
     init_from: str | None = None  # weights folder to start from (fine-tuning); None = fresh weights
+    max_minutes: float | None = None  # wall-clock budget: the epoch in progress ends (and is saved) when it is spent
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "TrainSettings":
@@ -209,6 +211,7 @@ class Trainer:
             torch.set_num_threads(int(self.settings.threads))
         self._seed(self.settings.seed + self.rank)
         self.model = self.module.build_model(config)
+        preload_text_features(self.model, self.data_dir)  # a prepared cache's text features: no encoder needed
         if self.settings.init_from:
             self.init_from(self.settings.init_from)
         self.model = self.model.to(self.device)
@@ -355,9 +358,12 @@ class Trainer:
             bar = logger.bar(total=min(len(loader), self.settings.steps_per_epoch or len(loader)),
                              desc=f"epoch {self.epoch + 1}/{self.settings.epochs}", enabled=self.show_progress)
             sums: dict[str, float] = {}
-            n = 0
+            n, out_of_time = 0, False
             for i, batch in enumerate(loader):
                 if (self.settings.steps_per_epoch and i >= self.settings.steps_per_epoch) or self.step >= total:
+                    break
+                if self.settings.max_minutes is not None and time.time() - start > 60.0 * self.settings.max_minutes and n:
+                    out_of_time = True
                     break
                 parts = self.train_step(batch, total)
                 for k, v in parts.items():
@@ -378,6 +384,8 @@ class Trainer:
                 self.save("last")
                 logger.log({"epoch": self.epoch, "step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
                             "time_s": round(time.time() - start, 1), **last})
+            if out_of_time:
+                break
         logger.close()
         if self.distributed:
             torch.distributed.barrier()

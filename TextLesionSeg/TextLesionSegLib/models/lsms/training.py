@@ -114,9 +114,11 @@ def varied_sentences(case: Any, present: set[int], rng: np.random.Generator, per
 
 def load_cases(data_dir: Path, cfg: LSMSConfig, max_cases: int | None = None,
                part: str = "train", descriptions: str = "varied", per_lesion: int = 6,
-               absent: int = 6, seed: int = 0) -> list[ReferringCase]:
+               absent: int = 6, seed: int = 0, attributes: str | Path | None = None,
+               layout: str | None = None) -> list[ReferringCase]:
     """Cases of ``data_dir`` (any layout ``training.data.LesionDataset`` reads: synthetic with
-    ``reports.csv``, MSD, KiTS23; or a folder of such datasets) on the LSMS working grid.
+    ``reports.csv``, MSD, KiTS23, ReXGroundingCT, CVPR-BiomedSegFM, a prepared cache; or a folder of
+    such datasets; ``attributes``: a Malenia-format table; ``layout``: force one) on the LSMS working grid.
 
     Every lesion with a description becomes a referring target in turn (the others in its scan
     are its distractors); a lesion without one stays in the label map as a distractor only.
@@ -124,18 +126,17 @@ def load_cases(data_dir: Path, cfg: LSMSConfig, max_cases: int | None = None,
     "templates" (:func:`sentences_for`, no absent ones).
     """
     from ...pipeline.body_frame import body_level
-    from ...pipeline.preprocess import to_working_grid
     from ...training.data import lesion_datasets
+    from ...training.data.cache import on_working_grid
 
     if descriptions not in ("varied", "templates"):
         raise InputError(f"data.descriptions must be 'varied' or 'templates', not '{descriptions}'")
     rng = np.random.default_rng(seed)
     level = body_level(cfg.hu_window)
     cases: list[ReferringCase] = []
-    for dataset in lesion_datasets(data_dir, part=part):
+    for dataset in lesion_datasets(data_dir, part=part, attributes=attributes, layout=layout):
         for case in dataset:
-            tensor, grid = to_working_grid(case.image, preprocessing_for(cfg))
-            instances = grid.to_working_image(case.image.with_array(case.label), nearest=True).astype(np.int32)
+            volume, instances = on_working_grid(case, preprocessing_for(cfg))
             present = {int(v) for v in np.unique(instances)} - {0}
             if descriptions == "varied":
                 sentences, missing = varied_sentences(case, present, rng, per_lesion, absent)
@@ -144,7 +145,7 @@ def load_cases(data_dir: Path, cfg: LSMSConfig, max_cases: int | None = None,
                                          for l in case.lesions if l.lesion_id in present and (l.report or l.attributes)})
                 missing = []
             if sentences:
-                cases.append(ReferringCase(tensor[0, 0].numpy(), instances, sentences, case.case_id, missing, level))
+                cases.append(ReferringCase(volume, instances, sentences, case.case_id, missing, level))
             if max_cases and len(cases) >= max_cases:
                 return cases
     if not cases:
@@ -158,7 +159,7 @@ def build_datasets(config: dict[str, Any], data_dir: Path):
     data = config.get("data", {})
     cases = load_cases(Path(data_dir), cfg, data.get("max_cases"), descriptions=str(data.get("descriptions", "varied")),
                        per_lesion=int(data.get("descriptions_per_lesion", 6)), absent=int(data.get("absent_descriptions", 6)),
-                       seed=int(config.get("seed", 0)))
+                       seed=int(config.get("seed", 0)), attributes=data.get("attributes"), layout=data.get("layout"))
     n_val = max(1, int(round(len(cases) * float(data.get("val_fraction", 0.15))))) if len(cases) > 1 else 0
     train_cases, val_cases = cases[: len(cases) - n_val], cases[len(cases) - n_val :] or cases
     kw = dict(context=cfg.context_slices, size=cfg.slice_size,
@@ -169,6 +170,33 @@ def build_datasets(config: dict[str, Any], data_dir: Path):
                                   seed=int(config.get("seed", 0)), **kw)
     val = ReferringSliceDataset(val_cases, train=False, **kw)
     return train, val
+
+
+def training_texts(datasets: Any) -> list[str]:
+    """Every sentence training (and validation) on ``datasets`` encodes: each lesion's descriptions,
+    the descriptions of lesions a case does not hold, and their left-right swapped twins (the flip
+    augmentation's)."""
+    from .slices import swap_left_right
+
+    texts = {t for ds in datasets for case in ds.cases for ts in case.sentences.values() for t in ts}
+    texts |= {t for ds in datasets for case in ds.cases for t in case.absent}
+    return sorted(texts | {swap_left_right(t) for t in texts})
+
+
+def text_features(model, datasets: Any) -> dict[str, Any]:
+    """Sentence -> frozen word features ``(L, text_dim)`` for :func:`training_texts` (a prepared
+    cache stores them, so training on it needs no text encoder)."""
+    if model.config.finetune_text:
+        return {}  # a text model that trains has no fixed features to store
+    texts = training_texts(datasets)
+    for start in range(0, len(texts), 64):
+        model.encode_text(texts[start : start + 64])  # fills the model's per-sentence cache
+    return {t: model._text_cache[t][0] for t in texts}
+
+
+def preprocessing(config: dict[str, Any]):
+    """The working grid of a training config (``textlesionseg prepare`` writes its cache on it)."""
+    return preprocessing_for(lsms_config(config))
 
 
 #: the trainer's batch assembly (tensors stacked, sentences kept as a list)

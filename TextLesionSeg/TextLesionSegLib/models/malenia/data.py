@@ -19,6 +19,12 @@ from .config import MaleniaConfig
 from .phrases import lesion_phrase_sets
 
 
+def preprocessing_for(cfg: MaleniaConfig) -> PreprocessingConfig:
+    """The working grid Malenia trains on (the inference preprocessing of its config)."""
+    return PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window), roi_size=tuple(cfg.roi_size),
+                               crop_foreground=True)
+
+
 def description_entry(text: str, stated: dict[str, Any]) -> dict[str, Any]:
     """A description as the model receives it at inference: the parser's reading of ``text``
     (the stated values if it reads no lesion) -> its 8 phrases and head targets."""
@@ -33,33 +39,32 @@ def description_entry(text: str, stated: dict[str, Any]) -> dict[str, Any]:
 
 def load_cases(data_dir: Path, cfg: MaleniaConfig, max_cases: int | None = None,
                attributes: str | Path | None = None, part: str = "train", descriptions: bool = False,
-               seed: int = 0) -> list[dict[str, Any]]:
+               seed: int = 0, layout: str | None = None) -> list[dict[str, Any]]:
     """Read the training cases of any folder ``training.data.LesionDataset`` reads (synthetic MSD
-    layout + ``reports.csv``, MSD task folders, KiTS23; ``attributes``: a Malenia-format table), or
-    of a folder of such folders, onto the working grid (``part``: which part of data that names parts).
+    layout + ``reports.csv``, MSD task folders, KiTS23, ReXGroundingCT, CVPR-BiomedSegFM, a prepared
+    cache; ``attributes``: a Malenia-format table; ``layout``: force one), or of a folder of such folders, onto the working grid (``part``: which part of data that names parts).
 
     Returns cases ``{"id", "image" (K,J,I) float32 0..1, "instances" (K,J,I) int16, "lesions"}``;
     each lesion also carries its head targets (``values``). With ``descriptions``, each case also
     gets varied descriptions of its lesions and of lesions it does not hold
     (``training.data.descriptions``), as :func:`description_entry` reads them.
     """
-    from ...pipeline.preprocess import to_working_grid, to_working_grid_label
     from ...training.data import lesion_datasets
+    from ...training.data.cache import on_working_grid
 
-    datasets = lesion_datasets(data_dir, part=part, attributes=attributes)
-    prep = PreprocessingConfig(spacing=tuple(cfg.spacing), hu_window=tuple(cfg.hu_window), roi_size=tuple(cfg.roi_size),
-                               crop_foreground=True)
+    datasets = lesion_datasets(data_dir, part=part, attributes=attributes, layout=layout)
+    prep = preprocessing_for(cfg)
     from ...training.data.descriptions import case_descriptions, case_organs
     from .heads import head_targets
 
     rng = np.random.default_rng(seed)
     cases = []
     for case in itertools.islice(itertools.chain(*datasets), max_cases or None):
-        vol, grid = to_working_grid(case.image, prep)
-        inst = to_working_grid_label(case.image.with_array(case.label), grid).astype(np.int16)
+        vol, inst = on_working_grid(case, prep)
+        inst = inst.astype(np.int16)
         lesions = [{"label": int(r.lesion_id), **lesion_phrase_sets(r.as_row(), rng), "values": head_targets(r.attributes)}
                    for r in case.lesions]
-        item = {"id": case.case_id, "image": vol[0, 0].numpy(), "instances": inst, "lesions": lesions}
+        item = {"id": case.case_id, "image": vol, "instances": inst, "lesions": lesions}
         if descriptions:
             present = {int(v) for v in np.unique(inst)} - {0}
             described, absent = case_descriptions(

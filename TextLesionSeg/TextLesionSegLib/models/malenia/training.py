@@ -289,7 +289,7 @@ def evaluate_batch(model: MaleniaModel, batch: dict[str, Any]) -> dict[str, floa
 
 def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDataset, WindowDataset]:
     """Training and validation windows from a dataset folder (``data.attributes``: an optional
-    Malenia-format attribute table for MSD / KiTS23 folders)."""
+    Malenia-format attribute table for MSD / KiTS23 folders; ``data.layout``: force a layout)."""
     from ...pipeline.body_frame import body_level
     from .data import load_cases
 
@@ -297,6 +297,7 @@ def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDatase
     model_cfg = MaleniaConfig.from_dict(dict(config.get("model", {})))
     roi = tuple(data.get("roi_size", model_cfg.roi_size))
     cases = load_cases(Path(data_dir), model_cfg, max_cases=data.get("max_cases"), attributes=data.get("attributes"),
+                       layout=data.get("layout"),
                        descriptions=bool(model_cfg.attribute_heads and (model_cfg.w_choice or model_cfg.w_text_seg)))
     n_val = max(1, int(round(len(cases) * float(data.get("val_fraction", 0.1))))) if len(cases) > 1 else 0
     train_cases, val_cases = cases[n_val:], cases[:n_val]
@@ -308,6 +309,35 @@ def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[WindowDatase
                              description_mix=data.get("description_mix", DESCRIPTION_MIX))
     val_ds = WindowDataset(val_cases, roi, train=False, seed=seed + 1, level=level)
     return train_ds, val_ds
+
+
+def training_texts(datasets: Sequence[WindowDataset]) -> list[str]:
+    """Every phrase training (and validation) on ``datasets`` embeds: each lesion's phrases and
+    their variants, the descriptions' phrases, the stored value bank."""
+    texts = set(bank_phrases())
+    for ds in datasets:
+        for case in ds.cases:
+            for les in case["lesions"]:
+                texts |= set(les["phrases"]) | set(les.get("positives") or [])
+                texts |= {p for v in les.get("variants") or [] for p in v}
+            entries = [e for es in (case.get("descriptions") or {}).values() for e in es] + list(case.get("absent") or [])
+            texts |= {p for e in entries for p in e["phrases"]}
+    return sorted(texts)
+
+
+def text_features(model: MaleniaModel, datasets: Sequence[WindowDataset]) -> dict[str, torch.Tensor]:
+    """Phrase -> frozen text embedding ``(text_dim,)`` for :func:`training_texts` (a prepared cache
+    stores them, so training on it needs no text encoder)."""
+    texts = training_texts(datasets)
+    emb = model.embed_phrases(texts).detach().cpu() if texts else torch.zeros(0, model.config.text_dim)
+    return {t: emb[n] for n, t in enumerate(texts)}
+
+
+def preprocessing(config: dict[str, Any]):
+    """The working grid of a training config (``textlesionseg prepare`` writes its cache on it)."""
+    from .data import preprocessing_for
+
+    return preprocessing_for(MaleniaConfig.from_dict(dict(config.get("model", {}))))
 
 
 def export_for_inference(run_folder: Path, out_folder: Path, data_dir: Path | None = None, **info: Any) -> Path:

@@ -4,8 +4,9 @@ Public names (imported lazily, so importing this package pulls in neither torch 
 
 * :func:`synthesize_case`, :func:`make_host` - insert attribute-controlled lesions into a host;
 * :func:`generate_dataset`, :func:`generate_split`, :func:`generate_benchmark` - MSD folders;
-* :class:`LesionDataset` - one interface over synthetic, MSD and KiTS23 data (image, instance
-  labels, per-lesion attributes and report); :func:`read_attribute_table` for Malenia tables;
+* :class:`LesionDataset` - one interface over synthetic, MSD, KiTS23, ReXGroundingCT and
+  CVPR-BiomedSegFM data and prepared caches (image, instance labels, per-lesion attributes and
+  report); :func:`read_attribute_table` for Malenia tables (flat, or the authors' workbook);
 * :class:`TrainingWindows`, :func:`to_working_arrays` - working-grid training windows (MONAI crops).
 """
 

@@ -9,8 +9,9 @@ component of a lesion class becomes one instance, numbered 1..K by decreasing si
   (tumour), Task08 HepaticVessel 2 (tumour), Task10 Colon 1 (cancer).
 * KiTS23: ``case_XXXXX/imaging.nii.gz`` + ``segmentation.nii.gz`` (1 kidney, 2 tumour, 3 cyst).
 * Attribute tables in the Malenia format (CSV or XLSX: lesion_type, organ, case_id,
-  enhancement, location, shape, density, density_variation, surface, relation, report), joined
-  to cases by id; codes become canonical values (:data:`catalog.MALENIA_CODES`).
+  enhancement, location, shape, density, density_variation, surface, relation, report), or the
+  authors' published workbook as downloaded (one sheet per lesion type, numbered Chinese headers),
+  joined to cases by id; codes become canonical values (:data:`catalog.MALENIA_CODES`).
 * Synthetic folders (``textlesionseg synth``), and any MSD-layout folder with a ``reports.csv``:
   instance labels, one report row per lesion (lesion id = its value in the label map).
 """
@@ -54,6 +55,10 @@ class CaseSource:
             dataset.json "test" entry); "" where it does not: an MSD "training" list holds every
             labelled case and KiTS23 names no parts, so neither marks a case as unfit for testing.
         organs: optional path of a host-part label map (synthetic data).
+        reader: "" (image and label files SimpleITK reads), or the public dataset whose own reader
+            loads the case (:mod:`.public`: "rexgroundingct", "biomedsegfm").
+        texts: label value -> descriptions, where the dataset itself describes its masks.
+        instance_label: every label value is one instance of class 1 (CVPR-BiomedSegFM).
     """
 
     case_id: str
@@ -63,6 +68,9 @@ class CaseSource:
     organ: str | None = None
     part: str = ""
     organs: Path | None = None
+    reader: str = ""
+    texts: dict[int, list[str]] = field(default_factory=dict)
+    instance_label: bool = False
 
 
 def case_id_of(path: str | Path) -> str:
@@ -75,8 +83,12 @@ def case_id_of(path: str | Path) -> str:
     return name[:-5] if name.endswith("_0000") else name
 
 
+#: every layout a dataset folder may have (``--format``)
+LAYOUTS = ("synthetic", "msd", "kits23", "rexgroundingct", "biomedsegfm", "cache")
+
+
 def detect_layout(root: Path) -> str:
-    """"synthetic", "msd" or "kits23" for a dataset folder.
+    """One of :data:`LAYOUTS` for a dataset folder.
 
     Raises:
         InputError: the folder is missing or in none of these layouts.
@@ -84,13 +96,23 @@ def detect_layout(root: Path) -> str:
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"data folder not found: {root}")
+    from .public import rex_metadata, segfm_prompts_file
+
+    if (root / "cache.json").is_file():
+        return "cache"
+    if rex_metadata(root) is not None:  # before MSD: it also has a dataset.json
+        return "rexgroundingct"
+    if segfm_prompts_file(root) is not None:
+        return "biomedsegfm"
     if any((p / "imaging.nii.gz").exists() for p in root.glob("case_*")):
         return "kits23"
     if (root / "dataset.json").exists() or (root / "imagesTr").is_dir():
         # reports.csv rows name lesions by their label value, so its labels are instances
         return "synthetic" if (root / "reports.csv").exists() else "msd"
     raise InputError(f"{root}: not an MSD folder (dataset.json, imagesTr/), a KiTS23 folder (case_*/imaging.nii.gz) "
-                     "or a synthetic dataset (textlesionseg synth)")
+                     "a synthetic dataset (textlesionseg synth), ReXGroundingCT (dataset.json + segmentations/), "
+                     "CVPR-BiomedSegFM (CVPR25_TextSegFMData_with_class.json + 3D_train_npz_*/) or a cache "
+                     "(textlesionseg prepare)")
 
 
 def msd_task(root: Path) -> int:
@@ -134,7 +156,19 @@ def list_cases(root: Path, layout: str | None = None) -> tuple[str, list[CaseSou
     """The layout and every case of a dataset folder (train and test parts)."""
     root = Path(root)
     layout = layout or detect_layout(root)
-    if layout == "kits23":
+    if layout == "rexgroundingct":
+        from .public import rex_cases
+
+        cases = rex_cases(root)
+    elif layout == "biomedsegfm":
+        from .public import segfm_cases
+
+        cases = segfm_cases(root)
+    elif layout == "cache":
+        from .cache import cache_cases
+
+        cases = cache_cases(root)
+    elif layout == "kits23":
         cases = [CaseSource(p.name, p / "imaging.nii.gz",
                             p / "segmentation.nii.gz" if (p / "segmentation.nii.gz").exists() else None,
                             dict(KITS_CLASSES), "kidney")
@@ -147,7 +181,7 @@ def list_cases(root: Path, layout: str | None = None) -> tuple[str, list[CaseSou
         cases = [CaseSource(case_id_of(img), img, lab, dict(classes), organ, part)
                  for img, lab, part, _ in _msd_entries(root)]
     else:
-        raise InputError(f"unknown layout '{layout}' (synthetic, msd, kits23)")
+        raise InputError(f"unknown layout '{layout}' ({', '.join(LAYOUTS)})")
     missing = [str(c.image) for c in cases if not c.image.exists()]
     if missing:
         raise InputError(f"{root}: {len(missing)} listed image(s) missing, e.g. {missing[0]}")
@@ -194,13 +228,55 @@ def read_reports(path: Path) -> dict[str, dict[int, dict[str, Any]]]:
     return table
 
 
+#: sheets of the authors' published workbooks (``annotations_of_lesion_descriptions.xlsx`` and its
+#: Chinese twin): one per lesion type, named in Chinese -> (lesion type, organ)
+MALENIA_SHEETS: dict[str, tuple[str, str]] = {
+    "肾癌": ("renal cell carcinoma", "kidney"), "肾囊肿": ("renal cyst", "kidney"),
+    "肝癌": ("hepatocellular carcinoma", "liver"), "胰腺癌": ("pancreatic cancer", "pancreas"),
+    "胰腺囊肿": ("pancreatic cyst", "pancreas"), "结肠癌": ("colorectal cancer", "colon"), "肺癌": ("lung cancer", "lung"),
+}
+#: their numbered column headers ("1) 增强情况: ...") -> our column names; "ID" is the case id, the
+#: last column the report
+MALENIA_NUMBERED = ("enhancement", "location", "shape", "density", "density_variation", "surface", "relation")
+
+
+def _published_sheet(name: str, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows of one sheet of the published workbook, in the flat table's columns; its example rows
+    ("Example 1", "示例1", bare numbers) name no case and are dropped."""
+    header = [str(h or "").strip() for h in rows[0]]
+    columns = {}
+    for n, h in enumerate(header):
+        m = re.match(r"(\d)\)", h)
+        if m and 1 <= int(m.group(1)) <= len(MALENIA_NUMBERED):
+            columns[n] = MALENIA_NUMBERED[int(m.group(1)) - 1]
+    columns[0], columns[len(header) - 1] = "case_id", "report"
+    lesion_type, organ = MALENIA_SHEETS.get(name.strip(), ("", ""))
+    out = []
+    for r in rows[1:]:
+        row = {col: ("" if r[n] is None else str(r[n])) for n, col in columns.items() if n < len(r)}
+        case = row.get("case_id", "").strip()
+        if not case or case.isdigit() or case.lower().startswith("example") or case.startswith("示例"):
+            continue
+        out.append({**row, "lesion_type": lesion_type, "organ": organ})
+    return out
+
+
 def _table_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a flat table (CSV, or an XLSX whose first sheet has a ``case_id`` header), or of every
+    sheet of the authors' published workbook (header ``ID``, sheets named by lesion type)."""
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         import openpyxl
 
-        sheet = openpyxl.load_workbook(path, read_only=True, data_only=True).active
-        rows = list(sheet.iter_rows(values_only=True))
-        header = [str(h).strip() if h is not None else "" for h in rows[0]]
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises zipfile/KeyError/ValueError on damaged files
+            raise InputError(f"cannot read {path}: {exc}") from exc
+        sheets = [(ws.title, list(ws.iter_rows(values_only=True))) for ws in book.worksheets]
+        sheets = [(name, rows) for name, rows in sheets if rows]
+        if sheets and str(sheets[0][1][0][0] or "").strip().upper() == "ID":
+            return [row for name, rows in sheets for row in _published_sheet(name, rows)]
+        rows = sheets[0][1] if sheets else []
+        header = [str(h).strip() if h is not None else "" for h in rows[0]] if rows else []
         return [{h: ("" if v is None else str(v)) for h, v in zip(header, r)} for r in rows[1:]]
     with open(path, newline="", encoding="utf-8-sig") as f:
         return [dict(r) for r in csv.DictReader(f)]

@@ -1,6 +1,6 @@
-"""One dataset interface over synthetic, MSD and KiTS23 folders: image, instances, attributes.
+"""One dataset interface over every layout ``adapters.LAYOUTS`` names: image, instances, attributes.
 
-    ds = LesionDataset("data/SynthLesion/seen")            # or an MSD Task folder, or KiTS23
+    ds = LesionDataset("data/SynthLesion/seen")   # or MSD, KiTS23, ReXGroundingCT, CVPR-BiomedSegFM, a cache
     case = ds[0]
     case.image        # pipeline.geometry.Image (HU, KJI array + LPS geometry)
     case.label        # (K, J, I) int32 instance map: 0 background, lesion_id elsewhere
@@ -11,7 +11,10 @@ Real datasets label lesion classes; connected components become instances (large
 Attributes of real lesions come from an attribute table (``attributes=`` a Malenia CSV/XLSX,
 joined by case id: a case's rows go to its lesions in decreasing size); otherwise from what the
 label says (organ, lesion type, side from the patient's LPS x). A folder with a ``reports.csv``
-lists its lesions before any image is read (:meth:`LesionDataset.listed_lesions`).
+lists its lesions before any image is read (:meth:`LesionDataset.listed_lesions`). Datasets that
+describe their own masks (ReXGroundingCT's findings, CVPR-BiomedSegFM's class prompts; :mod:`.public`)
+give each mask its sentence as report and the attributes the query parser reads in it; a prepared
+cache (:mod:`.cache`) gives back the records it stored.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ class LesionDataset(Sequence[LesionCase]):
     Args:
         data_dir: synthetic (``textlesionseg synth``), MSD task or KiTS23 folder.
         part: "train", "test" or "all".
-        layout: force "synthetic", "msd" or "kits23" (default: detected).
+        layout: force one of ``adapters.LAYOUTS`` (default: detected).
         attributes: optional Malenia-format attribute table (CSV/XLSX) joined by case id.
         described_only: drop lesions not described (referring distractors stay in ``label``
             but not in ``lesions``) when True.
@@ -173,6 +176,8 @@ class LesionDataset(Sequence[LesionCase]):
         if isinstance(index, slice):
             raise TypeError("LesionDataset does not slice; index one case at a time")
         src = self.sources[index]
+        if src.reader:
+            return self._read_described(src)
         image = _read(src.image)
         raw = _read(src.label).array
         if raw.shape != image.array.shape:
@@ -187,6 +192,23 @@ class LesionDataset(Sequence[LesionCase]):
         if self.described_only:
             lesions = [l for l in lesions if l.described]
         return LesionCase(src.case_id, image, label, lesions, src.part or "train", organs, {"layout": self.layout})
+
+    def _read_described(self, src: CaseSource) -> LesionCase:
+        """A case of a cache or of a public dataset that describes its own masks (:mod:`.public`)."""
+        if src.reader == "cache":
+            from .cache import read_cached
+
+            image, label, lesions, meta = read_cached(src, self.root)
+        else:
+            from .public import read_public
+
+            image, label, found = read_public(src)
+            lesions = [LesionRecord(k, described_attributes(text, src.organ), text, True, voxels)
+                       for k, text, voxels in found if voxels >= self.min_voxels]
+            meta = {"layout": self.layout}
+        if self.described_only:
+            lesions = [l for l in lesions if l.described]
+        return LesionCase(src.case_id, image, label, lesions, src.part or "train", None, meta)
 
     def listed_lesions(self, index: int) -> list[LesionRecord] | None:
         """The lesions ``reports.csv`` lists for case ``index``, without reading any image
@@ -219,8 +241,9 @@ class LesionDataset(Sequence[LesionCase]):
             if src.organ in PAIRED:
                 attrs["side"] = side_of(image, label == k)
             report = ""
-            if rows:  # the table describes the case's main lesions, largest first
-                row = rows.pop(0)
+            if rows:  # the table describes the case's main lesions, largest first, cysts as cysts
+                cyst = "cyst" in ltype
+                row = rows.pop(next((n for n, r in enumerate(rows) if ("cyst" in str(r.get("lesion_type") or "")) == cyst), 0))
                 report = row.pop("report", "")
                 attrs.update({key: v for key, v in row.items() if v not in (None, "")})
             if not report:
@@ -230,6 +253,25 @@ class LesionDataset(Sequence[LesionCase]):
         return out
 
 
+#: the attributes a description's parse states (the rest stays unknown: None)
+STATED = ("lesion_type", "organ", "side", "sub_location", "shape", "density", "density_variation", "surface",
+          "enhancement", "relation", "related_organ", "specific_features", "size_mm")
+
+
+def described_attributes(text: str, organ: str | None) -> dict[str, Any]:
+    """The attributes a dataset's own sentence states, as the query parser reads them (what a user's
+    words would give at inference); ``organ`` where the sentence names none."""
+    from ...query import parse_text
+
+    queries = parse_text(text).queries
+    attrs: dict[str, Any] = {k: None for k in STATED}
+    if queries:
+        attrs.update({k: getattr(queries[0], k, None) for k in STATED})
+    attrs["organ"] = attrs["organ"] or organ
+    attrs["specific_features"] = list(attrs["specific_features"] or [])
+    return attrs
+
+
 def _stated_part(rows: dict[int, dict[str, Any]]) -> str:
     """The part a case's report rows agree on ("" when they name none or disagree)."""
     parts = {row.get("part", "") for row in rows.values()} - {""}
@@ -237,21 +279,24 @@ def _stated_part(rows: dict[int, dict[str, Any]]) -> str:
 
 
 def is_dataset_folder(path: Path) -> bool:
-    """True when ``path`` itself is a dataset (MSD / synthetic / KiTS23), not a folder of them."""
+    """True when ``path`` itself is a dataset (any of ``adapters.LAYOUTS``), not a folder of them."""
+    from .public import segfm_prompts_file
+
     path = Path(path)
-    return (path / "imagesTr").is_dir() or (path / "dataset.json").exists() or any(path.glob("case_*"))
+    return (path / "imagesTr").is_dir() or (path / "dataset.json").exists() or any(path.glob("case_*")) \
+        or (path / "cache.json").is_file() or segfm_prompts_file(path) is not None
 
 
-def lesion_datasets(data_dir: str | Path, part: str = "train", attributes: str | Path | None = None
-                    ) -> list[LesionDataset]:
+def lesion_datasets(data_dir: str | Path, part: str = "train", attributes: str | Path | None = None,
+                    layout: str | None = None) -> list[LesionDataset]:
     """The datasets of ``data_dir``: the folder itself when it is one (MSD / synthetic / KiTS23),
     else each sub-folder that holds ``part`` cases (e.g. ``DATA/chest`` + ``DATA/SynthLesion/seen``
     trained together, or a SynthLesion benchmark root). InputError when none does."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise InputError(f"training data folder {data_dir} does not exist (run: textlesionseg synth)")
-    if is_dataset_folder(data_dir):
-        return [LesionDataset(data_dir, part=part, attributes=attributes)]
+    if layout or is_dataset_folder(data_dir):
+        return [LesionDataset(data_dir, part=part, layout=layout, attributes=attributes)]
     found = []
     for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
         try:
