@@ -1,0 +1,245 @@
+"""The remote engine: a real ``textlesionseg serve`` on 127.0.0.1, started once for this file.
+
+Its models are the worker's tiny real segmenter (``worker.testing``), so each test takes
+seconds: round trip against the local engine, token, limits, two clients at once, per-client
+cancel, malformed requests, another client version, and the command line's ``--server``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from TextLesionSegLib.errors import ServerError
+from TextLesionSegLib.worker import protocol
+from TextLesionSegLib.worker import remote
+from TextLesionSegLib.worker import testing as tiny
+from TextLesionSegLib.worker.client import PACKAGE_PARENT
+from TextLesionSegLib.worker.remote import RemoteClient, server_info
+
+TIMEOUT = 120  # generous: the 2 shared CPU cores may be busy
+TEXT = "round mass in the right lung"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(folder: Path, registry: Path, token_file: Path, *options: str) -> tuple[subprocess.Popen, str]:
+    """``textlesionseg serve`` in a subprocess on a free loopback port; waits until it answers."""
+    port = free_port()
+    env = {**os.environ, "TEXTLESIONSEG_EXTRA_REGISTRY": str(registry), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(PACKAGE_PARENT), os.environ.get("PYTHONPATH", "")) if p)}
+    log = open(folder / f"server-{port}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "TextLesionSegLib.cli", "serve", "--port", str(port),
+                             "--token-file", str(token_file), "--device", "cpu", *options],
+                            stdout=log, stderr=log, env=env)
+    url, token = f"http://127.0.0.1:{port}", token_file.read_text().strip()
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            server_info(url, token)
+            return proc, url
+        except ServerError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError((folder / f"server-{port}.log").read_text())
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("server")
+    registry = tiny.write_test_registry(folder / "site", {"tiny": {}, "slow": {"sleep_per_window": 0.25,
+                                                                              "roi_size": [8, 8, 8]}})
+    token_file = folder / "token.txt"
+    token_file.write_text("s3cret-token-for-the-test-server\n")
+    proc, url = start_server(folder, registry, token_file, "--queue-depth", "2", "--max-upload-mb", "1",
+                             "--max-image-mvoxels", "0.2", "--preload", "tiny")
+    yield {"folder": folder, "registry": registry, "token": token_file.read_text().strip(), "token_file": token_file,
+           "url": url, "image": tiny.write_phantom(folder / "phantom.nrrd"), "proc": proc}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _request(site: dict, model: str = "tiny", text: str = TEXT, **extra) -> dict:
+    return {"type": "segment", "image_path": str(site["image"]), "texts": [text], "model": model,
+            "settings": {"device": "cpu"}, "output_dir": str(site["folder"] / "out"), **extra}
+
+
+def _client(site: dict, token: str | None = None) -> RemoteClient:
+    return RemoteClient(site["url"], token or site["token"], log_path=site["folder"] / "client.log")
+
+
+def _accepted(site: dict) -> int:
+    return server_info(site["url"], site["token"])["queue"]["accepted"]
+
+
+def test_handshake_names_version_device_and_models(site):
+    info = server_info(site["url"], site["token"])
+    assert info["version"] == remote.__version__ and info["device"] == "cpu"
+    assert {"tiny", "slow"} <= set(info["models"]) and info["loaded_models"] == ["tiny@cpu"]  # --preload
+    assert info["queue"]["depth"] == 2 and info["limits"]["max_upload_bytes"] == 2**20
+    line = remote.describe_server(info)
+    assert remote.__version__ in line and "cpu" in line and "tiny" in line
+
+
+def test_segment_round_trip_gives_the_local_engines_mask(site, monkeypatch):
+    final = _client(site).request(_request(site, keep_probability=True), TIMEOUT)
+    assert final["type"] == "result", final
+    assert Path(final["result_path"]).is_file() and final["model"] == "tiny"
+    served = protocol.load_result(final["result_path"])
+    monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
+    from TextLesionSegLib.worker.server import run_request_sync
+
+    local = protocol.load_result(run_request_sync(_request(site, id="local", keep_probability=True))["result_path"])
+    assert served.segments[0].name == local.segments[0].name == TEXT
+    assert served.segments[0].mask.sum() > 100  # the phantom's sphere
+    np.testing.assert_array_equal(served.segments[0].mask, local.segments[0].mask)
+    np.testing.assert_array_equal(served.segments[0].probability, local.segments[0].probability)
+    assert served.segments[0].lesions == local.segments[0].lesions
+
+
+def test_missing_or_wrong_token_is_refused_and_does_no_work(site):
+    before = _accepted(site)
+    with pytest.raises(ServerError, match="refused the token"):
+        server_info(site["url"], "wrong-token-of-enough-length")
+    final = _client(site, "wrong-token-of-enough-length").request(_request(site), TIMEOUT)
+    assert final["type"] == "error" and final["exit_code"] == 5 and "refused the token" in final["message"]
+    bare = urllib.request.Request(site["url"] + "/v1/jobs", data=json.dumps(_request(site)).encode(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(bare, timeout=10)
+    assert refused.value.code == 401 and "needs its token" in json.loads(refused.value.read())["message"]
+    assert _accepted(site) == before  # nothing was queued, nothing ran
+
+
+def test_oversized_upload_and_image_are_refused_each_with_one_line(site):
+    big = site["folder"] / "big.nrrd"
+    import SimpleITK as sitk
+
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((96, 96, 96), np.int16)), str(big))  # 1.7 MiB, no compression
+    final = _client(site).request({**_request(site), "image_path": str(big)}, TIMEOUT)
+    assert final["type"] == "error" and final["exit_code"] == 2
+    assert final["message"].startswith("the image upload is larger than the server accepts (1 MiB)")
+    many = tiny.write_phantom(site["folder"] / "many.nrrd", size=64)  # 262,144 voxels, under 1 MiB compressed
+    final = _client(site).request({**_request(site), "image_path": str(many)}, TIMEOUT)
+    assert final["type"] == "error" and final["exit_code"] == 2
+    assert final["message"] == ("the image has 262,144 voxels, more than the server's limit of 200,000; crop it to "
+                                "a region of interest")
+    assert server_info(site["url"], site["token"])["queue"]["waiting"] == 0  # the refused jobs are gone
+
+
+def test_two_clients_at_once_each_get_their_own_answer(site):
+    clients = [_client(site), _client(site)]
+    texts = ["round mass in the right lung", "hyperdense nodule in the liver"]
+    answers: dict[int, dict] = {}
+
+    def run(n: int) -> None:
+        answers[n] = clients[n].request(_request(site, text=texts[n], id=f"c{n}"), TIMEOUT)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    for n in range(2):
+        assert answers[n]["type"] == "result", answers[n]
+        assert protocol.load_result(answers[n]["result_path"]).segments[0].name == texts[n]
+    assert answers[0]["result_path"] != answers[1]["result_path"]
+
+
+def test_cancel_of_one_client_leaves_the_other_running(site):
+    slow, other = _client(site), _client(site)
+    slow.submit(_request(site, model="slow", id="slow"))
+    deadline = time.monotonic() + TIMEOUT
+    while not any(m.get("stage", "").startswith("Segmenting") for m in slow.poll()):  # surely running
+        assert time.monotonic() < deadline and slow.busy
+        time.sleep(0.1)
+    before = server_info(site["url"], site["token"])["queue"]["finished"]
+    other.submit(_request(site, id="other", text="hyperdense nodule in the liver"))  # waits behind the slow job
+    slow.cancel()
+    cancelled = slow.poll()
+    assert cancelled[-1]["exit_code"] == 130 and not slow.busy
+    final = [m for m in other.wait(TIMEOUT) if m["type"] != "progress"][-1]
+    assert final["type"] == "result", final
+    assert protocol.load_result(final["result_path"]).segments[0].name == "hyperdense nodule in the liver"
+    info = server_info(site["url"], site["token"])
+    assert info["queue"]["running"] == 0 and info["queue"]["waiting"] == 0
+    after = info["queue"]["finished"]  # the slow job ended cancelled mid-run; the other one ran to its result
+    assert after.get("cancelled", 0) == before.get("cancelled", 0) + 1
+    assert after.get("done", 0) == before.get("done", 0) + 1
+
+
+def test_malformed_requests_get_one_line_and_the_server_stays_up(site):
+    token = {"Authorization": f"Bearer {site['token']}"}
+    for body in (b"{not json", b"[1, 2]", json.dumps({"type": "segment", "texts": "x"}).encode(),
+                 json.dumps({"type": "shutdown"}).encode(), json.dumps({**_request(site)}).encode(),
+                 json.dumps({"type": "segment", "texts": ["a"], "settings": {"treshold": 1}}).encode()):
+        call = urllib.request.Request(site["url"] + "/v1/jobs", data=body, headers=token, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(call, timeout=10)
+        answer = json.loads(refused.value.read())
+        assert refused.value.code == 400 and answer["exit_code"] == 2 and "\n" not in answer["message"], answer
+    assert "image_path" in answer["message"] or "treshold" in answer["message"]
+    call = urllib.request.Request(site["url"] + "/v1/nowhere", headers=token)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(call, timeout=10)
+    assert missing.value.code == 404 and json.loads(missing.value.read())["type"] == "error"
+    assert site["proc"].poll() is None and server_info(site["url"], site["token"])["version"]
+
+
+def test_a_client_of_another_version_gets_one_sentence_naming_both(site, monkeypatch):
+    monkeypatch.setattr(remote, "__version__", "0.0.9")
+    sentence = (f"This client is TextLesionSeg 0.0.9 but the server at {site['url']} runs TextLesionSeg "
+                f"{protocol_version()}; install the same version on both.")
+    with pytest.raises(ServerError) as refused:
+        server_info(site["url"], site["token"])
+    assert str(refused.value) == sentence and refused.value.exit_code == 5
+    final = _client(site).request(_request(site), TIMEOUT)  # the server refuses the job with both versions too
+    assert final == {"type": "error", "id": final["id"], "message": sentence, "exit_code": 5}
+
+
+def protocol_version() -> str:
+    import TextLesionSegLib
+
+    return TextLesionSegLib.__version__
+
+
+def test_command_line_server_writes_what_a_local_run_writes(site, monkeypatch, tmp_path):
+    from TextLesionSegLib.cli import main
+
+    common = ["segment", str(site["image"]), "--text", TEXT, "--model", "tiny", "--device", "cpu", "--quiet"]
+    assert main([*common, "-o", str(tmp_path / "remote.seg.nrrd"), "--report", str(tmp_path / "remote.json"),
+                 "--server", site["url"], "--token-file", str(site["token_file"])]) == 0
+    monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
+    assert main([*common, "-o", str(tmp_path / "local.seg.nrrd"), "--report", str(tmp_path / "local.json")]) == 0
+    import slicerio
+
+    remote_seg = slicerio.read_segmentation(str(tmp_path / "remote.seg.nrrd"))
+    local_seg = slicerio.read_segmentation(str(tmp_path / "local.seg.nrrd"))
+    np.testing.assert_array_equal(remote_seg["voxels"], local_seg["voxels"])
+    strip = lambda doc: {k: v for k, v in doc.items() if k != "timings_s"}  # noqa: E731
+    assert strip(json.loads((tmp_path / "remote.json").read_text())) == strip(json.loads((tmp_path / "local.json").read_text()))
+
+
+def test_command_line_names_an_unreachable_server_in_one_line_exit_5(site, tmp_path, capsys):
+    from TextLesionSegLib.cli import main
+
+    code = main(["segment", str(site["image"]), "--text", TEXT, "-o", str(tmp_path / "x.seg.nrrd"), "--quiet",
+                 "--server", f"http://127.0.0.1:{free_port()}", "--token-file", str(site["token_file"])])
+    err = capsys.readouterr().err.strip()
+    assert code == 5 and len(err.splitlines()) == 1 and "cannot reach the TextLesionSeg server" in err
+    assert not (tmp_path / "x.seg.nrrd").exists()
