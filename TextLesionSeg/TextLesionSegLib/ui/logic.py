@@ -29,6 +29,7 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         from TextLesionSegLib.mrml.run_controller import RunController
 
         self.controller = RunController(self._newWorkerClient)
+        self._engine = None  # the EngineChoice in use (None: the local worker, not chosen yet)
 
     def getParameterNode(self):
         return TextLesionSegParameterNode(super().getParameterNode())
@@ -39,6 +40,24 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
 
         # PythonSlicer is Slicer's Python launcher; sys.executable is the Slicer application itself.
         return WorkerClient(python_executable=shutil.which("PythonSlicer") or sys.executable)
+
+    # ---- engine: local worker or server ----------------------------------------------------
+    def useEngine(self, kind: str, url: str = "", tokenFile: str = "") -> None:
+        """Run the next requests on ``kind`` ("local" or "server" at ``url`` with the token in
+        ``tokenFile``); raises ``InputError`` when the choice is incomplete."""
+        from TextLesionSegLib.worker.engines import EngineChoice
+
+        choice = EngineChoice(kind, url.strip(), tokenFile.strip())
+        if choice != self._engine:
+            self.controller.use_client_factory(choice.client_factory(shutil.which("PythonSlicer") or sys.executable))
+            self._engine = choice
+
+    @staticmethod
+    def testConnection(url: str, tokenFile: str) -> tuple:
+        """(ok, one line): the server's version, device and models, or why it cannot be used."""
+        from TextLesionSegLib.worker.engines import test_connection
+
+        return test_connection(url, tokenFile)
 
     # ---- environment ---------------------------------------------------------------------------
     @staticmethod
