@@ -8,7 +8,6 @@ cancel, malformed requests, another client version, and the command line's ``--s
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import urllib.error
@@ -213,3 +212,75 @@ def test_command_line_names_an_unreachable_server_in_one_line_exit_5(site, tmp_p
     err = capsys.readouterr().err.strip()
     assert code == 5 and len(err.splitlines()) == 1 and "cannot reach the TextLesionSeg server" in err
     assert not (tmp_path / "x.seg.nrrd").exists()
+
+
+def test_python_api_server_option_returns_what_a_local_run_returns(site, monkeypatch):
+    from TextLesionSegLib.pipeline.io import read_image
+    from TextLesionSegLib.pipeline.run import segment
+    from TextLesionSegLib.worker.remote_engine import RemoteEngine
+
+    image = read_image(site["image"])
+    stages: list = []
+    served = segment(image, [TEXT], "tiny", {"device": "cpu"}, lambda stage, fraction: stages.append(stage),
+                     server=RemoteEngine(site["url"], token_file=site["token_file"]))
+    monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
+    local = segment(image, [TEXT], "tiny", {"device": "cpu"})
+    assert served.image is image and "Sending the image to the server" in stages
+    np.testing.assert_array_equal(served.segments[0].mask, local.segments[0].mask)
+    assert served.segments[0].lesions == local.segments[0].lesions and served.warnings == local.warnings
+
+
+def test_a_progress_callback_that_cancels_stops_the_servers_job(site):
+    from TextLesionSegLib.errors import CancelledError
+    from TextLesionSegLib.pipeline.io import read_image
+    from TextLesionSegLib.pipeline.run import segment
+    from TextLesionSegLib.worker.remote_engine import RemoteEngine
+
+    def progress(stage: str, fraction) -> None:
+        if stage.startswith("Segmenting"):
+            raise CancelledError("stop")
+
+    before = server_info(site["url"], site["token"])["queue"]["finished"].get("cancelled", 0)
+    with pytest.raises(CancelledError):
+        segment(read_image(site["image"]), [TEXT], "slow", None, progress, server=RemoteEngine(site["url"], site["token"]))
+    deadline = time.monotonic() + TIMEOUT
+    while server_info(site["url"], site["token"])["queue"]["finished"].get("cancelled", 0) == before:
+        assert time.monotonic() < deadline, "the server's job was not cancelled"
+        time.sleep(0.2)
+
+
+def test_a_full_queue_answers_busy_with_its_depth(site):
+    token = {"Authorization": f"Bearer {site['token']}", "Content-Type": "application/json"}
+    body = json.dumps({"type": "segment", "texts": [TEXT], "model": "tiny"}).encode()
+    jobs = []
+    for _ in range(2):  # jobs waiting for their image hold their place in the line
+        call = urllib.request.Request(site["url"] + "/v1/jobs", data=body, headers=token, method="POST")
+        with urllib.request.urlopen(call, timeout=10) as answer:
+            jobs.append(json.loads(answer.read())["job"])
+    final = _client(site).request(_request(site), TIMEOUT)
+    assert final["exit_code"] == 5 and final["message"].startswith("the server is busy: its queue of 2 jobs is full")
+    for job in jobs:
+        urllib.request.urlopen(urllib.request.Request(f"{site['url']}/v1/jobs/{job}", headers=token, method="DELETE"),
+                               timeout=10)
+    assert server_info(site["url"], site["token"])["queue"]["waiting"] == 0
+    assert _client(site).request(_request(site), TIMEOUT)["type"] == "result"  # the places are free again
+
+
+def test_a_job_past_the_time_limit_ends_with_one_line_exit_5(site, monkeypatch, tmp_path):
+    from TextLesionSegLib.server.jobs import JobQueue, ServerConfig
+    from TextLesionSegLib.worker.server import WorkerState
+
+    monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
+    queue = JobQueue(ServerConfig(token="x" * 16, job_timeout_s=1.0, work_dir=tmp_path / "jobs"), WorkerState().handle)
+    queue.start()
+    try:
+        job = queue.create({**_request(site, model="slow"), "output_dir": str(tmp_path / "out")}, needs_image=False)
+        deadline = time.monotonic() + TIMEOUT
+        while not job.final:
+            assert time.monotonic() < deadline
+            queue.get(job.id)  # its client is still asking
+            time.sleep(0.1)
+    finally:
+        queue.close()
+    assert job.state == "error" and job.reply["exit_code"] == 5
+    assert job.reply["message"] == "the job ran longer than the server's limit of 1 s; nothing was changed"
