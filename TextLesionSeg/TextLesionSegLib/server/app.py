@@ -168,7 +168,10 @@ def create_app(queue: JobQueue, info: Callable[[], dict[str, Any]]) -> FastAPI:
         except Refusal:
             queue.cancel(job_id)  # nothing runs and nothing stays
             raise
-        queue.uploaded(job)
+        try:
+            queue.uploaded(job)
+        except ServerError as exc:
+            raise Refusal(408, "timeout", str(exc)) from None
         return job.public(queue.position(job))
 
     @app.get(f"{API}/jobs/{{job_id}}")

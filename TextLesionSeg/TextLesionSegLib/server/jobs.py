@@ -125,8 +125,12 @@ class JobQueue:
             return job
 
     def uploaded(self, job: Job) -> None:
-        """The job's image has arrived: it joins the line."""
+        """The job's image has arrived: it joins the line (``ServerError`` when the job was dropped
+        meanwhile: its upload outlasted :attr:`ServerConfig.upload_timeout_s`)."""
         with self._lock:
+            if self.jobs.get(job.id) is not job:
+                raise ServerError(f"the upload took longer than the server's limit of "
+                                  f"{self.config.upload_timeout_s:g} s; try again, or crop the volume")
             if job.state == "awaiting_upload":
                 self._enqueue(job)
 
@@ -170,6 +174,8 @@ class JobQueue:
         if job in self.waiting:
             self.waiting.remove(job)
         self.jobs.pop(job.id, None)
+        if not job.final:
+            job.state = "cancelled"
         shutil.rmtree(job.folder, ignore_errors=True)
         log.info("job %s dropped: %s", job.id[:8], reason)
 

@@ -47,7 +47,14 @@ def engine_info(state: Any, device: str) -> dict[str, Any]:
     from ..models.registry import list_models
     from ..worker.server import compute_status
 
-    status = state.status()
+    for _ in range(3):  # the engine thread may load a model while this reads the list
+        try:
+            status = state.status()
+            break
+        except RuntimeError:
+            continue
+    else:
+        status = {"loaded_models": [], "requests_done": None}
     return {"device": device, "compute": compute_status(), "models": [e.name for e in list_models()],
             "loaded_models": status["loaded_models"], "requests_done": status["requests_done"]}
 
