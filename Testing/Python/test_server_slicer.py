@@ -129,3 +129,12 @@ def test_switching_engine_stops_the_old_client(site):
     run.use_client_factory(engines.EngineChoice("server", site["url"], site["token_file"]).client_factory())
     assert run._client is None and run.compute is None
     assert isinstance(run.client, RemoteClient) and made == ["local"]
+
+
+def test_the_extension_packages_the_client_and_never_the_server():
+    from pathlib import Path
+
+    cmake = (Path(__file__).resolve().parents[2] / "TextLesionSeg" / "CMakeLists.txt").read_text(encoding="utf-8")
+    for client in ("worker/remote.py", "worker/remote_engine.py", "worker/engines.py"):
+        assert f"TextLesionSegLib/{client}" in cmake
+    assert "TextLesionSegLib/server/" not in cmake  # FastAPI and uvicorn stay off the workstation
