@@ -64,6 +64,10 @@ def test_handshake_names_version_device_and_models(site):
     assert info["queue"]["depth"] == 2 and info["limits"]["max_upload_bytes"] == 2**20
     line = remote.describe_server(info)
     assert remote.__version__ in line and "cpu" in line and "tiny" in line
+    port = site["url"].rsplit(":", 1)[1]
+    started = (site["folder"] / f"server-{port}.log").read_text()
+    assert f"listening on http://127.0.0.1:{port} (loopback only: other machines cannot connect" in started
+    assert "queue depth 2; limits: upload 1 MiB, image 200,000 voxels, job 600 s" in started
 
 
 def test_segment_round_trip_gives_the_local_engines_mask(site, monkeypatch):
@@ -284,3 +288,19 @@ def test_a_job_past_the_time_limit_ends_with_one_line_exit_5(site, monkeypatch, 
         queue.close()
     assert job.state == "error" and job.reply["exit_code"] == 5
     assert job.reply["message"] == "the job ran longer than the server's limit of 1 s; nothing was changed"
+
+
+def test_serve_refuses_to_start_without_a_usable_token(tmp_path, capsys):
+    from TextLesionSegLib.cli import main
+    from TextLesionSegLib.server.main import create_token, is_loopback
+
+    assert main(["serve", "--token-file", str(tmp_path / "absent.txt")]) == 2
+    assert "token file not found (add --create-token to write a random one)" in capsys.readouterr().err
+    (tmp_path / "short.txt").write_text("abc")
+    assert main(["serve", "--token-file", str(tmp_path / "short.txt")]) == 2
+    assert "at least 16 characters" in capsys.readouterr().err
+    assert create_token(tmp_path / "new.txt") and not create_token(tmp_path / "new.txt")  # never overwritten
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o600
+    assert len(remote.read_token(tmp_path / "new.txt")) >= 40
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")

@@ -2,6 +2,7 @@
 
     python -m TextLesionSegLib.server.loadtest                       # lsms-demo, 64^3 phantom, CPU
     python -m TextLesionSegLib.server.loadtest --model malenia-demo --clients 1 2 4 --per-level 8 --json out.json
+    python -m TextLesionSegLib.server.loadtest --image ct.nrrd --per-level 4 --memory-requests 10
 
 Starts ``textlesionseg serve`` on 127.0.0.1 (a free port, a fresh token; nothing else can
 reach it), then: requests per minute and latency (median, max) with 1, 2 and 4 clients at once,
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the load test; prints a table and the summary (JSON with ``--json``)."""
     parser = argparse.ArgumentParser(prog="python -m TextLesionSegLib.server.loadtest", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lsms-demo")
+    parser.add_argument("--image", type=Path, help="a CT to send (default: a CT-like phantom of --size voxels per side)")
     parser.add_argument("--size", type=int, default=64, help="phantom edge in voxels")
     parser.add_argument("--text", default="round solid nodule in the right lung")
     parser.add_argument("--device", default="cpu")
@@ -114,10 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     from ..worker.testing import write_phantom
 
     folder = Path(tempfile.mkdtemp(prefix="textlesionseg-loadtest-"))
-    image = write_phantom(folder / "phantom.nrrd", size=args.size, lesion_radius_vox=args.size / 8)
+    image = args.image or write_phantom(folder / "phantom.nrrd", size=args.size, lesion_radius_vox=args.size / 8)
     request = {"type": "segment", "image_path": str(image), "texts": [args.text], "model": args.model,
                "settings": {"device": args.device}, "output_dir": str(folder / "results")}
-    summary: dict[str, Any] = {"model": args.model, "image": f"CT-like phantom {args.size}^3", "device": args.device,
+    summary: dict[str, Any] = {"model": args.model, "device": args.device,
+                               "image": str(args.image) if args.image else f"CT-like phantom {args.size}^3",
                                "cpu_count": os.cpu_count(), "python": sys.version.split()[0]}
     proc, url, token = start_server(folder, args.device)
     try:

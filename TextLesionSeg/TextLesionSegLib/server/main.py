@@ -95,7 +95,7 @@ def serve(host: str, port: int, token_file: Path, make_token: bool = False, prel
              if is_loopback(host) else "REACHABLE FROM OTHER MACHINES: put it behind TLS (docs/server.md)")
     print(f"textlesionseg serve: listening on http://{host}:{port} ({where}); device {config.device}; "
           f"queue depth {config.queue_depth}; limits: upload {config.max_upload_bytes / 2**20:.0f} MiB, "
-          f"image {config.max_voxels / 1e6:.0f} M voxels, job {config.job_timeout_s:g} s; "
+          f"image {config.max_voxels:,} voxels, job {config.job_timeout_s:g} s; "
           f"token from {token_file} ({MIN_TOKEN_CHARS}+ characters)", file=sys.stderr, flush=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5, access_log=False)
