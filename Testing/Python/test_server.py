@@ -290,7 +290,7 @@ def test_a_job_past_the_time_limit_ends_with_one_line_exit_5(site, monkeypatch, 
     assert job.reply["message"] == "the job ran longer than the server's limit of 1 s; nothing was changed"
 
 
-def test_serve_refuses_to_start_without_a_usable_token(tmp_path, capsys):
+def test_serve_refuses_to_start_without_a_usable_token_or_port(site, tmp_path, capsys):
     from TextLesionSegLib.cli import main
     from TextLesionSegLib.server.main import create_token, is_loopback
 
@@ -299,6 +299,9 @@ def test_serve_refuses_to_start_without_a_usable_token(tmp_path, capsys):
     (tmp_path / "short.txt").write_text("abc")
     assert main(["serve", "--token-file", str(tmp_path / "short.txt")]) == 2
     assert "at least 16 characters" in capsys.readouterr().err
+    port = site["url"].rsplit(":", 1)[1]  # the test server's port: taken
+    assert main(["serve", "--token-file", str(site["token_file"]), "--port", port]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in capsys.readouterr().err
     assert create_token(tmp_path / "new.txt") and not create_token(tmp_path / "new.txt")  # never overwritten
     assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o600
     assert len(remote.read_token(tmp_path / "new.txt")) >= 40

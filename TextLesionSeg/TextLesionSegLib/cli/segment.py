@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "segment", help="segment the lesions described in free text",
         description="Segment one lesion per description. Exit codes: 0 ok, 1 internal error, 2 bad input, "
-        "3 model/weights problem, 4 not enough memory.",
+        "3 model/weights problem, 4 not enough memory, 5 remote engine problem (--server).",
     )
     p.add_argument("image", metavar="IMAGE", help="CT volume (.nrrd, .nii[.gz], .mha, .mhd) or a DICOM series folder")
     p.add_argument("--text", action="append", default=[], metavar="DESCRIPTION",

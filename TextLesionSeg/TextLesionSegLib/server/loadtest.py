@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from ..worker.testing import write_phantom
 
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))  # so the server is stopped too
+
     folder = Path(tempfile.mkdtemp(prefix="textlesionseg-loadtest-"))
     image = args.image or write_phantom(folder / "phantom.nrrd", size=args.size, lesion_radius_vox=args.size / 8)
     request = {"type": "segment", "image_path": str(image), "texts": [args.text], "model": args.model,
@@ -128,10 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         timed(warm, request)  # loads the model
         rss_before = process_rss_bytes(proc.pid)
         summary["levels"] = [level(url, token, request, n, args.per_level) for n in args.clients]
-        memory_seconds = [timed(warm, request) for _ in range(args.memory_requests)]
-        rss_after = process_rss_bytes(proc.pid)
+        memory_seconds, samples = [], {}
+        for n in range(1, args.memory_requests + 1):
+            memory_seconds.append(timed(warm, request))
+            if n % 10 == 0 or n == args.memory_requests:  # plateau or trend: every 10th request
+                samples[n] = round((process_rss_bytes(proc.pid) or 0) / 2**20, 1)
         summary["server_rss_mb"] = {"after_warm_up": round((rss_before or 0) / 2**20, 1),
-                                    f"after_{args.memory_requests}_more": round((rss_after or 0) / 2**20, 1),
+                                    f"after_{args.memory_requests}_more": samples[args.memory_requests],
+                                    "after_n_more": samples,
                                     "median_s_of_those": round(statistics.median(memory_seconds), 2)}
     finally:
         proc.terminate()

@@ -42,6 +42,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def check_address(host: str, port: int) -> None:
+    """``InputError`` when ``host:port`` cannot be listened on (in use, not this machine's), before
+    any model loads."""
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
 def engine_info(state: Any, device: str) -> dict[str, Any]:
     """Device, compute status, models and engine counters of this server (for /v1/version)."""
     from ..models.registry import list_models
@@ -88,6 +102,7 @@ def serve(host: str, port: int, token_file: Path, make_token: bool = False, prel
     if not token_file.exists():
         raise InputError(f"{token_file}: token file not found (add --create-token to write a random one)")
     config = ServerConfig(token=read_token(token_file), **limits)
+    check_address(host, port)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s textlesionseg-serve %(levelname)s %(message)s")
     app, queue = build(config, preload)
