@@ -307,3 +307,22 @@ def test_serve_refuses_to_start_without_a_usable_token_or_port(site, tmp_path, c
     assert len(remote.read_token(tmp_path / "new.txt")) >= 40
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+
+
+def test_a_job_whose_client_went_away_is_cancelled_and_its_files_deleted(site, monkeypatch, tmp_path):
+    from TextLesionSegLib.server.jobs import JobQueue, ServerConfig
+    from TextLesionSegLib.worker.server import WorkerState
+
+    monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
+    queue = JobQueue(ServerConfig(token="x" * 16, abandon_s=1.0, work_dir=tmp_path / "jobs"), WorkerState().handle)
+    queue.start()
+    try:
+        job = queue.create({**_request(site, model="slow"), "output_dir": str(tmp_path / "out")}, needs_image=False)
+        deadline = time.monotonic() + TIMEOUT
+        while job.id in queue.jobs:  # nobody asks for it
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        queue.close()
+    assert job.state == "cancelled" and job.stop_reason == "its client stopped asking"
+    assert queue.finished == {"cancelled": 1} and not job.folder.exists()

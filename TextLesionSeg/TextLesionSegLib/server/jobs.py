@@ -63,7 +63,9 @@ class Job:
     touched: float = field(default_factory=time.monotonic)
     started: float | None = None
     ended: float | None = None
-    stop_reason: str = ""
+    stop_reason: str = ""  # why the server stopped it, when it did
+    timed_out: bool = False
+    abandoned: bool = False  # cancelled by its client or dropped as left behind: nobody will fetch it
 
     @property
     def final(self) -> bool:
@@ -165,7 +167,7 @@ class JobQueue:
             if job.final or job.state in ("awaiting_upload", "queued"):
                 self._drop(job, "cancelled by its client")
             else:
-                job.stop_reason = "cancelled by its client"
+                job.stop_reason, job.abandoned = "cancelled by its client", True
                 job.cancel.set()
             return True
 
@@ -197,7 +199,13 @@ class JobQueue:
                     return
                 job = self.waiting.popleft()
                 self.running, job.state, job.started = job, "running", time.monotonic()
-            self._run(job)
+            try:
+                self._run(job)
+            except Exception as exc:  # noqa: BLE001 - the engine thread must outlive any one job
+                log.exception("job %s: bookkeeping failed", job.id[:8])
+                with self._lock:
+                    job.reply = {"type": "error", "message": f"internal error on the server: {exc}", "exit_code": 1}
+                    job.state = "error"
             with self._lock:
                 self.running, job.ended = None, time.monotonic()
                 self._sweep()
@@ -209,10 +217,10 @@ class JobQueue:
             job.progress = {"stage": message.get("stage"), "fraction": message.get("fraction")}
             now = time.monotonic()
             if not job.cancel.is_set() and now - (job.started or 0) > timeout:
-                job.stop_reason = f"the job ran longer than the server's limit of {timeout:g} s"
+                job.stop_reason, job.timed_out = f"the job ran longer than the server's limit of {timeout:g} s", True
                 job.cancel.set()
             elif not job.cancel.is_set() and now - job.touched > self.config.abandon_s:
-                job.stop_reason = "cancelled by its client"  # gone: nobody will fetch the result
+                job.stop_reason, job.abandoned = "its client stopped asking", True
                 job.cancel.set()
             if job.cancel.is_set():
                 raise CancelledError(job.stop_reason or "cancelled")
@@ -223,15 +231,15 @@ class JobQueue:
                  time.perf_counter() - started)
         if reply.get("type") == "result":
             job.result_path = Path(reply["result_path"])
-        elif job.cancel.is_set() and job.stop_reason.startswith("the job ran longer"):
+        elif job.timed_out:
             reply = {**reply, "message": f"{job.stop_reason}; nothing was changed", "exit_code": ServerError.exit_code}
         with self._lock:
             job.reply = reply
             job.state = {"result": "done", "error": "error"}.get(str(reply.get("type")), "done")
-            if reply.get("exit_code") == 130 and not job.stop_reason.startswith("the job ran longer"):
+            if reply.get("exit_code") == 130 and not job.timed_out:
                 job.state = "cancelled"
             self.finished[job.state] += 1
-            if job.stop_reason == "cancelled by its client":  # nobody will come for it
+            if job.abandoned:  # nobody will come for it
                 self._drop(job, job.stop_reason)
 
     def _sweep(self) -> None:
