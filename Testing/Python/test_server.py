@@ -270,22 +270,30 @@ def test_a_full_queue_answers_busy_with_its_depth(site):
     assert _client(site).request(_request(site), TIMEOUT)["type"] == "result"  # the places are free again
 
 
-def test_a_job_past_the_time_limit_ends_with_one_line_exit_5(site, monkeypatch, tmp_path):
+def slow_job_in_process(site, monkeypatch, tmp_path, done, asking: bool, **config):
+    """One slow job on an in-process ``JobQueue`` over the worker's own handler, until ``done(queue, job)``;
+    ``asking``: its client keeps asking for it, as a ``RemoteClient`` does."""
     from TextLesionSegLib.server.jobs import JobQueue, ServerConfig
     from TextLesionSegLib.worker.server import WorkerState
 
     monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
-    queue = JobQueue(ServerConfig(token="x" * 16, job_timeout_s=1.0, work_dir=tmp_path / "jobs"), WorkerState().handle)
+    queue = JobQueue(ServerConfig(token="x" * 16, work_dir=tmp_path / "jobs", **config), WorkerState().handle)
     queue.start()
     try:
         job = queue.create({**_request(site, model="slow"), "output_dir": str(tmp_path / "out")}, needs_image=False)
         deadline = time.monotonic() + TIMEOUT
-        while not job.final:
+        while not done(queue, job):
             assert time.monotonic() < deadline
-            queue.get(job.id)  # its client is still asking
+            if asking:
+                queue.get(job.id)
             time.sleep(0.1)
     finally:
         queue.close()
+    return queue, job
+
+
+def test_a_job_past_the_time_limit_ends_with_one_line_exit_5(site, monkeypatch, tmp_path):
+    _, job = slow_job_in_process(site, monkeypatch, tmp_path, lambda queue, job: job.final, True, job_timeout_s=1.0)
     assert job.state == "error" and job.reply["exit_code"] == 5
     assert job.reply["message"] == "the job ran longer than the server's limit of 1 s; nothing was changed"
 
@@ -310,19 +318,7 @@ def test_serve_refuses_to_start_without_a_usable_token_or_port(site, tmp_path, c
 
 
 def test_a_job_whose_client_went_away_is_cancelled_and_its_files_deleted(site, monkeypatch, tmp_path):
-    from TextLesionSegLib.server.jobs import JobQueue, ServerConfig
-    from TextLesionSegLib.worker.server import WorkerState
-
-    monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
-    queue = JobQueue(ServerConfig(token="x" * 16, abandon_s=1.0, work_dir=tmp_path / "jobs"), WorkerState().handle)
-    queue.start()
-    try:
-        job = queue.create({**_request(site, model="slow"), "output_dir": str(tmp_path / "out")}, needs_image=False)
-        deadline = time.monotonic() + TIMEOUT
-        while job.id in queue.jobs:  # nobody asks for it
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-    finally:
-        queue.close()
+    queue, job = slow_job_in_process(site, monkeypatch, tmp_path, lambda queue, job: job.id not in queue.jobs, False,
+                                     abandon_s=1.0)
     assert job.state == "cancelled" and job.stop_reason == "its client stopped asking"
     assert queue.finished == {"cancelled": 1} and not job.folder.exists()
