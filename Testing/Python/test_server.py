@@ -322,3 +322,26 @@ def test_a_job_whose_client_went_away_is_cancelled_and_its_files_deleted(site, m
                                      abandon_s=1.0)
     assert job.state == "cancelled" and job.stop_reason == "its client stopped asking"
     assert queue.finished == {"cancelled": 1} and not job.folder.exists()
+
+
+def test_what_the_engine_refuses_comes_back_as_the_local_engines_own_line(site, monkeypatch):
+    from TextLesionSegLib.errors import TextLesionSegError
+    from TextLesionSegLib.pipeline.geometry import Image
+    from TextLesionSegLib.pipeline.io import read_image
+    from TextLesionSegLib.pipeline.run import find_lesions, segment
+    from TextLesionSegLib.worker.remote_engine import RemoteEngine
+
+    server = RemoteEngine(site["url"], token_file=site["token_file"])
+    ct = read_image(site["image"])
+    not_ct = Image(array=np.random.default_rng(0).uniform(0, 900, (24, 24, 24)).astype(np.float32), spacing=(1.0, 1.0, 1.0))
+    calls = [lambda **kw: find_lesions(ct, "tiny", {"device": "cpu"}, **kw),  # the tiny model has no prompt-free mode
+             lambda **kw: segment(not_ct, [TEXT], "tiny", {"device": "cpu"}, **kw)]  # not a CT
+    for call in calls:
+        with pytest.raises(TextLesionSegError) as served:
+            call(server=server)
+        monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
+        with pytest.raises(TextLesionSegError) as local:
+            call()
+        monkeypatch.delenv("TEXTLESIONSEG_EXTRA_REGISTRY")
+        assert (str(served.value), served.value.exit_code) == (str(local.value), local.value.exit_code)
+        assert served.value.exit_code in (2, 3)
