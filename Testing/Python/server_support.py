@@ -22,7 +22,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(folder: Path, registry: Path, token_file: Path, *options: str) -> tuple[subprocess.Popen, str]:
+def start_server(folder: Path, registry: Path, token_file: Path, *options: str,
+                 scheme: str = "http") -> tuple[subprocess.Popen, str]:
     """``textlesionseg serve`` in a subprocess on a free loopback port; waits until it answers."""
     port = free_port()
     env = {**os.environ, "TEXTLESIONSEG_EXTRA_REGISTRY": str(registry), "OMP_NUM_THREADS": "1",
@@ -31,7 +32,7 @@ def start_server(folder: Path, registry: Path, token_file: Path, *options: str) 
     proc = subprocess.Popen([sys.executable, "-m", "TextLesionSegLib.cli", "serve", "--port", str(port),
                              "--token-file", str(token_file), "--device", "cpu", *options],
                             stdout=log, stderr=log, env=env)
-    url, token = f"http://127.0.0.1:{port}", token_file.read_text().strip()
+    url, token = f"{scheme}://127.0.0.1:{port}", token_file.read_text().strip()
     deadline = time.monotonic() + TIMEOUT
     while True:
         try:

@@ -345,3 +345,30 @@ def test_what_the_engine_refuses_comes_back_as_the_local_engines_own_line(site, 
         monkeypatch.delenv("TEXTLESIONSEG_EXTRA_REGISTRY")
         assert (str(served.value), served.value.exit_code) == (str(local.value), local.value.exit_code)
         assert served.value.exit_code in (2, 3)
+
+
+def test_https_with_a_certificate_from_the_sites_own_authority(site, tmp_path, monkeypatch):
+    """serve --tls-cert/--tls-key: a client that trusts the certificate (SSL_CERT_FILE) gets the
+    handshake over HTTPS; one that does not gets one line saying what to install."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    proc, url = start_server(tmp_path, site["registry"], site["token_file"], "--tls-cert", str(cert),
+                             "--tls-key", str(key), scheme="https")
+    try:
+        assert url.startswith("https://") and server_info(url, site["token"])["version"] == remote.__version__
+        monkeypatch.delenv("SSL_CERT_FILE")
+        with pytest.raises(ServerError) as untrusted:
+            server_info(url, site["token"])
+        assert str(untrusted.value).startswith(f"the TLS connection to {url} failed (CERTIFICATE_VERIFY_FAILED): ")
+        assert "install that CA certificate or name it in SSL_CERT_FILE" in str(untrusted.value)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

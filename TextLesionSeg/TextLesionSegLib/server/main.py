@@ -90,8 +90,9 @@ def build(config: ServerConfig, preload: str | None = None) -> tuple[Any, JobQue
 
 
 def serve(host: str, port: int, token_file: Path, make_token: bool = False, preload: str | None = None,
-          **limits: Any) -> int:
-    """Run the server until Ctrl+C / SIGTERM; returns the exit code."""
+          tls: tuple[Path, Path] | None = None, **limits: Any) -> int:
+    """Run the server until Ctrl+C / SIGTERM; returns the exit code. ``tls``: (certificate, key)
+    PEM files to serve HTTPS itself (else plain HTTP, for loopback or behind a TLS proxy)."""
     try:
         import uvicorn
     except ImportError:
@@ -103,17 +104,23 @@ def serve(host: str, port: int, token_file: Path, make_token: bool = False, prel
         raise InputError(f"{token_file}: token file not found (add --create-token to write a random one)")
     config = ServerConfig(token=read_token(token_file), **limits)
     check_address(host, port)
+    for path in tls or ():
+        if not Path(path).is_file():
+            raise InputError(f"{path}: TLS file not found")
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s textlesionseg-serve %(levelname)s %(message)s")
     app, queue = build(config, preload)
     where = ("loopback only: other machines cannot connect (use --host 0.0.0.0 behind a TLS proxy to serve them)"
-             if is_loopback(host) else "REACHABLE FROM OTHER MACHINES: put it behind TLS (docs/server.md)")
-    print(f"textlesionseg serve: listening on http://{host}:{port} ({where}); device {config.device}; "
+             if is_loopback(host) else "reachable from other machines over TLS" if tls
+             else "REACHABLE FROM OTHER MACHINES: put it behind TLS (docs/server.md)")
+    scheme = "https" if tls else "http"
+    print(f"textlesionseg serve: listening on {scheme}://{host}:{port} ({where}); device {config.device}; "
           f"queue depth {config.queue_depth}; limits: upload {config.max_upload_bytes / 2**20:.0f} MiB, "
           f"image {config.max_voxels:,} voxels, job {config.job_timeout_s:g} s; "
           f"token from {token_file} ({MIN_TOKEN_CHARS}+ characters)", file=sys.stderr, flush=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5, access_log=False)
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_keep_alive=5, access_log=False,
+                    ssl_certfile=str(tls[0]) if tls else None, ssl_keyfile=str(tls[1]) if tls else None)
     finally:
         queue.close()
     return 0

@@ -30,6 +30,7 @@ import json
 import os
 import queue
 import shutil
+import ssl
 import tempfile
 import threading
 import time
@@ -109,7 +110,11 @@ class Connection:
         except urllib.error.HTTPError as exc:
             raise self._refusal(exc, method, path) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            if isinstance(reason, ssl.SSLError):
+                raise ServerError(f"the TLS connection to {self.url} failed ({getattr(reason, 'reason', None) or reason}): "
+                                  "if the server's certificate comes from your own authority, install that CA "
+                                  "certificate or name it in SSL_CERT_FILE") from None
             if isinstance(exc, ValueError):  # an answer that is not JSON
                 raise ServerError(f"the server at {self.url} gave an unreadable answer to {method} {API}{path}; "
                                   "is this a TextLesionSeg server?") from None
