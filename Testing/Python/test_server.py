@@ -372,3 +372,22 @@ def test_https_with_a_certificate_from_the_sites_own_authority(site, tmp_path, m
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_server_that_dies_mid_job_is_one_line_exit_5_never_a_hang(site, tmp_path):
+    proc, url = start_server(tmp_path, site["registry"], site["token_file"])
+    client = RemoteClient(url, site["token"], log_path=tmp_path / "client.log")
+    try:
+        client.submit(_request(site, model="slow"))
+        deadline = time.monotonic() + TIMEOUT
+        while not any(m.get("stage", "").startswith("Segmenting") for m in client.poll()):
+            assert time.monotonic() < deadline and client.busy
+            time.sleep(0.1)
+        proc.kill()  # as the OOM killer or a power cut would
+        final = [m for m in client.wait(TIMEOUT) if m["type"] != "progress"][-1]
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert final["type"] == "error" and final["exit_code"] == 5
+    assert final["message"].startswith(f"cannot reach the TextLesionSeg server at {url} (")
+    assert "\n" not in final["message"] and "cannot reach" in client.log_tail(1)
