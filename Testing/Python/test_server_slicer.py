@@ -95,14 +95,15 @@ def test_the_device_status_is_the_servers(controller):
 def test_test_connection_reports_version_device_and_models_or_one_reason(site, tmp_path):
     import TextLesionSegLib
 
-    ok, line = engines.test_connection(site["url"], site["token_file"])
+    ok, line, models = engines.test_connection(site["url"], site["token_file"])
     assert ok and line.startswith(f"Connected: TextLesionSeg {TextLesionSegLib.__version__} on cpu")
     assert "tiny-demo" in line and "queue 0/4 waiting" in line
+    assert {"tiny-demo", "tiny-slow"} <= set(models)  # the panel lists them: this computer may not have them
     wrong = tmp_path / "wrong.txt"
     wrong.write_text("not-the-right-token-at-all")
     assert engines.test_connection(site["url"], str(wrong)) == (
-        False, "the server refused the token; check the token file; nothing was run")
-    ok, line = engines.test_connection(f"http://127.0.0.1:{free_port()}", site["token_file"])
+        False, "the server refused the token; check the token file; nothing was run", [])
+    ok, line, _models = engines.test_connection(f"http://127.0.0.1:{free_port()}", site["token_file"])
     assert not ok and line.startswith("cannot reach the TextLesionSeg server at http://127.0.0.1:")
     assert engines.test_connection("gpu-server:8765", site["token_file"])[1].startswith("server address")
 

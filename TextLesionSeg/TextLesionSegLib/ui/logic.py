@@ -54,7 +54,7 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def testConnection(url: str, tokenFile: str) -> tuple:
-        """(ok, one line): the server's version, device and models, or why it cannot be used."""
+        """(ok, one line, the server's model names): its version, device and models, or why it cannot be used."""
         from TextLesionSegLib.worker.engines import test_connection
 
         return test_connection(url, tokenFile)
@@ -115,7 +115,12 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         """One line: description, licence and where the weights are."""
         from TextLesionSegLib.models.registry import get_entry, weights_status
 
-        entry = get_entry(name)
+        from TextLesionSegLib.errors import ModelError
+
+        try:
+            entry = get_entry(name)
+        except ModelError:  # one of the server's models, not registered on this computer
+            return _("A model of the server (not on this computer).")
         return _("{description} (licence {license}; weights {state})").format(
             description=entry.description, license=entry.license, state=weights_status(name).state)
 

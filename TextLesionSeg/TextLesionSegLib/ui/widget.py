@@ -155,12 +155,15 @@ class TextLesionSegPanel(VTKObservationMixin):
         return self._parameterNode.device if self._parameterNode else "auto"
 
     # ---- inputs ------------------------------------------------------------------------------
-    def populateModels(self) -> None:
-        """Fill the model selector from the registry (a JSON read: no torch)."""
+    def populateModels(self, serverModels: Optional[list] = None) -> None:
+        """Fill the model selector from the registry (a JSON read: no torch), or with the models a
+        server named in Test connection."""
+        current = self.ui.modelSelector.currentText
+        self._serverModels = bool(serverModels)
         self.ui.modelSelector.clear()
-        for entry in self.logic.listModels():
-            self.ui.modelSelector.addItem(entry.name)
-        self._selectComboText(self.ui.modelSelector, self.logic.defaultModel())
+        for name in serverModels or [entry.name for entry in self.logic.listModels()]:
+            self.ui.modelSelector.addItem(name)
+        self._selectComboText(self.ui.modelSelector, current if serverModels else self.logic.defaultModel())
         if self.ui.modelSelector.count == 0:
             self.ui.modelDescriptionLabel.text = _("No model is registered yet (see 'textlesionseg models').")
 
@@ -290,6 +293,8 @@ class TextLesionSegPanel(VTKObservationMixin):
         for key, value in zip(self.ENGINE_KEYS, values):
             settings.setValue(key, value)
         server = values[0] == "server"
+        if not server and getattr(self, "_serverModels", False):
+            self.populateModels()  # back to this computer's models
         for widget in (self.ui.serverUrlLineEdit, self.ui.tokenFileLineEdit, self.ui.tokenFileBrowseButton,
                        self.ui.testConnectionButton):
             widget.enabled = server
@@ -310,8 +315,10 @@ class TextLesionSegPanel(VTKObservationMixin):
 
     def onTestConnection(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to test the connection."), waitCursor=True):
-            ok, line = self.logic.testConnection(*self._engineValues()[1:])
+            ok, line, models = self.logic.testConnection(*self._engineValues()[1:])
             self.ui.engineStatusLabel.text = line if ok else _("Not connected: {reason}").format(reason=line)
+            if ok and models:
+                self.populateModels(models)  # the server's models, which this computer may not have
 
     # ---- models folder -------------------------------------------------------------------------
     def onOpenModelsFolder(self) -> None:

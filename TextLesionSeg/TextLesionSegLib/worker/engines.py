@@ -52,13 +52,14 @@ class EngineChoice:
         return lambda: RemoteClient(url, token)
 
 
-def test_connection(url: str, token_file: str) -> tuple[bool, str]:
-    """(ok, one line): the server's version, device, models and queue, or why it cannot be used."""
+def test_connection(url: str, token_file: str) -> tuple[bool, str, list[str]]:
+    """(ok, one line, the server's model names): its version, device, models and queue, or why it
+    cannot be used (then no models)."""
     from .remote import describe_server, read_token, server_info
 
     try:
         EngineChoice("server", url, token_file).check()
         info = server_info(url, read_token(token_file))
     except TextLesionSegError as exc:
-        return False, str(exc)
-    return True, f"Connected: {describe_server(info)}"
+        return False, str(exc), []
+    return True, f"Connected: {describe_server(info)}", [str(name) for name in info.get("models") or []]
