@@ -277,6 +277,8 @@ def slow_job_in_process(site, monkeypatch, tmp_path, done, asking: bool, **confi
     from TextLesionSegLib.worker.server import WorkerState
 
     monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "admins-file.txt").write_text("not the server's")
     queue = JobQueue(ServerConfig(token="x" * 16, work_dir=tmp_path / "jobs", **config), WorkerState().handle)
     queue.start()
     try:
@@ -289,6 +291,7 @@ def slow_job_in_process(site, monkeypatch, tmp_path, done, asking: bool, **confi
             time.sleep(0.1)
     finally:
         queue.close()
+    assert [p.name for p in (tmp_path / "jobs").iterdir()] == ["admins-file.txt"]  # only its own folder went
     return queue, job
 
 
@@ -375,7 +378,7 @@ def test_https_with_a_certificate_from_the_sites_own_authority(site, tmp_path, m
 
 
 def test_a_server_that_dies_mid_job_is_one_line_exit_5_never_a_hang(site, tmp_path):
-    proc, url = start_server(tmp_path, site["registry"], site["token_file"])
+    proc, url = start_server(tmp_path, site["registry"], site["token_file"], "--work-dir", str(tmp_path / "jobs"))
     client = RemoteClient(url, site["token"], log_path=tmp_path / "client.log")
     try:
         client.submit(_request(site, model="slow"))

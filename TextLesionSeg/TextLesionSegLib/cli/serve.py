@@ -44,6 +44,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-image-mvoxels", type=_positive(float), default=400.0,
                    help="largest image in millions of voxels (default 400)")
     p.add_argument("--job-timeout", type=_positive(float), default=600.0, help="longest run of one job in seconds (default 600)")
+    p.add_argument("--work-dir", type=Path, metavar="DIR", help="where jobs' images and results wait, in a fresh "
+                   "folder of the server's own that is deleted at exit (default: the temporary folder)")
     p.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve HTTPS with this certificate (chain) instead of "
                    "behind a TLS proxy; needs --tls-key")
     p.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's private key")
@@ -61,4 +63,5 @@ def run(args: argparse.Namespace) -> int:
     tls = None if args.tls_cert is None else (args.tls_cert, args.tls_key)
     return serve(args.host, args.port, args.token_file, args.create_token, args.preload, tls, device=args.device,
                  queue_depth=args.queue_depth, max_upload_bytes=int(args.max_upload_mb * 2**20),
-                 max_voxels=int(args.max_image_mvoxels * 1e6), job_timeout_s=float(args.job_timeout))
+                 max_voxels=int(args.max_image_mvoxels * 1e6), job_timeout_s=float(args.job_timeout),
+                 work_dir=args.work_dir)

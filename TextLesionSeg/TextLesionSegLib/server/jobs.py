@@ -44,7 +44,7 @@ class ServerConfig:
     upload_timeout_s: float = 300.0  # from accepting a job to its image having arrived
     abandon_s: float = 60.0  # a waiting or running job whose client has not asked for this long is cancelled
     result_ttl_s: float = 600.0  # a finished job's files are kept this long unless released
-    work_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="textlesionseg-serve-")))
+    work_dir: Path | None = None  # where the queue makes its own folder for the jobs' files (None: the temp folder)
 
 
 @dataclass
@@ -90,7 +90,10 @@ class JobQueue:
         self.finished: Counter[str] = Counter()  # jobs that ran, by how they ended: done, error, cancelled
         self._lock = threading.Condition()
         self._stop = False
-        config.work_dir.mkdir(parents=True, exist_ok=True)
+        if config.work_dir is not None:
+            Path(config.work_dir).mkdir(parents=True, exist_ok=True)
+        # a fresh folder of its own inside it, the only one close() deletes: never anything of the admin's
+        self.folder = Path(tempfile.mkdtemp(prefix="textlesionseg-serve-", dir=config.work_dir))
         self._thread = threading.Thread(target=self._engine, name="textlesionseg-engine", daemon=True)
 
     def start(self) -> None:
@@ -105,7 +108,7 @@ class JobQueue:
                 job.cancel.set()
             self._lock.notify_all()
         self._thread.join(timeout=10)
-        shutil.rmtree(self.config.work_dir, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     # ---- what clients do ----------------------------------------------------------------------
     def create(self, request: dict[str, Any], needs_image: bool) -> Job:
@@ -117,7 +120,7 @@ class JobQueue:
                 raise ServerError(f"the server is busy: its queue of {self.config.queue_depth} jobs is full "
                                   f"({running}); try again in a minute")
             job_id = secrets.token_urlsafe(18)  # unguessable: only the client that made it can cancel it
-            folder = self.config.work_dir / job_id
+            folder = self.folder / job_id
             folder.mkdir()
             job = Job(job_id, request, folder)
             self.jobs[job_id] = job
