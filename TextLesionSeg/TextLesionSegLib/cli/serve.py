@@ -17,7 +17,10 @@ from ..models.settings import cli_type
 
 
 def _positive(kind: type) -> Any:
+    """An argparse type: a number of ``kind`` above 0."""
+
     def check(text: str) -> Any:
+        """``text`` as a number above 0, or argparse's one-line refusal."""
         try:
             value = kind(text)
         except ValueError:

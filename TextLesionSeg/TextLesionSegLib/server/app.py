@@ -38,6 +38,7 @@ class Refusal(Exception):
         self.status, self.reason, self.message, self.exit_code, self.extra = status, reason, message, exit_code, extra
 
     def response(self) -> JSONResponse:
+        """The refusal as the JSON answer every client reads."""
         body = {"type": "error", "reason": self.reason, "message": self.message, "exit_code": self.exit_code, **self.extra}
         headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
         return JSONResponse(body, status_code=self.status, headers=headers)
@@ -128,6 +129,7 @@ def create_app(queue: JobQueue, info: Callable[[], dict[str, Any]]) -> FastAPI:
 
     @app.get(f"{API}/version")
     def version() -> dict[str, Any]:
+        """The handshake: version, device, models, queue and limits."""
         return {"name": "textlesionseg", "version": __version__, "protocol": protocol.PROTOCOL_VERSION,
                 **info(), "queue": queue.stats(),
                 "limits": {"max_upload_bytes": config.max_upload_bytes, "max_voxels": config.max_voxels,
@@ -135,6 +137,7 @@ def create_app(queue: JobQueue, info: Callable[[], dict[str, Any]]) -> FastAPI:
 
     @app.post(f"{API}/jobs", status_code=202)
     async def create_job(request: Request) -> dict[str, Any]:
+        """Accept a worker request (checked whole) into the queue, or refuse it in one line."""
         body = await read_limited(request, config.max_request_bytes, "request")
         job_request = parse_request(body.decode("utf-8", errors="replace"), config.device)
         needs_image = job_request["type"] != "load"
@@ -155,6 +158,7 @@ def create_app(queue: JobQueue, info: Callable[[], dict[str, Any]]) -> FastAPI:
 
     @app.put(f"{API}/jobs/{{job_id}}/image", status_code=202)
     async def upload(job_id: str, request: Request) -> dict[str, Any]:
+        """The job's image, streamed to disk within the limits; then the job joins the line."""
         job = find(job_id)
         if job.state != "awaiting_upload":
             raise Refusal(409, "state", f"this job is {job.state}, not waiting for its image", 2)
@@ -176,11 +180,13 @@ def create_app(queue: JobQueue, info: Callable[[], dict[str, Any]]) -> FastAPI:
 
     @app.get(f"{API}/jobs/{{job_id}}")
     def job_state(job_id: str) -> dict[str, Any]:
+        """State, place in the line, progress and, once final, the reply."""
         job = find(job_id)
         return job.public(queue.position(job))
 
     @app.get(f"{API}/jobs/{{job_id}}/result.{{kind}}")
     def result_file(job_id: str, kind: str) -> FileResponse:
+        """``result.json`` or ``result.npz`` of a finished job."""
         job = find(job_id)
         if job.result_path is None or kind not in ("json", "npz"):
             raise Refusal(404, "result", "this job has no such result file", 2)
@@ -188,11 +194,13 @@ def create_app(queue: JobQueue, info: Callable[[], dict[str, Any]]) -> FastAPI:
 
     @app.delete(f"{API}/jobs/{{job_id}}")
     def cancel(job_id: str) -> dict[str, Any]:
+        """Cancel this job (only this one), or release its files once finished."""
         if not queue.cancel(job_id):
             raise Refusal(404, "job", "no such job on this server (finished and released, or expired)", 2)
         return {"job": job_id, "cancelled": True}
 
     def find(job_id: str) -> Job:
+        """The job, or a 404 refusal."""
         job = queue.get(job_id)
         if job is None:
             raise Refusal(404, "job", "no such job on this server (finished and released, or expired)", 2)

@@ -69,6 +69,7 @@ class Job:
 
     @property
     def final(self) -> bool:
+        """True once nothing more happens to the job (done, error or cancelled)."""
         return self.state in ("done", "error", "cancelled")
 
     def public(self, position: int | None) -> dict[str, Any]:
@@ -217,6 +218,7 @@ class JobQueue:
         timeout = self.config.job_timeout_s
 
         def emit(message: dict[str, Any]) -> None:
+            """The engine's progress: kept for the client; raises to stop a cancelled or overdue job."""
             job.progress = {"stage": message.get("stage"), "fraction": message.get("fraction")}
             now = time.monotonic()
             if not job.cancel.is_set() and now - (job.started or 0) > timeout:

@@ -80,6 +80,7 @@ def level(url: str, token: str, request: dict[str, Any], clients: int, total: in
     counts = [total // clients + (1 if n < total % clients else 0) for n in range(clients)]
 
     def run(n: int) -> None:
+        """Client ``n``: its share of the requests, one after another."""
         client = RemoteClient(url, token, poll_interval=0.05)
         for _ in range(counts[n]):
             seconds = timed(client, {**request, "output_dir": f"{request['output_dir']}/c{n}"})
