@@ -125,6 +125,7 @@ def draw_panel(path: Path = SCREENSHOT) -> Path:
     model, summary = _model_line()
     find(QComboBox, "modelSelector").addItem(model)
     find(QComboBox, "deviceSelector").addItems(["auto", "cpu"])
+    find(QComboBox, "engineSelector").addItems(["local", "server"])
     text = "irregular mass in the left upper lobe of the lung\nsmall round nodule in the right lung"
     find(QPlainTextEdit, "descriptionsTextEdit").setPlainText(text)
     try:  # the real parser's preview, as the panel shows it

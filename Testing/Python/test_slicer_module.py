@@ -220,7 +220,8 @@ def test_panel_picture_and_icons_exist_and_match_the_ui(tmp_path):
 
 
 def test_what_the_panel_does_before_install_needs_no_torch():
-    """Opening the panel, typing (live preview) and listing models must work before torch exists."""
+    """Opening the panel, typing (live preview), listing models and choosing a server engine must
+    work before torch exists, and never load the server's web stack (FastAPI, uvicorn)."""
     import subprocess
     import sys
 
@@ -228,11 +229,12 @@ def test_what_the_panel_does_before_install_needs_no_torch():
         "import sys\n"
         "import TextLesionSegLib.mrml.volumes, TextLesionSegLib.mrml.segmentation, TextLesionSegLib.mrml.session\n"
         "import TextLesionSegLib.mrml.correction, TextLesionSegLib.mrml.environment, TextLesionSegLib.worker.client\n"
+        "import TextLesionSegLib.mrml.run_controller, TextLesionSegLib.worker.engines, TextLesionSegLib.worker.remote\n"
         "from TextLesionSegLib.mrml.preview import preview_html\n"
         "from TextLesionSegLib.models.registry import list_models\n"
         "assert 'liver' in preview_html('hypodense mass in the liver')\n"
         "list_models()\n"
-        "heavy = sorted(m for m in ('torch', 'monai', 'transformers') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'monai', 'transformers', 'fastapi', 'uvicorn') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -1,7 +1,8 @@
 """Errors a user can act on, each with the documented exit code of the CLI.
 
 Exit codes (README, "Exit codes"): 0 success, 1 internal error (traceback goes to a log file),
-2 bad input, 3 model or weights problem, 4 not enough memory (any allocation failure), 130
+2 bad input, 3 model or weights problem, 4 not enough memory (any allocation failure), 5 remote
+engine problem (server unreachable, token refused, busy, another version, time limit), 130
 cancelled (Ctrl+C), 143 terminated (SIGTERM), 129 hung up (SIGHUP): 128 + the signal number.
 :func:`classify` turns any exception into its exit code and one line, for the command line and
 the worker alike.
@@ -32,6 +33,13 @@ class InsufficientMemoryError(TextLesionSegError):
     """The job needs more memory than the machine has (exit code 4)."""
 
     exit_code = 4
+
+
+class ServerError(TextLesionSegError):
+    """The remote engine (``textlesionseg serve``) cannot do the job: unreachable, token refused,
+    queue full, another version, or its time limit passed (exit code 5)."""
+
+    exit_code = 5
 
 
 class CancelledError(TextLesionSegError):

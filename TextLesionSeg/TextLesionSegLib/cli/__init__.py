@@ -5,7 +5,7 @@ Each sub-command module defines ``register(subparsers)``, which adds its parser 
 
 Exit codes: 0 success, 1 internal error (traceback written to a log file whose path is
 printed), 2 bad input, 3 model or weights problem, 4 not enough memory (any allocation failure,
-with the run's estimate when known), 130 cancelled (Ctrl+C), 143 on SIGTERM and 129 on SIGHUP
+with the run's estimate when known), 5 remote engine problem (``--server``), 130 cancelled (Ctrl+C), 143 on SIGTERM and 129 on SIGHUP
 (128 + the signal, the shell's convention; Windows' Ctrl+Break, SIGBREAK, is 130 like Ctrl+C).
 A signal is handled like Ctrl+C: it raises :class:`~TextLesionSegLib.errors.Cancelled` (a
 ``KeyboardInterrupt``), so the clean-up that removes temporary and half-written outputs runs.
@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "bundle",
     "evaluate",
     "benchmark",
+    "serve",
 )
 
 

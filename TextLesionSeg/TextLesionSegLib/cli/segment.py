@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "segment", help="segment the lesions described in free text",
         description="Segment one lesion per description. Exit codes: 0 ok, 1 internal error, 2 bad input, "
-        "3 model/weights problem, 4 not enough memory.",
+        "3 model/weights problem, 4 not enough memory, 5 remote engine problem (--server).",
     )
     p.add_argument("image", metavar="IMAGE", help="CT volume (.nrrd, .nii[.gz], .mha, .mhd) or a DICOM series folder")
     p.add_argument("--text", action="append", default=[], metavar="DESCRIPTION",
@@ -57,6 +57,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--low-memory", action="store_true", help=_S["low_memory"].help)
     p.add_argument("--series-uid", metavar="UID", help="DICOM series to read when the folder holds several")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.add_argument("--server", metavar="URL", help="run on a remote engine ('textlesionseg serve') instead of here: "
+                   "the image is sent to it; its device and models are used (docs/server.md)")
+    p.add_argument("--token-file", type=Path, metavar="FILE", help="the server's token (with --server; else "
+                   "$TEXTLESIONSEG_TOKEN)")
     p.set_defaults(func=run)
 
 
@@ -187,6 +191,19 @@ def say(text: str, stream: Any = None) -> None:
     print(text, file=stream)
 
 
+def remote_engine(args: argparse.Namespace) -> Any:
+    """The ``--server`` engine (its handshake done: unreachable, token or version -> exit 5), or None."""
+    if not getattr(args, "server", None):
+        if getattr(args, "token_file", None) is not None:
+            raise InputError("--token-file goes with --server URL")
+        return None
+    from ..worker.remote_engine import RemoteEngine
+
+    engine = RemoteEngine(args.server, token_file=args.token_file)
+    engine.info()
+    return engine
+
+
 def run(args: argparse.Namespace) -> int:
     """Check everything, load the model, segment, write; returns the exit code."""
     from ..models.base import InferenceSettings
@@ -198,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)
     texts = collect_texts(args)
     check_outputs(args)
-    device = resolve_device(args.device)
+    device = resolve_device(args.device) if not getattr(args, "server", None) else args.device
     image = read_image(args.image, series_uid=args.series_uid)
     # Input problems are reported before a model is loaded (memory is checked with the model's grid).
     validate_image(image, allow_non_ct=args.allow_non_ct, check_mem=False)  # warnings come with the result
@@ -206,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         parse_queries(texts)
     from ..models import registry
 
+<<<<<<< HEAD
     name = args.model or registry.default_model_name(prompt_free=args.find_lesions)
     if Path(name).is_dir():  # a weights folder (a training run's last/, a GPU job's weights/)
         from ..evaluation.models import load_model
@@ -213,6 +231,14 @@ def run(args: argparse.Namespace) -> int:
         model = load_model(name, str(device))
     else:
         model = registry.load_segmenter(name, str(device))
+=======
+    engine = remote_engine(args)
+    if engine is None:
+        name = args.model or registry.default_model_name(prompt_free=args.find_lesions)
+        model = registry.load_segmenter(name, str(device))
+    else:  # the server's registry and device decide (None: its default model)
+        model = args.model
+>>>>>>> issue22
     settings = InferenceSettings(
         device=str(device), overlap=args.overlap, sw_batch_size=args.sw_batch_size, threshold=args.threshold,
         low_memory=args.low_memory, extra={"allow_non_ct": args.allow_non_ct, "selection": args.selection},
@@ -222,9 +248,9 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # notes reach the user through result.warnings
             if args.find_lesions:
-                result = find_lesions(image, model, settings, progress)
+                result = find_lesions(image, model, settings, progress, server=engine)
             else:
-                result = segment(image, texts, model, settings, progress)
+                result = segment(image, texts, model, settings, progress, server=engine)
     finally:
         progress.close()
     from ..pipeline.names import display_text, sanitize_names

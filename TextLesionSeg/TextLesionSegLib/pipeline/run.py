@@ -115,6 +115,7 @@ def segment(
     settings: InferenceSettings | Mapping[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     keep_probability: bool = False,
+    server: Any = None,
 ) -> Result:
     """Segment one lesion per description on ``image``.
 
@@ -129,10 +130,14 @@ def segment(
             range is an ``InputError`` naming the setting and its range.
         progress: ``progress(stage, fraction)``; may raise CancelledError.
         keep_probability: keep each probability map (input grid, float32) in the result.
+        server: a ``worker.remote_engine.RemoteEngine``: run this same request on that server
+            instead of here (the image is sent to it; ``model`` is a name of its registry).
 
     Returns:
         A :class:`Result` whose masks lie on ``image``'s own voxel grid.
     """
+    if server is not None:
+        return server.run("segment", image, texts, model, settings, progress, keep_probability)
     settings = InferenceSettings.coerce(settings)  # InputError naming a bad setting and its range
     timer = _Timer(progress)
     with timer.stage("parsing"):
@@ -192,8 +197,14 @@ def find_lesions(
     settings: InferenceSettings | Mapping[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     keep_probability: bool = False,
+    server: Any = None,
 ) -> Result:
-    """Prompt-free mode: every lesion the model finds, with its predicted attributes and type."""
+    """Prompt-free mode: every lesion the model finds, with its predicted attributes and type.
+
+    ``server``: as in :func:`segment`, run on that remote engine instead of here.
+    """
+    if server is not None:
+        return server.run("find_lesions", image, None, model, settings, progress, keep_probability)
     settings = InferenceSettings.coerce(settings)  # InputError naming a bad setting and its range
     timer = _Timer(progress)
     seg_model = _resolve_model(model, settings)

@@ -21,11 +21,12 @@ def requirements_path() -> str:
     return installed if os.path.exists(installed) else source
 
 
-def missing_dependencies() -> list:
-    """What :func:`ensure_dependencies` would install (torch included); empty when ready."""
+def missing_dependencies(engine: str = "local") -> list:
+    """What :func:`ensure_dependencies` would install (torch included unless ``engine`` is
+    "server"); empty when ready."""
     from TextLesionSegLib.mrml.environment import missing_dependencies as missing
 
-    return missing(requirements_path())
+    return missing(requirements_path(), engine)
 
 
 def slicer_pip_module():
@@ -65,10 +66,11 @@ def _install_packages(missing: list) -> None:
         slicer.util.restart()
 
 
-def ensure_dependencies(confirm: Optional[bool] = True) -> bool:
+def ensure_dependencies(confirm: Optional[bool] = True, engine: str = "local") -> bool:
     """Install what is missing after one confirmation; False when the user declined.
 
-    ``confirm=False`` installs without asking (scripts that chose to install).
+    ``confirm=False`` installs without asking (scripts that chose to install). ``engine="server"``:
+    only what the panel needs when its runs go to a server (no torch).
     """
     from TextLesionSegLib.mrml.environment import ensure_dependencies as ensure
 
@@ -79,4 +81,4 @@ def ensure_dependencies(confirm: Optional[bool] = True) -> bool:
             _("TextLesionSeg needs these Python packages (installed once; this may take several minutes):"),
             detailedText="\n".join(listed))
 
-    return ensure(requirements_path(), ask, _install_torch, _install_packages)
+    return ensure(requirements_path(), ask, _install_torch, _install_packages, engine)

@@ -29,6 +29,7 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         from TextLesionSegLib.mrml.run_controller import RunController
 
         self.controller = RunController(self._newWorkerClient)
+        self._engine = None  # the EngineChoice in use (None: the local worker, not chosen yet)
 
     def getParameterNode(self):
         return TextLesionSegParameterNode(super().getParameterNode())
@@ -40,20 +41,39 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         # PythonSlicer is Slicer's Python launcher; sys.executable is the Slicer application itself.
         return WorkerClient(python_executable=shutil.which("PythonSlicer") or sys.executable)
 
+    # ---- engine: local worker or server ----------------------------------------------------
+    def useEngine(self, kind: str, url: str = "", tokenFile: str = "") -> None:
+        """Run the next requests on ``kind`` ("local" or "server" at ``url`` with the token in
+        ``tokenFile``); raises ``InputError`` when the choice is incomplete."""
+        from TextLesionSegLib.worker.engines import EngineChoice
+
+        choice = EngineChoice(kind, url.strip(), tokenFile.strip())
+        if choice != self._engine:
+            self.controller.use_client_factory(choice.client_factory(shutil.which("PythonSlicer") or sys.executable))
+            self._engine = choice
+
+    @staticmethod
+    def testConnection(url: str, tokenFile: str) -> tuple:
+        """(ok, one line, the server's model names): its version, device and models, or why it cannot be used."""
+        from TextLesionSegLib.worker.engines import test_connection
+
+        return test_connection(url, tokenFile)
+
     # ---- environment ---------------------------------------------------------------------------
     @staticmethod
-    def ensureDependencies(interactive: bool = True) -> bool:
-        """Install missing requirements after one confirmation; False when the user declined."""
+    def ensureDependencies(interactive: bool = True, engine: str = "local") -> bool:
+        """Install missing requirements after one confirmation; False when the user declined.
+        With ``engine="server"`` only the panel's own (no torch: the server runs the models)."""
         from .install import ensure_dependencies
 
-        return ensure_dependencies(confirm=interactive)
+        return ensure_dependencies(confirm=interactive, engine=engine)
 
     @staticmethod
-    def missingDependencies() -> list:
-        """Requirements still to install (torch included); empty when the module can run."""
+    def missingDependencies(engine: str = "local") -> list:
+        """Requirements still to install (torch included unless ``engine="server"``); empty when ready."""
         from .install import missing_dependencies
 
-        return missing_dependencies()
+        return missing_dependencies(engine)
 
     @staticmethod
     def inputWarning(volumeNode) -> Optional[str]:
@@ -95,7 +115,12 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         """One line: description, licence and where the weights are."""
         from TextLesionSegLib.models.registry import get_entry, weights_status
 
-        entry = get_entry(name)
+        from TextLesionSegLib.errors import ModelError
+
+        try:
+            entry = get_entry(name)
+        except ModelError:  # one of the server's models, not registered on this computer
+            return _("A model of the server (not on this computer).")
         return _("{description} (licence {license}; weights {state})").format(
             description=entry.description, license=entry.license, state=weights_status(name).state)
 

@@ -54,6 +54,13 @@ class TextLesionSegPanel(VTKObservationMixin):
         self.ui.openModelsFolderButton.connect("clicked(bool)", self.onOpenModelsFolder)
         self.ui.deleteModelsButton.connect("clicked(bool)", self.onDeleteModels)
         self.ui.importWeightsButton.connect("clicked(bool)", self.onImportWeights)
+        self.ui.engineSelector.addItems(["local", "server"])
+        self.restoreEngine()
+        self.ui.engineSelector.connect("currentIndexChanged(int)", self.onEngineEdited)
+        self.ui.serverUrlLineEdit.connect("editingFinished()", self.onEngineEdited)
+        self.ui.tokenFileLineEdit.connect("editingFinished()", self.onEngineEdited)
+        self.ui.tokenFileBrowseButton.connect("clicked(bool)", self.onBrowseTokenFile)
+        self.ui.testConnectionButton.connect("clicked(bool)", self.onTestConnection)
 
         self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
         self.ui.deviceSelector.addItems(["auto", "cpu"])
@@ -93,7 +100,12 @@ class TextLesionSegPanel(VTKObservationMixin):
     def preloadModel(self) -> None:
         """Start the worker and load the chosen model while the user types (never installs)."""
         name = self._parameterNode.modelName if self._parameterNode else ""
-        if name and not self.logic.missingDependencies() and self.logic.controller.preload(name, self._device()):
+        try:
+            self.applyEngine()
+        except Exception:  # an incomplete server choice: Apply will say what is missing
+            return
+        ready = not self.logic.missingDependencies(self._engineKind())
+        if name and ready and self.logic.controller.preload(name, self._device()):
             self.pollTimer.start()
 
     # ---- parameter node ------------------------------------------------------------------------
@@ -143,12 +155,15 @@ class TextLesionSegPanel(VTKObservationMixin):
         return self._parameterNode.device if self._parameterNode else "auto"
 
     # ---- inputs ------------------------------------------------------------------------------
-    def populateModels(self) -> None:
-        """Fill the model selector from the registry (a JSON read: no torch)."""
+    def populateModels(self, serverModels: Optional[list] = None) -> None:
+        """Fill the model selector from the registry (a JSON read: no torch), or with the models a
+        server named in Test connection."""
+        current = self.ui.modelSelector.currentText
+        self._serverModels = bool(serverModels)
         self.ui.modelSelector.clear()
-        for entry in self.logic.listModels():
-            self.ui.modelSelector.addItem(entry.name)
-        self._selectComboText(self.ui.modelSelector, self.logic.defaultModel())
+        for name in serverModels or [entry.name for entry in self.logic.listModels()]:
+            self.ui.modelSelector.addItem(name)
+        self._selectComboText(self.ui.modelSelector, current if serverModels else self.logic.defaultModel())
         if self.ui.modelSelector.count == 0:
             self.ui.modelDescriptionLabel.text = _("No model is registered yet (see 'textlesionseg models').")
 
@@ -170,7 +185,7 @@ class TextLesionSegPanel(VTKObservationMixin):
             return
         if self.logic.controller.compute:
             self.showCompute(self.logic.controller.compute)
-        elif not self.logic.missingDependencies() and self.logic.controller.request_compute_status():
+        elif not self.logic.missingDependencies(self._engineKind()) and self.logic.controller.request_compute_status():
             self.ui.deviceStatusLabel.text = _("Asking the engine which devices it can use...")
             self.pollTimer.start()
         else:
@@ -205,11 +220,12 @@ class TextLesionSegPanel(VTKObservationMixin):
         try:
             # tryWithErrorDisplay shows the one-line reason and re-raises
             with slicer.util.tryWithErrorDisplay(_("Failed to start the segmentation."), waitCursor=True):
-                if self.logic.missingDependencies():
+                if self.logic.missingDependencies(self._engineKind()):
                     self.showState(_("Installing"), None)
-                    if not self.logic.ensureDependencies(interactive=True):
+                    if not self.logic.ensureDependencies(interactive=True, engine=self._engineKind()):
                         self.showState(_("Dependencies are not installed."), None, done=True)
                         return
+                self.applyEngine()
                 p = self._parameterNode
                 controller.start(p.inputVolume, p.descriptions, p.modelName, self.logic.settingsFrom(p),
                                  roi_node=p.roi, keep_probability=p.keepProbability,
@@ -251,6 +267,58 @@ class TextLesionSegPanel(VTKObservationMixin):
             self.ui.progressBar.setRange(0, 100)
             self.ui.progressBar.value = percent
         slicer.app.processEvents()
+
+    # ---- engine: local worker or server (a workstation setting, kept in Slicer's settings) ---------
+    ENGINE_KEYS = ("TextLesionSeg/Engine", "TextLesionSeg/ServerURL", "TextLesionSeg/TokenFile")
+
+    def restoreEngine(self) -> None:
+        settings = qt.QSettings()
+        kind, url, tokenFile = (str(settings.value(key, "") or "") for key in self.ENGINE_KEYS)
+        self._selectComboText(self.ui.engineSelector, kind or "local")
+        self.ui.serverUrlLineEdit.text = url
+        self.ui.tokenFileLineEdit.text = tokenFile
+        self.onEngineEdited()
+
+    def _engineKind(self) -> str:
+        return self.ui.engineSelector.currentText or "local"
+
+    def _engineValues(self) -> tuple:
+        return (self.ui.engineSelector.currentText, self.ui.serverUrlLineEdit.text.strip(),
+                self.ui.tokenFileLineEdit.text.strip())
+
+    def onEngineEdited(self, *args) -> None:
+        """Remember the choice; the engine itself switches at the next Apply (never mid-run)."""
+        values = self._engineValues()
+        settings = qt.QSettings()
+        for key, value in zip(self.ENGINE_KEYS, values):
+            settings.setValue(key, value)
+        server = values[0] == "server"
+        if not server and getattr(self, "_serverModels", False):
+            self.populateModels()  # back to this computer's models
+        for widget in (self.ui.serverUrlLineEdit, self.ui.tokenFileLineEdit, self.ui.tokenFileBrowseButton,
+                       self.ui.testConnectionButton):
+            widget.enabled = server
+        self.ui.deviceSelector.enabled = not server  # a server uses its own device
+        self.ui.engineStatusLabel.text = (_("Runs on the server: each run sends the volume (or its ROI) there.")
+                                          if server else _("Runs on this computer: nothing leaves it."))
+
+    def applyEngine(self) -> None:
+        """Switch the controller to the chosen engine (raises with one line when incomplete)."""
+        if not self.logic.controller.busy:
+            self.logic.useEngine(*self._engineValues())
+
+    def onBrowseTokenFile(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(None, _("Server token file"), self.ui.tokenFileLineEdit.text, "")
+        if path:
+            self.ui.tokenFileLineEdit.text = path
+            self.onEngineEdited()
+
+    def onTestConnection(self) -> None:
+        with slicer.util.tryWithErrorDisplay(_("Failed to test the connection."), waitCursor=True):
+            ok, line, models = self.logic.testConnection(*self._engineValues()[1:])
+            self.ui.engineStatusLabel.text = line if ok else _("Not connected: {reason}").format(reason=line)
+            if ok and models:
+                self.populateModels(models)  # the server's models, which this computer may not have
 
     # ---- models folder -------------------------------------------------------------------------
     def onOpenModelsFolder(self) -> None:

@@ -27,7 +27,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .protocol import PROTOCOL_VERSION, decode, encode
 
@@ -68,6 +68,15 @@ def popen_options(platform: str) -> dict[str, Any]:
     if platform.startswith("win"):
         return {"creationflags": CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW}
     return {"start_new_session": True}
+
+
+def drain(messages: "queue.Queue[dict[str, Any]]") -> Iterator[dict[str, Any]]:
+    """Every message waiting in ``messages``, without blocking."""
+    while True:
+        try:
+            yield messages.get_nowait()
+        except queue.Empty:
+            return
 
 
 def _read_lines(proc: subprocess.Popen, out: "queue.Queue[dict[str, Any]]") -> None:
@@ -162,11 +171,7 @@ class WorkerClient:
     def poll(self) -> list[dict[str, Any]]:
         """Messages received since the last call (non-blocking). Ends a request on result/error."""
         messages, self._pending = self._pending, []
-        while True:
-            try:
-                message = self._queue.get_nowait()
-            except queue.Empty:
-                break
+        for message in drain(self._queue):
             kind = message.get("type")
             if kind in ("ready", "_noise"):
                 continue
