@@ -223,22 +223,16 @@ def run(args: argparse.Namespace) -> int:
         parse_queries(texts)
     from ..models import registry
 
-<<<<<<< HEAD
-    name = args.model or registry.default_model_name(prompt_free=args.find_lesions)
-    if Path(name).is_dir():  # a weights folder (a training run's last/, a GPU job's weights/)
+    engine = remote_engine(args)
+    if engine is not None:  # the server's registry and device decide (None: its default model)
+        model = args.model
+    elif args.model and Path(args.model).is_dir():  # a weights folder (a training run's last/, a GPU job's weights/)
         from ..evaluation.models import load_model
 
-        model = load_model(name, str(device))
+        model = load_model(args.model, str(device))
     else:
-        model = registry.load_segmenter(name, str(device))
-=======
-    engine = remote_engine(args)
-    if engine is None:
-        name = args.model or registry.default_model_name(prompt_free=args.find_lesions)
-        model = registry.load_segmenter(name, str(device))
-    else:  # the server's registry and device decide (None: its default model)
-        model = args.model
->>>>>>> issue22
+        model = registry.load_segmenter(args.model or registry.default_model_name(prompt_free=args.find_lesions),
+                                        str(device))
     settings = InferenceSettings(
         device=str(device), overlap=args.overlap, sw_batch_size=args.sw_batch_size, threshold=args.threshold,
         low_memory=args.low_memory, extra={"allow_non_ct": args.allow_non_ct, "selection": args.selection},
