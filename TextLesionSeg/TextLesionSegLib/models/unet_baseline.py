@@ -139,6 +139,7 @@ class UNetSegmenter(LesionSegmenter):
     """The UNet baseline behind the :class:`LesionSegmenter` seam: the same map for every query."""
 
     name = "unet"
+    capabilities = frozenset({"text", "prompt_free"})  # it answers any text, the same way
 
     def __init__(self, model: UNetBaseline, device: str = "cpu", name: str = "unet", version: str = "0") -> None:
         self.model = model.to(device).eval()
