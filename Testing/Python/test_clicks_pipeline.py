@@ -11,7 +11,8 @@ from test_engine_helpers import DIRECTIONS, add_ellipsoid, grid_image
 from TextLesionSegLib.errors import InputError
 from TextLesionSegLib.models.base import InferenceSettings
 from TextLesionSegLib.models.interactive.region_grow import RegionGrowSegmenter
-from TextLesionSegLib.pipeline.clicks import apply_clicks, as_points, input_voxel, parse_point, working_clicks
+from TextLesionSegLib.pipeline.clicks import (apply_clicks, as_points, input_voxel, parse_point, region_of_clicks,
+                                             working_clicks)
 from TextLesionSegLib.pipeline.geometry import lps_to_ras
 from TextLesionSegLib.pipeline.preprocess import to_working_grid
 from TextLesionSegLib.pipeline.result import Result, SegmentResult
@@ -73,6 +74,19 @@ def test_points_alone_segment_the_clicked_ball_only(name):
     assert mask.shape == img.array.shape and _dice(mask, upper) > 0.8 and not (mask & lower).any()
     assert result.segments[0].selection["mode"] == "clicks"
     assert result.segments[0].selection["clicks"]["include"] == [list(_ras(LEFT_AT))]
+
+
+def test_only_the_region_around_the_clicks_is_run_on_a_long_scan():
+    img = grid_image((200, 40, 40), (1.0, 1.0, 2.0), DIRECTIONS["flipped"], CENTRE, fill=20.0)  # 400 mm long
+    img.array[:, :, :4] = -1000.0
+    ball = add_ellipsoid(img, CENTRE + [0.0, 0.0, 100.0], (7.0, 7.0, 7.0), 180.0)
+    far = add_ellipsoid(img, CENTRE + [0.0, 0.0, -150.0], (7.0, 7.0, 7.0), 180.0)
+    model = RegionGrowSegmenter()
+    box = region_of_clicks(img, [_ras(CENTRE + [0.0, 0.0, 100.0])], [], None, model)
+    extent_k = (box[0].stop - box[0].start) * 2.0
+    assert 64 * 2.0 <= extent_k <= 64 * 2.0 + 12 and ball[box].sum() == ball.sum() and not far[box].any()
+    result = segment(img, [], model, include_points=[_ras(CENTRE + [0.0, 0.0, 100.0])])
+    assert _dice(result.segments[0].mask, ball) > 0.8
 
 
 def test_points_outside_the_image_or_without_an_include_point_are_input_errors():

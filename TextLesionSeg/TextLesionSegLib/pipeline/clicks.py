@@ -70,33 +70,68 @@ def input_voxel(image: Image, ras: Point, option: str = "point") -> tuple[int, i
 
 
 def working_clicks(grid: Any, include: Sequence[Point], exclude: Sequence[Point]) -> list[Click]:
-    """Clicks on the working grid (``preprocess.WorkingGrid``) of points checked against the input."""
+    """Clicks on the working grid (``preprocess.WorkingGrid``) of points checked against the input
+    (:func:`input_voxel`); a point beyond the working grid (far from the region the model runs
+    on, or in air cropped away) is not a click the model can see, and is left out."""
     shape = np.asarray(grid.working.array.shape)
     clicks = []
     for points, positive in ((include, True), (exclude, False)):
         for ras in points:
             kji = np.round(grid.working.lps_to_kji(ras_to_lps(np.asarray(ras, float))))
             if np.any(kji < 0) or np.any(kji >= shape):
-                raise InputError(f"point {','.join(f'{v:g}' for v in ras)} (RAS mm) lies outside the body "
-                                 "(in the air the model never sees)")
+                continue
             clicks.append(Click(tuple(int(v) for v in kji), positive))  # type: ignore[arg-type]
     return clicks
+
+
+def region_of_clicks(image: Image, include: Sequence[Point], exclude: Sequence[Point], prior: np.ndarray | None,
+                     model: "LesionSegmenter") -> tuple[slice, slice, slice]:
+    """The input-grid KJI box holding the model's region (``preprocessing.roi_size`` working
+    voxels, an LPS-aligned cube) around the clicks: only this box is preprocessed and run, so a
+    click costs the same on a 512² CT as on a small one. Centred like the model's own region
+    (positive clicks, else the prior, else every click)."""
+    cfg = model.preprocessing
+    spacing = np.asarray(cfg.spacing if cfg.spacing is not None else image.spacing, float)
+    if include:
+        centre = ras_to_lps(np.mean(np.asarray(include, float), axis=0))
+    elif prior is not None and np.any(prior):
+        centre = image.kji_to_lps(np.argwhere(prior).mean(axis=0))
+    else:
+        centre = ras_to_lps(np.mean(np.asarray(exclude, float), axis=0))
+    half = np.asarray(cfg.roi_size[::-1], float) * spacing / 2 + spacing  # IJK = LPS axes on the working grid
+    corners = centre + np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]) * half
+    kji = image.lps_to_kji(corners)
+    shape = np.asarray(image.array.shape[:3])
+    lo = np.clip(np.floor(kji.min(axis=0)).astype(int) - 1, 0, shape)
+    hi = np.clip(np.ceil(kji.max(axis=0)).astype(int) + 2, 0, shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))  # type: ignore[return-value]
+
+
+def sub_image(image: Image, box: tuple[slice, slice, slice]) -> Image:
+    """The voxels of ``box`` (KJI) as an image of their own, at their true place in space."""
+    start = np.array([b.start for b in box], float)
+    return Image(array=image.array[box], spacing=image.spacing, origin=image.kji_to_lps(start),
+                 direction=image.direction, metadata=dict(image.metadata))
 
 
 def click_probability(image: Image, include: Sequence[Point], exclude: Sequence[Point], model: "LesionSegmenter",
                       prior: np.ndarray | None = None) -> np.ndarray:
     """The click model's probability of the clicked lesion on ``image``'s grid (``prior``: the
-    current mask on that grid, or None)."""
+    current mask on that grid, or None); zero outside the region around the clicks."""
     from .preprocess import to_working_grid
 
     if "clicks" not in model.capabilities:
         raise InputError(f"model '{model.name}' cannot take clicks; use a click model such as {DEFAULT_CLICK_MODEL}")
-    volume, grid = to_working_grid(image, model.preprocessing)
+    box = region_of_clicks(image, include, exclude, prior, model)
+    region = sub_image(image, box)
+    volume, grid = to_working_grid(region, model.preprocessing)
     clicks = working_clicks(grid, include, exclude)
     prior_w = None
-    if prior is not None and np.any(prior):
-        prior_w = grid.to_working_image(image.with_array(np.asarray(prior, np.uint8)), nearest=True) > 0
-    return grid.to_input_grid(model.refine(volume, clicks, prior_w))
+    if prior is not None and np.any(prior[box]):
+        prior_w = grid.to_working_image(region.with_array(np.asarray(prior[box], np.uint8)), nearest=True) > 0
+    out = np.zeros(image.array.shape[:3], np.float32)
+    out[box] = grid.to_input_grid(model.refine(volume, clicks, prior_w))
+    return out
 
 
 def clicked_mask(image: Image, prob: np.ndarray, include: Sequence[Point], settings: "InferenceSettings") -> np.ndarray:

@@ -60,6 +60,8 @@ class InteractiveSegmenter(LesionSegmenter):
         region (``region_size``, default the config's) centred on the positive clicks (on the
         prior, or on all clicks, when there is none). Clicks outside the region are ignored."""
         shape = tuple(volume.shape[2:])
+        if not clicks and (prior is None or not np.any(prior)):
+            return np.zeros(shape, np.float32)  # nothing to go on
         size = tuple(int(r) for r in (region_size or self.model.config["region_size"]))
         positive = [c.kji for c in clicks if c.positive]
         if positive:
