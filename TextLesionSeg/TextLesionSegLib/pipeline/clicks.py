@@ -164,15 +164,17 @@ def _with_click_mask(seg: "SegmentResult", image: Image, prob: np.ndarray, mask:
 
 
 def segment_from_clicks(image: Image, include: Sequence[Point], exclude: Sequence[Point], model: "LesionSegmenter",
-                        settings: "InferenceSettings", keep_probability: bool = False) -> "SegmentResult":
-    """Points alone: one segment, "Clicked lesion", of the lesion the include points mark."""
+                        settings: "InferenceSettings", keep_probability: bool = False,
+                        prior: np.ndarray | None = None) -> "SegmentResult":
+    """Points alone: one segment, "Clicked lesion", of the lesion the include points mark,
+    corrected from ``prior`` (its current mask on ``image``'s grid) when there is one."""
     from ..query.types import LesionQuery
     from .outputs import segment_color, terminology_for_segment
     from .result import SegmentResult
 
-    if not include:
+    if not include and (prior is None or not np.any(prior)):
         raise InputError("clicks need at least one --include-point on the lesion (exclude points only correct it)")
-    prob = click_probability(image, include, exclude, model)
+    prob = click_probability(image, include, exclude, model, prior)
     query = LesionQuery(text="Clicked lesion")
     seg = SegmentResult(name="Clicked lesion", mask=np.zeros(image.array.shape[:3], np.uint8), query=query,
                         probability=prob if keep_probability else None, color=segment_color(0))
@@ -204,3 +206,38 @@ def apply_clicks(result: "Result", include: Sequence[Point], exclude: Sequence[P
     if not holds:
         result.warnings.append(f"'{seg.name}': the click lies outside the lesion the words chose; "
                                "the clicked lesion replaces it")
+
+
+def read_prior(prior: "np.ndarray | str | None", image: Image) -> np.ndarray | None:
+    """A current mask given as an array or a ``.npy`` file (KJI on ``image``'s grid, no pickles)."""
+    if prior is None or isinstance(prior, np.ndarray):
+        array = prior
+    else:
+        try:
+            array = np.load(str(prior), allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read the current mask {prior}: {exc}") from None
+    if array is not None and tuple(array.shape) != tuple(image.array.shape[:3]):
+        raise InputError(f"the current mask has shape {tuple(array.shape)}, the image {tuple(image.array.shape[:3])}")
+    return None if array is None else (np.asarray(array) > 0).astype(np.uint8)
+
+
+def refine_lesion(image: Image, include: Sequence[Any], exclude: Sequence[Any], model: "LesionSegmenter",
+                  settings: "InferenceSettings | None" = None, prior: "np.ndarray | str | None" = None,
+                  keep_probability: bool = False) -> "Result":
+    """One click round of a correction (Slicer's "+"/"-" points, the worker's ``refine``): every
+    click given so far and the segment's current voxels (``prior``) -> its new voxels, as a
+    :class:`Result` of one segment. Unlike clicks beside a description, a click outside the
+    current mask extends this lesion: the prior is always kept as the starting point."""
+    from ..models.base import InferenceSettings
+    from .result import Result
+
+    settings = InferenceSettings.coerce(settings)
+    include, exclude = as_points(include, "include point"), as_points(exclude, "exclude point")
+    for option, points in (("include point", include), ("exclude point", exclude)):
+        for point in points:
+            input_voxel(image, point, option)
+    seg = segment_from_clicks(image, include, exclude, model, settings, keep_probability, read_prior(prior, image))
+    warnings = [] if seg.mask.any() else [f"'{seg.name}': {seg.selection.get('message', 'no lesion left')}"]
+    return Result(image=image, segments=[seg], model_name=model.name, model_version=str(model.version),
+                  warnings=warnings)
