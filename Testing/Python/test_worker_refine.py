@@ -16,7 +16,7 @@ from TextLesionSegLib.worker.server import WorkerState
 
 
 @pytest.mark.parametrize("request_, message", [
-    ({"type": "refine", "image_path": "ct.nrrd"}, "request has no include_points"),
+    ({"type": "refine", "image_path": "ct.nrrd"}, "needs include_points"),
     ({"type": "refine", "image_path": "ct.nrrd", "include_points": [[1, 2]]}, "include_points[0]' must be [R, A, S]"),
     ({"type": "refine", "image_path": "ct.nrrd", "include_points": [[1, 2, float("nan")]]}, "three finite"),
     ({"type": "refine", "image_path": "ct.nrrd", "include_points": "1,2,3"}, "must be a list"),

@@ -64,6 +64,8 @@ class ClickCorrection:
     clicks: list[tuple[Point, bool]] = field(default_factory=list)
     #: per applied click: how many clicks came before it, and the voxels before it (box corner, box)
     _undo: list[tuple[int, tuple[int, int, int], np.ndarray]] = field(default_factory=list)
+    #: the volume as the worker reads it, written once per correction (its warm cache then holds it)
+    _input: Path | None = None
 
     @property
     def include(self) -> list[Point]:
@@ -94,13 +96,37 @@ class ClickCorrection:
         """The segment's voxels now, on the volume's grid."""
         return mask_on_volume(self.segmentation_node, self.segment_id, self.volume_node)
 
-    def request_fields(self, folder: str | Path) -> dict[str, Any]:
-        """The ``refine`` request's click fields; the current voxels go to a ``.npy`` in ``folder``."""
-        prior = Path(folder) / f"prior-{len(self.clicks)}.npy"
+    def request_fields(self, folder: str | Path | None = None) -> dict[str, Any]:
+        """The ``refine`` request's click fields; the current voxels go to a ``.npy`` in ``folder``
+        (default: the correction's own temporary folder, beside the volume written for the worker)."""
+        folder = Path(folder) if folder is not None else self.input_path().parent
+        prior = folder / f"prior-{len(self.clicks)}.npy"
         prior.parent.mkdir(parents=True, exist_ok=True)
         np.save(prior, self.current_mask(), allow_pickle=False)
         return {"include_points": [list(p) for p in self.include], "exclude_points": [list(p) for p in self.exclude],
                 "prior_path": str(prior)}
+
+    def input_path(self) -> Path:
+        """The volume in world geometry as an uncompressed NRRD in a private temporary folder,
+        written on the first click only."""
+        if self._input is None:
+            import tempfile
+
+            from ..pipeline.io import write_image
+            from .volumes import volume_to_image
+
+            folder = Path(tempfile.mkdtemp(prefix="textlesionseg-clicks-"))
+            self._input = write_image(volume_to_image(self.volume_node), folder / "input.nrrd", overwrite=True,
+                                      compress=False)
+        return self._input
+
+    def close(self) -> None:
+        """Delete the temporary folder (the volume copy and the priors); undo stays possible."""
+        import shutil
+
+        if self._input is not None:
+            shutil.rmtree(self._input.parent, ignore_errors=True)
+            self._input = None
 
     def apply(self, mask: np.ndarray) -> None:
         """Replace this segment's voxels by the model's answer to the last click (``mask``, KJI on

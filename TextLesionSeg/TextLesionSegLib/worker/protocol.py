@@ -81,7 +81,7 @@ REQUEST_FIELDS = ("protocol", "id", "type", "image_path", "texts", "model", "set
                   "output_dir", "include_points", "exclude_points", "prior_path")
 #: fields each request type needs
 REQUIRED_FIELDS = {"segment": ("image_path", "texts"), "find_lesions": ("image_path",),
-                   "refine": ("image_path", "include_points")}
+                   "refine": ("image_path",)}
 MAX_POINTS = 1000
 
 
@@ -176,6 +176,8 @@ def check_request(request: dict[str, Any]) -> None:
             if key == "texts":
                 raise InputError("a segment request needs at least one description in 'texts'")
             raise InputError(f"request has no {key}")
+    if kind == "refine" and not request.get("include_points") and request.get("prior_path") in (None, ""):
+        raise InputError("a refine request needs include_points on the lesion (or a prior_path to correct)")
     for key in ("include_points", "exclude_points"):
         if key in request:
             _check_points(request[key], key)
