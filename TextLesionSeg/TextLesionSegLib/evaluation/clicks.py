@@ -117,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m TextLesionSegLib.evaluation.clicks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", action="append", default=[], help="registered click model (repeatable)")
+    p.add_argument("--weights", type=Path, action="append", default=[],
+                   help="a click model's weights folder (a training run's best/), measured as its folder name")
     p.add_argument("--baseline", action="store_true", help="also measure region growing from the clicks")
     p.add_argument("--data", type=Path, help="dataset or SynthLesion root (every lesion of the chosen cases)")
     p.add_argument("--part", default="test", help="cases of this part (test; train for validation folders)")
@@ -135,7 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if label.array.shape != image.array.shape:
             p.error(f"{args.label} is not on the grid of {args.image}")
         lesions.append((args.image.name, image, np.asarray(label.array) > 0))
+    from ..models.interactive.segmenter import InteractiveSegmenter
+
     models: dict[str, Any] = {name: load_segmenter(name, "cpu") for name in args.model}
+    models.update({f"{w.parent.name}/{w.name}": InteractiveSegmenter.from_pretrained(w) for w in args.weights})
     if args.baseline:
         models["region-grow"] = RegionGrowSegmenter()
     report = {"max_clicks": args.max_clicks, "data": str(args.data or ""), "part": args.part, "split": args.split,
