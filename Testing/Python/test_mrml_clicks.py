@@ -7,13 +7,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_mrml_support import add_volume, oblique_ijk_to_ras, rigid_transform, scene, segment_array, sphere  # noqa: F401
+from test_mrml_support import (add_volume, oblique_ijk_to_ras, add_user_segment_and_share_layers, rigid_transform,  # noqa: F401
+                               scene, segment_array, sphere)
 
 slicer = pytest.importorskip("slicer")
 
 from TextLesionSegLib.models.interactive.region_grow import RegionGrowSegmenter  # noqa: E402
 from TextLesionSegLib.mrml.click_correction import ClickCorrection  # noqa: E402
-from TextLesionSegLib.mrml.segmentation import import_result, labelmap_from_mask  # noqa: E402
+from TextLesionSegLib.mrml.segmentation import import_result  # noqa: E402
 from TextLesionSegLib.mrml.volumes import volume_to_image  # noqa: E402
 from TextLesionSegLib.pipeline.clicks import refine_lesion  # noqa: E402
 from TextLesionSegLib.pipeline.result import Result, SegmentResult  # noqa: E402
@@ -43,18 +44,9 @@ def scene_with_segments(scene, tmp_path):
         SegmentResult(name="B", mask=sphere(SHAPE, BALL2, 4), query=LesionQuery(text="B")),
     ])
     node = import_result(result, volume).segmentation_node
-    user = slicer.vtkSegment()
-    user.SetName("user")
-    user.AddRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(),
-                           labelmap_from_mask(sphere(SHAPE, USER, 2), volume, node))
-    node.GetSegmentation().AddSegment(user, "user")
-    storage = slicer.vtkMRMLSegmentationStorageNode()
-    scene.AddNode(storage)
-    storage.SetFileName(str(tmp_path / "s.seg.nrrd"))
-    assert storage.WriteData(node) and storage.ReadData(node)
+    ids = add_user_segment_and_share_layers(scene, node, volume, sphere(SHAPE, USER, 2), tmp_path)
     segmentation = node.GetSegmentation()
     assert segmentation.GetNumberOfLayers() < 3, "precondition: segments share a labelmap layer"
-    ids = {segmentation.GetNthSegment(n).GetName(): segmentation.GetNthSegmentID(n) for n in range(3)}
     return volume, image, node, ids
 
 

@@ -11,15 +11,14 @@ click on a 96³ region well under a second; nnInteractive's residual encoder UNe
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ...errors import ModelError
 from ...training.clicks import Click, click_maps, first_click, next_click, random_inner_click
+from ..weights_io import DictConfigWeights
 
 #: demo defaults; a training config's ``model`` section overrides any key [chosen]
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -50,9 +49,11 @@ def build_input(image: torch.Tensor, clicks: list[list[Click]], prior: torch.Ten
     return torch.cat([image, maps_t, prior_t], dim=1)
 
 
-class InteractiveNet(nn.Module):
-    """MONAI ``UNet`` with 4 input channels and 1 logit channel, its save/load and its
-    click-simulating training loss."""
+class InteractiveNet(DictConfigWeights, nn.Module):
+    """MONAI ``UNet`` with 4 input channels and 1 logit channel and its click-simulating training
+    loss; saved and loaded as safetensors + ``config.json`` (:class:`..weights_io.DictConfigWeights`)."""
+
+    train_hint = "textlesionseg train interactive"
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -99,35 +100,6 @@ class InteractiveNet(nn.Module):
         clicks, prior = self.simulate(image, target, rounds, random_first=True)
         logits = self(build_input(image, clicks, prior, float(self.config["click_sigma"])))
         return {"loss": self.loss_fn(logits, (label > 0).to(logits.dtype))}
-
-    # ---- persistence (safetensors + config.json; never pickle) ---------------------------
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Write ``model.safetensors`` and ``config.json`` into ``directory``."""
-        import json
-
-        from safetensors.torch import save_file
-
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(out / "model.safetensors"))
-        (out / "config.json").write_text(json.dumps(self.config, indent=2), encoding="utf-8")
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "InteractiveNet":
-        """Load a model written by :meth:`save_pretrained`."""
-        import json
-
-        from safetensors.torch import load_file
-
-        d = Path(directory)
-        if not (d / "config.json").is_file() or not (d / "model.safetensors").is_file():
-            raise ModelError(f"{d} lacks config.json or model.safetensors; train with 'textlesionseg train interactive'")
-        model = cls(json.loads((d / "config.json").read_text(encoding="utf-8")))
-        try:
-            model.load_state_dict(load_file(str(d / "model.safetensors"), device="cpu"))
-        except RuntimeError as exc:
-            raise ModelError(f"weights in {d} do not match its config.json: {str(exc).splitlines()[0]}") from exc
-        return model.to(device).eval()
 
 
 def _wrong_mask(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
