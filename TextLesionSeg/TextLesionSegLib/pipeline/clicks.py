@@ -141,13 +141,25 @@ def clicked_mask(image: Image, prob: np.ndarray, include: Sequence[Point], setti
 
     min_mm3 = float(settings.extra.get("min_lesion_mm3", DEFAULT_MIN_VOLUME_MM3))
     mask = postprocess(prob, image.spacing, threshold=settings.threshold, min_volume_mm3=min_mm3)
-    labels, n = label_components(mask)
+    present = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != ax))) for ax in range(3)]
+    if not present[0].size:
+        return mask
+    box = tuple(slice(int(p[0]), int(p[-1]) + 1) for p in present)  # labelling a 512² CT costs 0.25 s
+    labels, n = label_components(mask[box])
     if n <= 1:
         return mask
-    hit = {int(labels[input_voxel(image, p)]) for p in include} - {0}
+    starts = np.array([b.start for b in box])
+    hit = set()
+    for point in include:
+        kji = np.asarray(input_voxel(image, point)) - starts
+        if np.all(kji >= 0) and np.all(kji < labels.shape):
+            hit.add(int(labels[tuple(kji)]))
+    hit -= {0}
     if not hit:
         hit = {int(np.argmax(np.bincount(labels.ravel())[1:])) + 1}
-    return np.isin(labels, sorted(hit)).astype(np.uint8)
+    out = np.zeros_like(mask)
+    out[box] = np.isin(labels, sorted(hit))
+    return out
 
 
 def _with_click_mask(seg: "SegmentResult", image: Image, prob: np.ndarray, mask: np.ndarray,

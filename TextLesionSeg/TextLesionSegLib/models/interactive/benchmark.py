@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("image")
     p.add_argument("--point", required=True, help="R,A,S of the click (write --point=-54.6,... for negatives)")
     p.add_argument("--model", default="interactive-demo")
+    p.add_argument("--weights", help="a weights folder instead of --model (a training run's best/)")
     p.add_argument("--peer", default="lsms-demo")
     p.add_argument("--text", default="mass in the left lung")
     p.add_argument("--repeat", type=int, default=5)
@@ -51,7 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     image = read_image(args.image)
     point = parse_point(args.point, "--point")
-    model = load_segmenter(args.model, "cpu")
+    if args.weights:
+        from .segmenter import InteractiveSegmenter
+
+        model = InteractiveSegmenter.from_pretrained(args.weights)
+    else:
+        model = load_segmenter(args.model, "cpu")
     region = torch.rand((1, 1, 96, 96, 96))
     network_96 = median_seconds(lambda: model.refine(region, [Click((48, 48, 48), True)], None, (96, 96, 96)),
                                 args.repeat)
