@@ -126,3 +126,20 @@ def test_an_exclude_click_removes_the_piece_it_marks_from_the_chosen_segment():
     mask = result.segments[0].mask
     assert _dice(mask, upper) > 0.8 and not (mask & lower).any()
     assert not result.warnings
+
+
+@pytest.mark.parametrize("ball", ["upper", "lower"])
+def test_text_and_a_click_through_segment_give_the_clicked_lesion_whatever_the_words_chose(ball):
+    from test_engine_run import ThresholdSegmenter
+
+    img, upper, lower = _two_balls("oblique")
+    target, other, at = (upper, lower, LEFT_AT) if ball == "upper" else (lower, upper, RIGHT_AT)
+    words = segment(img, ["round mass in the right lung"], ThresholdSegmenter())
+    result = segment(img, ["round mass in the right lung"], ThresholdSegmenter(), include_points=[_ras(at)],
+                     click_model=RegionGrowSegmenter())
+    assert len(result.segments) == 1 and result.model_name == "threshold-test + region-grow"
+    mask = result.segments[0].mask
+    assert _dice(mask, target) > 0.8 and not (mask & other).any()
+    # the words alone answered one of the balls; where it was the other one, the click overruled them
+    overruled = not (words.segments[0].mask & target).any()
+    assert overruled == any("replaces it" in w for w in result.warnings)
