@@ -231,16 +231,14 @@ def run(args: argparse.Namespace) -> int:
             for point in points:
                 input_voxel(image, point, option)  # outside the image: exit 2 before a model loads
     from ..models import registry
-    from ..pipeline.clicks import DEFAULT_CLICK_MODEL
+    from ..pipeline.clicks import load_click_model
 
     if texts or args.find_lesions:
-        name = args.model or registry.default_model_name(prompt_free=args.find_lesions)
+        model = registry.load_segmenter(args.model or registry.default_model_name(prompt_free=args.find_lesions),
+                                        str(device))
     else:  # clicks alone: the click model segments
-        name = args.click_model or args.model or DEFAULT_CLICK_MODEL
-    model = registry.load_segmenter(name, str(device))
-    clicker = None
-    if texts and (include or exclude):
-        clicker = registry.load_segmenter(args.click_model or DEFAULT_CLICK_MODEL, str(device))
+        model = load_click_model(args.click_model or args.model, str(device))
+    clicker = load_click_model(args.click_model, str(device)) if texts and (include or exclude) else None
     settings = InferenceSettings(
         device=str(device), overlap=args.overlap, sw_batch_size=args.sw_batch_size, threshold=args.threshold,
         low_memory=args.low_memory, extra={"allow_non_ct": args.allow_non_ct, "selection": args.selection},

@@ -31,6 +31,22 @@ DEFAULT_CLICK_MODEL = "interactive-demo"
 Point = tuple[float, float, float]
 
 
+def load_click_model(name: str | None, device: str = "cpu") -> "LesionSegmenter":
+    """The registered click model ``name`` (default :data:`DEFAULT_CLICK_MODEL`); when the default
+    is not registered, a ``ModelError`` that says so and how to name another."""
+    from ..errors import ModelError
+    from ..models import registry
+
+    try:
+        return registry.load_segmenter(name or DEFAULT_CLICK_MODEL, device)
+    except ModelError as exc:
+        if name or DEFAULT_CLICK_MODEL in registry.default_registry().entries:
+            raise
+        raise ModelError(f"no click model is registered ({DEFAULT_CLICK_MODEL}'s demo weights do not ship in this "
+                         "version, see docs/models/interactive-demo.md); register one and name it with --click-model"
+                         ) from exc
+
+
 def parse_point(text: str, option: str = "--include-point") -> Point:
     """``"R,A,S"`` (mm, spaces allowed, negative numbers too) -> a finite 3-tuple; else InputError."""
     parts = [p.strip() for p in str(text).split(",")]
