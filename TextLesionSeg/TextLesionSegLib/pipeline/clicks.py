@@ -14,12 +14,12 @@ lesion, segmented afresh.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..errors import InputError
-from ..training.clicks import Click
 from .geometry import Image, ras_to_lps
 
 if TYPE_CHECKING:
@@ -29,6 +29,15 @@ if TYPE_CHECKING:
 #: the click model used when none is named
 DEFAULT_CLICK_MODEL = "interactive-demo"
 Point = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Click:
+    """One click as a model sees it: voxel index (k, j, i) on its working grid, and whether it
+    marks lesion. (Defined here, below the models and the training code that simulate clicks.)"""
+
+    kji: tuple[int, int, int]
+    positive: bool
 
 
 def load_click_model(name: str | None, device: str = "cpu") -> "LesionSegmenter":

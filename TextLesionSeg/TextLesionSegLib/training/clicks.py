@@ -7,26 +7,19 @@ positive where the prediction misses lesion (false negative), negative where it 
 background (false positive). Click maps encode clicks as Gaussians of the distance to the
 nearest click, so the network sees *where* and *how near*, not a single voxel.
 
-Everything works on KJI arrays of one grid (numpy + scipy; no torch).
+Everything works on KJI arrays of one grid (numpy + scipy; no torch). ``Click`` itself is
+``pipeline.clicks.Click``, re-exported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from ..pipeline.clicks import Click
 
 #: Gaussian width of a click map in voxels [chosen: 2 voxels = 4 mm at 2 mm spacing, a small
 #: lesion's radius; nnInteractive also encodes points as small blobs]
 CLICK_SIGMA_VOXELS = 2.0
-
-
-@dataclass(frozen=True)
-class Click:
-    """One click: voxel index (k, j, i) on the working grid, and whether it marks lesion."""
-
-    kji: tuple[int, int, int]
-    positive: bool
 
 
 def _inner_distance(mask: np.ndarray, spacing: tuple[float, float, float] | None = None) -> np.ndarray:
