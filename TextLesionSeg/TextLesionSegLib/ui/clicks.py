@@ -80,8 +80,10 @@ class ClickSection:
         p = self._parameterNode()
         segmentationNode = p.outputSegmentation if p else None
         segmentId = self.ui.segmentEditorWidget.currentSegmentID()
-        if not segmentationNode or not segmentId or not p.inputVolume:
-            slicer.util.showStatusMessage(_("Select a segment in the editor first."), 3000)
+        if not segmentationNode or not segmentId or not p.inputVolume or self.logic.controller.busy:
+            slicer.util.showStatusMessage(_("Wait for the running click or segmentation to finish.")
+                                          if self.logic.controller.busy else
+                                          _("Select a segment in the editor first."), 3000)
             pointList.RemoveNthControlPoint(pointList.GetNumberOfControlPoints() - 1)
             return
         ras = [0.0, 0.0, 0.0]
