@@ -106,9 +106,15 @@ class ClickSection:
             return
         with slicer.util.tryWithErrorDisplay(_("Failed to undo the click.")):
             correction.undo()
-            for positive in (True, False):  # the points shown are the correction's points
-                node = self._pointList(positive)
-                kept = [ras for ras, sign in correction.clicks if sign == positive]
-                while node.GetNumberOfControlPoints() > len(kept):
-                    node.RemoveNthControlPoint(node.GetNumberOfControlPoints() - 1)
+            self.syncPoints()
         self.ui.undoClickButton.enabled = correction.can_undo
+
+    def syncPoints(self) -> None:
+        """Show only the points the correction holds (after an undo, or a click whose run failed)."""
+        if self.correction is None:
+            return
+        for positive in (True, False):
+            node = self._pointList(positive)
+            kept = [ras for ras, sign in self.correction.clicks if sign == positive]
+            while node.GetNumberOfControlPoints() > len(kept):
+                node.RemoveNthControlPoint(node.GetNumberOfControlPoints() - 1)

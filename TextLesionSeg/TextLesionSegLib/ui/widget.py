@@ -245,6 +245,7 @@ class TextLesionSegPanel(VTKObservationMixin):
                 self.clicks.onRefined(event)
                 self.showState(_("Segment updated from the points."), 100, done=True)
             elif isinstance(event, Failed):
+                self.clicks.syncPoints()  # a failed click's point goes with it
                 self.showState(_("Failed: {message}").format(message=event.message), None, done=True)
             elif isinstance(event, ComputeStatus):
                 self.showCompute(event.compute)
