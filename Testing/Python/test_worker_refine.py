@@ -68,3 +68,25 @@ def test_refine_corrects_the_current_mask_and_reads_the_image_once(tmp_path, mon
     assert reply["type"] == "error" and reply["exit_code"] == 2 and "shape" in reply["message"]
     reply = state.handle({**base, "id": "c4", "include_points": [[0.0, 0.0, 900.0]]}, lambda m: None)
     assert reply["type"] == "error" and reply["exit_code"] == 2 and "outside the image" in reply["message"]
+
+
+def test_a_segment_request_with_a_click_overrules_the_words_in_the_worker(tmp_path, monkeypatch):
+    from test_engine_run import ThresholdSegmenter
+
+    class Loader(_Loader):
+        def load_segmenter(self, name, device="cpu", progress=None):
+            self.names.append(name)
+            return RegionGrowSegmenter() if name == "interactive-demo" else ThresholdSegmenter()
+
+    loader = Loader()
+    monkeypatch.setattr(registry, "default_registry", lambda: loader)
+    img, upper, lower = _two_balls("oblique")
+    path = write_image(img, tmp_path / "ct.nrrd")
+    reply = WorkerState().handle({"protocol": 1, "id": "s1", "type": "segment", "image_path": str(path),
+                                  "texts": ["round mass in the right lung"], "model": "threshold-test",
+                                  "include_points": [list(_ras(LEFT_AT))], "output_dir": str(tmp_path / "out")},
+                                 lambda m: None)
+    assert reply["type"] == "result", reply
+    assert loader.names == ["threshold-test", "interactive-demo"]
+    mask = protocol.load_result(reply["result_path"]).segments[0].mask
+    assert _dice(mask, upper) > 0.8 and not (mask & lower).any()
