@@ -143,3 +143,4 @@ def test_text_and_a_click_through_segment_give_the_clicked_lesion_whatever_the_w
     # the words alone answered one of the balls; where it was the other one, the click overruled them
     overruled = not (words.segments[0].mask & target).any()
     assert overruled == any("replaces it" in w for w in result.warnings)
+    assert not any("no lesion found" in w for w in result.warnings)  # the words' warnings went with their answer

@@ -240,6 +240,10 @@ def apply_clicks(result: "Result", include: Sequence[Point], exclude: Sequence[P
     prob = click_probability(image, include, exclude, model, prior)
     mask = clicked_mask(image, prob, include, settings)
     _with_click_mask(seg, image, prob, mask, include, exclude)
+    # what the words' answer was warned about ("no lesion found for 'name'") no longer holds
+    result.warnings = [w for w in result.warnings if f"'{seg.name}'" not in w]
+    if not mask.any():
+        result.warnings.append(f"'{seg.name}': the click model found no lesion at the clicks")
     if not holds:
         result.warnings.append(f"'{seg.name}': the click lies outside the lesion the words chose; "
                                "the clicked lesion replaces it")
