@@ -143,4 +143,16 @@ def test_text_and_a_click_through_segment_give_the_clicked_lesion_whatever_the_w
     # the words alone answered one of the balls; where it was the other one, the click overruled them
     overruled = not (words.segments[0].mask & target).any()
     assert overruled == any("replaces it" in w for w in result.warnings)
-    assert not any("no lesion found" in w for w in result.warnings)  # the words' warnings went with their answer
+
+
+def test_the_words_warnings_go_with_the_answer_a_click_replaces():
+    from test_engine_run import ThresholdSegmenter
+
+    img, upper, _ = _two_balls("flipped")
+    blind = ThresholdSegmenter(level=1.5)  # sees nothing: the words' answer is empty
+    words = segment(img, ["round mass in the right lung"], blind)
+    assert any("no lesion found" in w for w in words.warnings)
+    result = segment(img, ["round mass in the right lung"], blind, include_points=[_ras(LEFT_AT)],
+                     click_model=RegionGrowSegmenter())
+    assert _dice(result.segments[0].mask, upper) > 0.8
+    assert not any("no lesion found" in w for w in result.warnings)
