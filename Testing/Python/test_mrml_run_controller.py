@@ -138,3 +138,36 @@ def test_a_lesion_that_is_not_there_is_an_answer_not_an_error(scene, controller)
     assert not segment_array(finished.imported.segmentation_node, segment_id, volume).any()
     notes = [row["note"] for row in finished.rows]
     assert notes and all(note.startswith("not found") for note in notes), notes
+
+
+@pytest.mark.slow
+def test_a_click_runs_in_the_warm_worker_and_replaces_only_its_segment(scene, controller):
+    from TextLesionSegLib.mrml.click_correction import ClickCorrection
+    from TextLesionSegLib.mrml.run_controller import Refined
+    from TextLesionSegLib.mrml.volumes import volume_to_image
+
+    volume = ct_volume(scene)
+    controller.start(volume, "bright ball in the liver", "tiny-demo", {"device": "cpu"})
+    finished = next(e for e in drain(controller, Finished) if isinstance(e, Finished))
+    node = finished.imported.segmentation_node
+    ball_id = finished.imported.segment_ids[0]
+    other_id = node.GetSegmentation().AddEmptySegment("other")
+    correction = ClickCorrection(node, ball_id, volume)
+    before = correction.current_mask()
+    assert before.sum() > 0
+    centre_ras = tuple(volume_to_image(volume).kji_to_ras(np.array(CENTRE, float)))
+    correction.add_click(centre_ras, False)  # "−" on the ball: the model removes it
+    controller.start_refine(correction, "tiny-demo", {"device": "cpu"})
+    assert controller.busy
+    refined = next(e for e in drain(controller, Refined) if isinstance(e, Refined))
+    assert refined.correction is correction and not controller.busy
+    assert correction.current_mask().sum() == 0
+    assert ClickCorrection(node, other_id, volume).current_mask().sum() == 0  # untouched
+    assert correction.undo() and np.array_equal(correction.current_mask(), before) and correction.clicks == []
+    correction.add_click(centre_ras, True)  # "+" on the ball, in the same warm worker: the ball again
+    controller.start_refine(correction, "tiny-demo", {"device": "cpu"})
+    drain(controller, Refined)
+    after = correction.current_mask()
+    assert 2 * (after & before).sum() / (after.sum() + before.sum()) > 0.9
+    correction.close()
+    assert correction._input is None

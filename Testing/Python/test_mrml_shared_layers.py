@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from test_mrml_support import add_volume, oblique_ijk_to_ras, rigid_transform, scene, segment_array, sphere  # noqa: F401
+from test_mrml_support import (add_volume, oblique_ijk_to_ras, add_user_segment_and_share_layers, rigid_transform,  # noqa: F401
+                               scene, segment_array, sphere)
 
 slicer = pytest.importorskip("slicer")
 
@@ -21,7 +22,7 @@ from TextLesionSegLib.mrml.correction import (  # noqa: E402
     rethreshold_segments,
 )
 from TextLesionSegLib.mrml.segment_voxels import segment_mask, was_edited, write_segment_mask  # noqa: E402
-from TextLesionSegLib.mrml.segmentation import import_result, labelmap_from_mask  # noqa: E402
+from TextLesionSegLib.mrml.segmentation import import_result  # noqa: E402
 from TextLesionSegLib.mrml.volumes import volume_to_image  # noqa: E402
 from TextLesionSegLib.pipeline.result import Result, SegmentResult  # noqa: E402
 from TextLesionSegLib.query.types import LesionQuery  # noqa: E402
@@ -53,20 +54,10 @@ def shared(scene, tmp_path):
     ])
     imported = import_result(result, volume)
     node = imported.segmentation_node
-    user = slicer.vtkSegment()
-    user.SetName("user")
-    user.AddRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(),
-                           labelmap_from_mask(sphere(SHAPE, USER, 2), volume, node))
-    node.GetSegmentation().AddSegment(user, "user")
-    storage = slicer.vtkMRMLSegmentationStorageNode()
-    scene.AddNode(storage)
-    storage.SetFileName(str(tmp_path / "lesions.seg.nrrd"))
-    assert storage.WriteData(node)
-    assert storage.ReadData(node)  # the reloaded node: Slicer's reader puts segments in one layer
+    ids = add_user_segment_and_share_layers(scene, node, volume, sphere(SHAPE, USER, 2), tmp_path)
     segmentation = node.GetSegmentation()
     assert segmentation.GetNumberOfSegments() == 3
     assert segmentation.GetNumberOfLayers() < 3, "precondition: segments share a labelmap layer"
-    ids = {segmentation.GetNthSegment(n).GetName(): segmentation.GetNthSegmentID(n) for n in range(3)}
     return volume, image, node, ids
 
 

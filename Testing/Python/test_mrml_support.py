@@ -117,3 +117,25 @@ def test_converter_rules_are_registered(scene):
     factory = slicer.vtkSegmentationConverterFactory.GetInstance()
     names = {factory.GetConverterRules()[i].GetClassName() for i in range(len(factory.GetConverterRules()))}
     assert set(CONVERTER_RULES) <= names
+
+
+
+def add_user_segment_and_share_layers(scene, node, volume, user_mask, folder) -> dict:
+    """Add a segment "user" drawn by hand (``user_mask`` on ``volume``'s grid), save ``node`` as
+    .seg.nrrd and read it back (Slicer's reader puts the segments in shared layers); returns
+    segment IDs by name."""
+    from TextLesionSegLib.mrml.segmentation import labelmap_from_mask
+
+    user = slicer.vtkSegment()
+    user.SetName("user")
+    user.AddRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(),
+                           labelmap_from_mask(user_mask, volume, node))
+    node.GetSegmentation().AddSegment(user, "user")
+    storage = slicer.vtkMRMLSegmentationStorageNode()
+    scene.AddNode(storage)
+    storage.SetFileName(str(folder / "lesions.seg.nrrd"))
+    assert storage.WriteData(node)
+    assert storage.ReadData(node)
+    segmentation = node.GetSegmentation()
+    return {segmentation.GetNthSegment(n).GetName(): segmentation.GetNthSegmentID(n)
+            for n in range(segmentation.GetNumberOfSegments())}

@@ -56,3 +56,22 @@ def test_finetune_configs_keep_their_stage_one_model():
     base, attr = (load_config(resolve_config(f"malenia-demo{s}")) for s in ("", "-attr"))
     assert attr["model"].pop("w_attr") > 0 and attr["model"] == base["model"]
     TrainSettings.from_config(attr)
+
+
+@pytest.mark.parametrize("name", ["interactive-demo", "interactive-demo-finetune", "interactive-full"])
+def test_click_model_configs_build(name):
+    pytest.importorskip("torch")
+    from TextLesionSegLib.cli.train import resolve_config
+    from TextLesionSegLib.models.interactive.training import build_model, preprocessing_of
+    from TextLesionSegLib.training.trainer import TrainSettings, load_config
+
+    cfg = load_config(resolve_config(name))
+    TrainSettings.from_config(cfg)  # no unknown keys
+    model = build_model(cfg)
+    import torch
+
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv3d))
+    assert first.in_channels == 4  # CT window, positive clicks, negative clicks, previous mask
+    assert preprocessing_of(model.config).roi_size == tuple(model.config["region_size"])
+    if name.endswith("-finetune"):  # run 2 continues run 1: the same network
+        assert cfg["model"] == load_config(resolve_config("interactive-demo"))["model"]

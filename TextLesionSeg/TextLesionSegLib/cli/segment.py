@@ -51,6 +51,14 @@ def register(subparsers: Any) -> None:
     for name in ("threshold", "overlap", "sw_batch_size"):
         p.add_argument(_S[name].cli, type=cli_type(name), default=_S[name].default, help=_S[name].cli_help())
     p.add_argument("--find-lesions", action="store_true", help="prompt-free: segment every lesion the model finds")
+    p.add_argument("--include-point", action="append", default=[], metavar="R,A,S",
+                   help="a click on the lesion, RAS millimetres (Slicer's world coordinates); repeatable. Alone it "
+                        "defines one lesion; with --text it overrules the words. Write --include-point=-54.6,97.5,-250 "
+                        "when the first number is negative")
+    p.add_argument("--exclude-point", action="append", default=[], metavar="R,A,S",
+                   help="a click on something that is not the lesion (RAS mm); repeatable")
+    p.add_argument("--click-model", metavar="NAME", default=None,
+                   help="registered model that takes the clicks (default: interactive-demo)")
     p.add_argument("--selection", choices=_S["selection"].choices, default=_S["selection"].default,
                    help=_S["selection"].cli_help())
     p.add_argument("--allow-non-ct", action="store_true", help=_S["allow_non_ct"].help)
@@ -79,13 +87,25 @@ def collect_texts(args: argparse.Namespace) -> list[str]:
         if not lines:
             raise InputError(f"{f}: text file holds no description")
         texts += lines
+    clicks = bool(getattr(args, "include_point", None) or getattr(args, "exclude_point", None))
     if args.find_lesions:
-        if texts:
-            raise InputError("--find-lesions is prompt-free: give it without --text/--text-file")
+        if texts or clicks:
+            raise InputError("--find-lesions is prompt-free: give it without --text/--text-file/--include-point")
         return []
-    if not texts:
-        raise InputError('no description given: add --text "..." (or --text-file, or --find-lesions)')
+    if not texts and not clicks:
+        raise InputError('no description given: add --text "..." (or --text-file, --include-point R,A,S, or --find-lesions)')
     return texts
+
+
+def collect_points(args: argparse.Namespace) -> tuple[list, list]:
+    """``--include-point`` / ``--exclude-point`` values as RAS tuples (InputError when malformed)."""
+    from ..pipeline.clicks import parse_point
+
+    include = [parse_point(t, "--include-point") for t in getattr(args, "include_point", None) or []]
+    exclude = [parse_point(t, "--exclude-point") for t in getattr(args, "exclude_point", None) or []]
+    if exclude and not include and not args.text and args.text_file is None:
+        raise InputError("--exclude-point needs an --include-point on the lesion (or a --text that finds it)")
+    return include, exclude
 
 
 def check_outputs(args: argparse.Namespace) -> list[Path]:
@@ -214,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_options(args)
     texts = collect_texts(args)
+    include, exclude = collect_points(args)
     check_outputs(args)
     device = resolve_device(args.device) if not getattr(args, "server", None) else args.device
     image = read_image(args.image, series_uid=args.series_uid)
@@ -221,11 +242,22 @@ def run(args: argparse.Namespace) -> int:
     validate_image(image, allow_non_ct=args.allow_non_ct, check_mem=False)  # warnings come with the result
     if texts:
         parse_queries(texts)
+    if include or exclude:
+        from ..pipeline.clicks import input_voxel
+
+        for option, points in (("--include-point", include), ("--exclude-point", exclude)):
+            for point in points:
+                input_voxel(image, point, option)  # outside the image: exit 2 before a model loads
     from ..models import registry
+    from ..pipeline.clicks import load_click_model
 
     engine = remote_engine(args)
     if engine is not None:  # the server's registry and device decide (None: its default model)
+        if include or exclude:
+            raise InputError("--include-point/--exclude-point are not served by a remote engine yet: run the clicks locally")
         model = args.model
+    elif not (texts or args.find_lesions):  # clicks alone: the click model segments
+        model = load_click_model(args.click_model or args.model, str(device))
     elif args.model and Path(args.model).is_dir():  # a weights folder (a training run's last/, a GPU job's weights/)
         from ..evaluation.models import load_model
 
@@ -233,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = registry.load_segmenter(args.model or registry.default_model_name(prompt_free=args.find_lesions),
                                         str(device))
+    clicker = load_click_model(args.click_model, str(device)) if engine is None and texts and (include or exclude) else None
     settings = InferenceSettings(
         device=str(device), overlap=args.overlap, sw_batch_size=args.sw_batch_size, threshold=args.threshold,
         low_memory=args.low_memory, extra={"allow_non_ct": args.allow_non_ct, "selection": args.selection},
@@ -244,7 +277,8 @@ def run(args: argparse.Namespace) -> int:
             if args.find_lesions:
                 result = find_lesions(image, model, settings, progress, server=engine)
             else:
-                result = segment(image, texts, model, settings, progress, server=engine)
+                result = segment(image, texts, model, settings, progress, server=engine, include_points=include,
+                                 exclude_points=exclude, click_model=clicker)
     finally:
         progress.close()
     from ..pipeline.names import display_text, sanitize_names

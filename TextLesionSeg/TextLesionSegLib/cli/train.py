@@ -18,6 +18,7 @@ TRAINABLE: dict[str, str] = {
     "lsms": "TextLesionSegLib.models.lsms.training",
     "unet": "TextLesionSegLib.models.unet_baseline",
     "clipseg": "TextLesionSegLib.models.clipseg",
+    "interactive": "TextLesionSegLib.models.interactive.training",
 }
 #: the configs shipped with the package (``--config malenia-demo`` works without a path)
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "training" / "configs"

@@ -116,6 +116,10 @@ class LesionSegmenter(ABC):
 
     #: registry name, e.g. ``malenia-demo``
     name: str = ""
+    #: what the model can do, read by the pipeline, CLI and worker instead of its architecture's
+    #: name: ``text`` (a description chooses the lesion), ``prompt_free`` (:meth:`find_lesions`),
+    #: ``clicks`` (:meth:`refine` from positive and negative points)
+    capabilities: frozenset[str] = frozenset({"text"})
     version: str = "0"
     preprocessing: PreprocessingConfig = PreprocessingConfig()
     #: calibrated "not found" thresholds per selection mode (``pipeline.selection``): a
@@ -167,6 +171,14 @@ class LesionSegmenter(ABC):
 
         ``volume`` is ``(1, 1, K, J, I)`` on the working grid, already scaled to 0..1.
         """
+
+    def refine(self, volume: "torch.Tensor", clicks: Sequence[Any], prior: Any = None) -> Any:
+        """Click mode: probability ``(K, J, I)`` (numpy, working grid) of the one lesion the clicks
+        (``training.clicks.Click`` on the working grid) mark, corrected from ``prior`` (the current
+        mask on the working grid, or None). Models without ``clicks`` raise ``ModelError``."""
+        from ..errors import ModelError
+
+        raise ModelError(f"model '{self.name}' cannot take clicks; use a click model (e.g. interactive-demo)")
 
     def find_lesions(
         self,

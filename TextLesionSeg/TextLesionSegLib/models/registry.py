@@ -55,6 +55,7 @@ ARCHITECTURES: dict[str, str] = {
     "lsms": "TextLesionSegLib.models.lsms.segmenter:LSMSSegmenter",
     "clipseg": "TextLesionSegLib.models.clipseg:CLIPSegSegmenter",
     "unet": "TextLesionSegLib.models.unet_baseline:UNetSegmenter",
+    "interactive": "TextLesionSegLib.models.interactive.segmenter:InteractiveSegmenter",
 }
 
 REGISTRY_FILE = Path(__file__).with_name("registry.json")

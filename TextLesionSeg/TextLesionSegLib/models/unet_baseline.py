@@ -12,15 +12,14 @@ Trainer contract (``training.trainer``): :func:`build_model`, :func:`build_datas
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from ..errors import ModelError
 from .base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
+from .weights_io import DictConfigWeights
 
 #: demo defaults; a training config overrides any key [chosen]
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -36,8 +35,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
 }
 
 
-class UNetBaseline(nn.Module):
+class UNetBaseline(DictConfigWeights, nn.Module):
     """MONAI ``UNet`` (1 input channel, 1 logit channel) with the project's save/load and loss."""
+
+    train_hint = "textlesionseg train unet"
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__()
@@ -72,32 +73,6 @@ class UNetBaseline(nn.Module):
         logits = self(batch["image"])
         target = (batch["label"] > 0).to(logits.dtype)
         return {"loss": self.loss_fn(logits, target)}
-
-    # ---- persistence ---------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Write ``model.safetensors`` and ``config.json`` into ``directory``."""
-        from safetensors.torch import save_file
-
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(out / "model.safetensors"))
-        (out / "config.json").write_text(json.dumps(self.config, indent=2), encoding="utf-8")
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "UNetBaseline":
-        """Load a model written by :meth:`save_pretrained` (safetensors only, never pickle)."""
-        from safetensors.torch import load_file
-
-        d = Path(directory)
-        if not (d / "config.json").is_file() or not (d / "model.safetensors").is_file():
-            raise ModelError(f"{d} lacks config.json or model.safetensors; train with 'textlesionseg train unet'")
-        model = cls(json.loads((d / "config.json").read_text(encoding="utf-8")))
-        try:
-            model.load_state_dict(load_file(str(d / "model.safetensors"), device="cpu"))
-        except RuntimeError as exc:
-            raise ModelError(f"weights in {d} do not match its config.json: {str(exc).splitlines()[0]}") from exc
-        return model.to(device).eval()
 
 
 # ---- trainer contract --------------------------------------------------------------------
@@ -139,6 +114,7 @@ class UNetSegmenter(LesionSegmenter):
     """The UNet baseline behind the :class:`LesionSegmenter` seam: the same map for every query."""
 
     name = "unet"
+    capabilities = frozenset({"text", "prompt_free"})  # it answers any text, the same way
 
     def __init__(self, model: UNetBaseline, device: str = "cpu", name: str = "unet", version: str = "0") -> None:
         self.model = model.to(device).eval()

@@ -68,6 +68,14 @@ class Failed:
 
 
 @dataclass
+class Refined:
+    """A click's answer replaced its segment's voxels (``correction`` holds the clicks and undo)."""
+
+    correction: Any  # mrml.click_correction.ClickCorrection
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ComputeStatus:
     """The worker's torch/CUDA status (``pipeline.devices.compute_status``)."""
 
@@ -91,12 +99,13 @@ class RunController:
         self._run_id: str | None = None  # the segment request in flight
         self._side_id: str | None = None  # a load/status request in flight
         self.compute: dict[str, Any] | None = None  # last compute status the worker gave
+        self._correction: Any = None  # the ClickCorrection whose click is in flight
 
     # ---- state ------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
         """True from :meth:`start` until the run's :class:`Finished` or :class:`Failed`."""
-        return self._context is not None
+        return self._context is not None or self._correction is not None
 
     @property
     def idle(self) -> bool:
@@ -146,6 +155,26 @@ class RunController:
         self._request = request
         self._submit_waiting_run()
 
+    def start_refine(self, correction: Any, model: str, settings: dict[str, Any]) -> None:
+        """Run the click just added to ``correction`` (``mrml.click_correction``) on its lesion's
+        region in the warm worker; a :class:`Refined` event follows once its segment is replaced.
+
+        Raises:
+            RuntimeError: a run or another click is in progress.
+        """
+        if self.busy:
+            raise RuntimeError("a segmentation or a click is already running; wait for it or cancel it")
+        self._correction = correction
+        try:
+            self._request = {"type": "refine", "image_path": str(correction.input_path()), "model": model,
+                             "settings": dict(settings or {}), "output_dir": str(correction.input_path().parent),
+                             **correction.request_fields()}
+        except Exception:
+            self._correction = None
+            correction.discard_click()
+            raise
+        self._submit_waiting_run()
+
     def _submit_waiting_run(self) -> None:
         if self._request is not None and not self.client.busy:
             self._run_id, self._request = self.client.submit(self._request), None
@@ -164,7 +193,7 @@ class RunController:
                 events.extend(self._run_event(message))
             # anything else belongs to an earlier, cancelled request
         self._submit_waiting_run()
-        if self._request is not None and self._context is not None:
+        if self._request is not None and self.busy:
             events.append(Progress("Waiting for the model to load", None))
         return events
 
@@ -187,6 +216,8 @@ class RunController:
         if kind == "progress":
             return [Progress(*progress_state(message))]
         self._run_id = None
+        if self._correction is not None:
+            return [self._refined(message)]
         if kind == "result":
             return [self._finish(message)]
         self._discard()
@@ -210,6 +241,22 @@ class RunController:
         finally:
             self._discard()
 
+    def _refined(self, message: dict[str, Any]) -> Any:
+        """Write a click's answer into its segment, or forget the click when the run failed."""
+        from ..worker.protocol import load_result
+
+        correction, self._correction = self._correction, None
+        if message.get("type") != "result":
+            correction.discard_click()
+            return Failed(str(message.get("message", "")) or "the click model failed", int(message.get("exit_code", 1)),
+                          bool(message.get("crashed")), str(self.client.log_path))
+        try:
+            correction.apply(load_result(message["result_path"]).segments[0].mask)
+        except Exception as error:  # noqa: BLE001 - one line; the segment is as it was
+            correction.discard_click()
+            return Failed(f"could not apply the click: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+        return Refined(correction, list(message.get("warnings") or []))
+
     # ---- ending -------------------------------------------------------------------------------
     def cancel(self) -> None:
         """Stop the run now: the worker is killed, nothing is added, temporary files go."""
@@ -217,6 +264,9 @@ class RunController:
             self._client.cancel()
             self._client.poll()  # drop the "cancelled" message: the panel already says so
         self._run_id = self._side_id = None
+        if self._correction is not None:
+            self._correction.discard_click()
+            self._correction = None
         self._discard()
 
     def _discard(self) -> None:

@@ -116,8 +116,11 @@ def segment(
     progress: ProgressCallback | None = None,
     keep_probability: bool = False,
     server: Any = None,
+    include_points: Sequence[Any] | None = None,
+    exclude_points: Sequence[Any] | None = None,
+    click_model: LesionSegmenter | str | None = None,
 ) -> Result:
-    """Segment one lesion per description on ``image``.
+    """Segment one lesion per description on ``image``, or the lesion clicked.
 
     Args:
         image: the CT (HU) with its geometry.
@@ -132,13 +135,28 @@ def segment(
         keep_probability: keep each probability map (input grid, float32) in the result.
         server: a ``worker.remote_engine.RemoteEngine``: run this same request on that server
             instead of here (the image is sent to it; ``model`` is a name of its registry).
+            Clicks are not served remotely yet.
+        include_points / exclude_points: clicks on / off the lesion, each ``(R, A, S)`` in mm
+            (Slicer's world coordinates) or the text ``"R,A,S"``. Without ``texts`` they define
+            one lesion; with texts a click overrules the words (``pipeline.clicks``).
+        click_model: the model that takes the clicks (default: ``model`` when it takes clicks,
+            else ``interactive-demo``).
 
     Returns:
         A :class:`Result` whose masks lie on ``image``'s own voxel grid.
     """
+    from .clicks import as_points
+
     if server is not None:
+        if include_points or exclude_points:
+            raise InputError("include/exclude points are not served by a remote engine yet: run the clicks locally")
         return server.run("segment", image, texts, model, settings, progress, keep_probability)
     settings = InferenceSettings.coerce(settings)  # InputError naming a bad setting and its range
+    include = as_points(include_points, "include point")
+    exclude = as_points(exclude_points, "exclude point")
+    if include or exclude:
+        return _segment_with_clicks(image, texts, model, settings, progress, keep_probability, include, exclude,
+                                    click_model)
     timer = _Timer(progress)
     with timer.stage("parsing"):
         queries, messages = parse_queries(texts)
@@ -189,6 +207,42 @@ def segment(
         image=image, segments=segments, model_name=seg_model.name, model_version=str(seg_model.version),
         timings=timer.timings, warnings=warnings,
     )
+
+
+def _segment_with_clicks(image: Image, texts: Sequence[str], model: LesionSegmenter | str, settings: InferenceSettings,
+                         progress: ProgressCallback | None, keep_probability: bool, include: list, exclude: list,
+                         click_model: LesionSegmenter | str | None) -> Result:
+    """Clicks alone (one segment) or correcting the answer to the descriptions (``pipeline.clicks``)."""
+    from .clicks import DEFAULT_CLICK_MODEL, apply_clicks, input_voxel, segment_from_clicks
+
+    for option, points in (("--include-point", include), ("--exclude-point", exclude)):
+        for point in points:
+            input_voxel(image, point, option)  # InputError before any model runs
+    if not texts:
+        clicker = _resolve_model(click_model or model, settings)
+        if "clicks" not in clicker.capabilities and click_model is None:  # a text model named: clicks need theirs
+            clicker = _resolve_model(DEFAULT_CLICK_MODEL, settings)
+        timer = _Timer(progress)
+        with timer.stage("validating"):
+            warnings = validate_image(image, clicker.preprocessing,
+                                      allow_non_ct=bool(settings.extra.get("allow_non_ct", False)),
+                                      low_memory=settings.low_memory)
+        with timer.stage("clicks"):
+            seg = segment_from_clicks(image, include, exclude, clicker, settings, keep_probability)
+        if not seg.mask.any():
+            warnings.append(f"'{seg.name}': {seg.selection['message']}")
+        return Result(image=image, segments=[seg], model_name=clicker.name, model_version=str(clicker.version),
+                      timings=timer.timings, warnings=warnings)
+    seg_model = _resolve_model(model, settings)
+    if click_model is None:
+        click_model = seg_model if "clicks" in seg_model.capabilities else DEFAULT_CLICK_MODEL
+    clicker = _resolve_model(click_model, settings)
+    result = segment(image, texts, seg_model, settings, progress, keep_probability)
+    t0 = time.perf_counter()
+    apply_clicks(result, include, exclude, clicker, settings)
+    result.timings["clicks"] = round(time.perf_counter() - t0, 4)
+    result.model_name = f"{result.model_name} + {clicker.name}"
+    return result
 
 
 def find_lesions(

@@ -30,6 +30,7 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
 
         self.controller = RunController(self._newWorkerClient)
         self._engine = None  # the EngineChoice in use (None: the local worker, not chosen yet)
+        self._corrections = {}  # (segmentation ID, segment ID, volume ID) -> ClickCorrection
 
     def getParameterNode(self):
         return TextLesionSegParameterNode(super().getParameterNode())
@@ -209,6 +210,32 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
         from TextLesionSegLib.mrml.correction import lesion_under_point
 
         return lesion_under_point(segmentationNode, segmentId, tuple(ras), mode)
+
+    def clickCorrection(self, segmentationNode, segmentId: str, volumeNode):
+        """The clicks and per-click undo of one segment (``mrml.click_correction``), kept while the
+        module lives so "Undo click" and later clicks continue the same correction."""
+        from TextLesionSegLib.mrml.click_correction import ClickCorrection
+
+        key = (segmentationNode.GetID(), segmentId, volumeNode.GetID())
+        if key not in self._corrections:
+            self._corrections[key] = ClickCorrection(segmentationNode, segmentId, volumeNode)
+        return self._corrections[key]
+
+    def startClick(self, segmentationNode, segmentId: str, volumeNode, ras, positive: bool, settings: dict):
+        """Add a "+" (``positive``) or "−" point to a segment's correction and run it in the worker
+        with the click model; the controller's ``Refined`` event says when the segment changed."""
+        from TextLesionSegLib.pipeline.clicks import DEFAULT_CLICK_MODEL
+
+        correction = self.clickCorrection(segmentationNode, segmentId, volumeNode)
+        correction.add_click(tuple(ras), positive)
+        self.controller.start_refine(correction, DEFAULT_CLICK_MODEL, settings)
+        return correction
+
+    def closeCorrections(self) -> None:
+        """Delete the corrections' temporary files (scene close, module cleanup)."""
+        for correction in self._corrections.values():
+            correction.close()
+        self._corrections = {}
 
     @staticmethod
     def rethresholdSegments(segmentationNode, segmentIds, threshold: float, overwriteEdited: bool = False):

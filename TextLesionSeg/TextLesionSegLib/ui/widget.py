@@ -15,6 +15,7 @@ import vtk
 from slicer.i18n import tr as _
 from slicer.util import VTKObservationMixin
 
+from .clicks import ClickSection
 from .logic import TextLesionSegLogic
 from .results import ResultsSection
 
@@ -36,6 +37,7 @@ class TextLesionSegPanel(VTKObservationMixin):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = TextLesionSegLogic()
         self.results = ResultsSection(self.ui, self.logic, lambda: self._parameterNode)
+        self.clicks = ClickSection(self.ui, self.logic, lambda: self._parameterNode, lambda: self.pollTimer.start())
 
         self.pollTimer = qt.QTimer()
         self.pollTimer.setInterval(POLL_INTERVAL_MS)
@@ -75,6 +77,7 @@ class TextLesionSegPanel(VTKObservationMixin):
 
     def exit(self) -> None:
         self.results.setClickTool(None)
+        self.clicks.reset()
         self.ui.segmentEditorWidget.setActiveEffect(None)  # leaving the module ends the editor effect
         self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
         if self._parameterNode:
@@ -85,12 +88,16 @@ class TextLesionSegPanel(VTKObservationMixin):
     def cleanup(self) -> None:
         self.pollTimer.stop()
         self.results.setClickTool(None)
+        self.clicks.reset()
+        self.logic.closeCorrections()
         self.removeObservers()
         self.logic.controller.stop()  # gives the worker's memory, GPU memory included, back
 
     def onSceneStartClose(self, caller, event) -> None:
         if self.logic.controller.busy:
             self.logic.controller.cancel()
+        self.clicks.reset()
+        self.logic.closeCorrections()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -240,7 +247,7 @@ class TextLesionSegPanel(VTKObservationMixin):
 
     def onPoll(self) -> None:
         """Turn the controller's events into widget states; never blocks the UI."""
-        from TextLesionSegLib.mrml.run_controller import ComputeStatus, Failed, Finished, Progress
+        from TextLesionSegLib.mrml.run_controller import ComputeStatus, Failed, Finished, Progress, Refined
 
         controller = self.logic.controller
         for event in controller.poll():
@@ -250,7 +257,11 @@ class TextLesionSegPanel(VTKObservationMixin):
                 self._parameterNode.outputSegmentation = event.imported.segmentation_node
                 self.results.show(event)
                 self.showState(event.summary(), 100, done=True)
+            elif isinstance(event, Refined):
+                self.clicks.onRefined(event)
+                self.showState(_("Segment updated from the points."), 100, done=True)
             elif isinstance(event, Failed):
+                self.clicks.syncPoints()  # a failed click's point goes with it
                 self.showState(_("Failed: {message}").format(message=event.message), None, done=True)
             elif isinstance(event, ComputeStatus):
                 self.showCompute(event.compute)

@@ -6,6 +6,11 @@ Requests (one JSON object per line on the worker's stdin)::
      "model": "malenia-demo", "settings": {"device": "auto", "threshold": 0.5, ...},
      "keep_probability": false, "output_dir": null}
     {"protocol": 1, "id": "r2", "type": "find_lesions", "image_path": ..., "model": ..., "settings": {...}}
+    {"protocol": 1, "id": "r7", "type": "refine", "image_path": ..., "model": "interactive-demo",
+     "include_points": [[-54.6, 97.5, -250.0]], "exclude_points": [], "prior_path": "mask.npy"}
+                                                         # one lesion from clicks (RAS mm), corrected from
+                                                         # the segment's current voxels (prior_path: a uint8
+                                                         # .npy on the image grid, KJI; null: none)
     {"protocol": 1, "id": "r3", "type": "status"}        # loaded models, load counts, memory
     {"protocol": 1, "id": "r6", "type": "load", "model": "malenia-demo", "settings": {"device": "auto"}}
                                                          # load ahead of Apply (answers with status + compute)
@@ -52,7 +57,7 @@ from typing import Any
 import numpy as np
 
 PROTOCOL_VERSION = 1
-REQUEST_TYPES = ("segment", "find_lesions", "load", "status", "unload", "shutdown")
+REQUEST_TYPES = ("segment", "find_lesions", "refine", "load", "status", "unload", "shutdown")
 RESULT_FORMAT = "textlesionseg-result/1"
 
 
@@ -73,9 +78,11 @@ MAX_ID_INT = 2**53  # integers JSON readers everywhere keep exactly
 
 #: every field a request may hold; any other key is refused (a typo would otherwise be ignored)
 REQUEST_FIELDS = ("protocol", "id", "type", "image_path", "texts", "model", "settings", "keep_probability",
-                  "output_dir")
+                  "output_dir", "include_points", "exclude_points", "prior_path")
 #: fields each request type needs
-REQUIRED_FIELDS = {"segment": ("image_path", "texts"), "find_lesions": ("image_path",)}
+REQUIRED_FIELDS = {"segment": ("image_path", "texts"), "find_lesions": ("image_path",),
+                   "refine": ("image_path",)}
+MAX_POINTS = 1000
 
 
 def decode(line: str) -> dict[str, Any]:
@@ -138,7 +145,10 @@ def check_request(request: dict[str, Any]) -> None:
     * ``settings``: an object checked against ``models.settings.SETTINGS`` (unknown keys, wrong
       types, NaN/inf and values out of range refused, naming the setting and its range), or null;
     * ``keep_probability``: true or false;
-    * ``output_dir``: a string as ``image_path`` (empty: a temporary folder) or null.
+    * ``output_dir``: a string as ``image_path`` (empty: a temporary folder) or null;
+    * ``include_points`` / ``exclude_points`` (``refine``, and ``segment`` with texts): lists of at
+      most :data:`MAX_POINTS` ``[R, A, S]`` triples of finite numbers (mm);
+    * ``prior_path``: a string as ``image_path`` or null.
     """
     from ..errors import InputError
     from ..models.settings import describe, split_mapping
@@ -166,8 +176,13 @@ def check_request(request: dict[str, Any]) -> None:
             if key == "texts":
                 raise InputError("a segment request needs at least one description in 'texts'")
             raise InputError(f"request has no {key}")
-    for key in ("image_path", "output_dir"):
-        if key in request and not (key == "output_dir" and request[key] is None):
+    if kind == "refine" and not request.get("include_points") and request.get("prior_path") in (None, ""):
+        raise InputError("a refine request needs include_points on the lesion (or a prior_path to correct)")
+    for key in ("include_points", "exclude_points"):
+        if key in request:
+            _check_points(request[key], key)
+    for key in ("image_path", "output_dir", "prior_path"):
+        if key in request and not (key in ("output_dir", "prior_path") and request[key] is None):
             _check_string(request[key], key, MAX_PATH_CHARS, path=True)
     if request.get("model") is not None:
         _check_string(request["model"], "model", MAX_MODEL_CHARS)
@@ -182,6 +197,20 @@ def check_request(request: dict[str, Any]) -> None:
     if "keep_probability" in request and not isinstance(request["keep_probability"], bool):
         raise InputError(f"request 'keep_probability' must be true or false, not {describe(request['keep_probability'])}")
     split_mapping(request.get("settings"))
+
+
+def _check_points(value: Any, key: str) -> None:
+    import math
+
+    from ..errors import InputError
+    from ..models.settings import describe
+
+    if not isinstance(value, list) or len(value) > MAX_POINTS:
+        raise InputError(f"request '{key}' must be a list of at most {MAX_POINTS} [R, A, S] points, not {describe(value)}")
+    for n, point in enumerate(value):
+        if not (isinstance(point, list) and len(point) == 3
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in point)):
+            raise InputError(f"request '{key}[{n}]' must be [R, A, S], three finite numbers in mm, not {describe(point)}")
 
 
 def _check_string(value: Any, key: str, limit: int, path: bool = False, empty_ok: bool = False) -> None:

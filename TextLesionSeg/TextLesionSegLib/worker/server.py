@@ -109,6 +109,7 @@ class WorkerState:
 
     def __init__(self) -> None:
         self.models: dict[tuple[str, str], Any] = {}
+        self._image: tuple[Any, Any] | None = None
         self.load_counts: Counter[str] = Counter()
         self.requests_done = 0
 
@@ -125,10 +126,22 @@ class WorkerState:
         log.info("loaded model %s on %s", name, key[1])
         return segmenter, False
 
+    def image(self, path: str) -> Any:
+        """The image at ``path``, read once while its file is unchanged: each click of a correction
+        re-reads nothing (the last image only, so memory holds one CT)."""
+        from ..pipeline import io
+
+        stat = Path(path).stat() if Path(path).is_file() else None
+        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size) if stat else None
+        if key is None or self._image is None or self._image[0] != key:
+            self._image = (key, io.read_image(path))
+        return self._image[1]
+
     def unload(self) -> None:
         """Drop every loaded model and give cached GPU memory back."""
         wait_for_warm_up()  # torch may be half-imported by the warm-up thread
         self.models.clear()
+        self._image = None
         gc.collect()
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():
@@ -158,7 +171,7 @@ class WorkerState:
             if kind == "unload":
                 self.unload()
                 return {"type": "status", "id": rid, **self.status()}
-            if kind in ("load", "segment", "find_lesions") and warm_up_state() == "running":
+            if kind in ("load", "segment", "find_lesions", "refine") and warm_up_state() == "running":
                 emit({"type": "progress", "id": rid, "fraction": None,
                       "stage": "Starting the engine (first run: importing PyTorch and MONAI)"})
                 wait_for_warm_up()
@@ -185,6 +198,7 @@ class WorkerState:
         from ..models.base import InferenceSettings
         from ..models import registry
         from ..pipeline import io, run
+        from ..pipeline.clicks import DEFAULT_CLICK_MODEL, refine_lesion
 
         rid = protocol.request_id(request)
 
@@ -193,14 +207,20 @@ class WorkerState:
 
         # one schema (models.settings): unknown keys, wrong types and out-of-range values are refused
         settings = InferenceSettings.from_mapping(request.get("settings"))
-        name = request.get("model") or registry.default_model_name()
+        refine = request["type"] == "refine"
+        name = request.get("model") or (DEFAULT_CLICK_MODEL if refine else registry.default_model_name())
         segmenter, cached = self.model(name, settings.device, progress)
         progress("Reading image", None)
-        image = io.read_image(request["image_path"])
+        image = self.image(request["image_path"]) if refine else io.read_image(request["image_path"])
         keep = bool(request.get("keep_probability", False))
-        if request["type"] == "segment":
+        include, exclude = request.get("include_points") or [], request.get("exclude_points") or []
+        if refine:
+            result = refine_lesion(image, include, exclude, segmenter, settings, request.get("prior_path"), keep)
+        elif request["type"] == "segment":
+            clicker = self.model(DEFAULT_CLICK_MODEL, settings.device, progress)[0] if include or exclude else None
             result = run.segment(image, list(request["texts"]), segmenter, settings, progress=progress,
-                                 keep_probability=keep)
+                                 keep_probability=keep, include_points=include, exclude_points=exclude,
+                                 click_model=clicker)
         else:
             result = run.find_lesions(image, segmenter, settings, progress=progress, keep_probability=keep)
         progress("Saving result", None)

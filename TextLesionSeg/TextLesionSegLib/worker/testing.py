@@ -54,6 +54,7 @@ class TinySegmenter(LesionSegmenter):
 
     name = "tiny"
     version = "0.0.1"
+    capabilities = frozenset({"text", "clicks"})
 
     def __init__(self, config: dict[str, Any], module: Any, device: str = "cpu") -> None:
         self.config = {**DEFAULT_CONFIG, **config}
@@ -113,6 +114,22 @@ class TinySegmenter(LesionSegmenter):
 
         prob = sliding_window_predict(window, volume, self.preprocessing.roi_size, settings, progress, stage="Segmenting")
         return prob[0, 0].unsqueeze(0).repeat(max(len(queries), 1), 1, 1, 1)
+
+
+    def refine(self, volume: Any, clicks: Sequence[Any], prior: Any = None) -> Any:
+        """Clicks: the bright blobs (its text map) under the positive clicks, with the prior when
+        there is one, less the blobs under negative clicks; a click model for the worker's tests."""
+        import numpy as np
+        from scipy.ndimage import label
+
+        from ..models.base import InferenceSettings
+
+        blobs, _ = label(self.predict(volume, [None], InferenceSettings(device="cpu"))[0].numpy() > 0.5)
+        keep = np.zeros(blobs.shape, bool) if prior is None else np.asarray(prior, bool).copy()
+        for click in clicks:
+            piece = blobs == blobs[click.kji] if blobs[click.kji] else np.zeros_like(keep)
+            keep = keep | piece if click.positive else keep & ~piece
+        return keep.astype(np.float32)
 
 
 def make_weights(folder: Path, **config: Any) -> Path:

@@ -55,6 +55,8 @@ def value_bank_entries() -> list[tuple[str, str, str]]:
 class MaleniaSegmenter(LesionSegmenter):
     """A loaded Malenia model: ``predict`` for descriptions, ``find_lesions`` for prompt-free use."""
 
+    capabilities = frozenset({"text", "prompt_free"})
+
     def __init__(self, model: "MaleniaModel", name: str = "malenia", device: str = "cpu"):
         cfg = model.config
         self.model = model.eval()

@@ -1,0 +1,2 @@
+"""``interactive``: a click-prompted 3D model that segments or corrects one lesion from positive
+and negative points (nnInteractive's design at demo size). See ``docs/models/interactive-demo.md``."""
