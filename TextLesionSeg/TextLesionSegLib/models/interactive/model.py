@@ -33,20 +33,44 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "click_sigma": 2.0,
     "max_rounds": 3,                # simulated correction rounds per training sample: 0..max_rounds
     "prior_noise": 0.25,            # share of samples whose first round starts from a wrong mask
+    "click_similarity": False,      # a 5th channel: each voxel's window value minus the clicked tissue's
 }
-#: input channels: CT window, positive clicks, negative clicks, previous mask
+#: input channels: CT window, positive clicks, negative clicks, previous mask (+ click similarity)
 IN_CHANNELS = 4
 
 
+def in_channels(config: dict[str, Any]) -> int:
+    """Input channels of a model with ``config``: 4, or 5 with ``click_similarity``."""
+    return IN_CHANNELS + int(bool(config.get("click_similarity", False)))
+
+
 def build_input(image: torch.Tensor, clicks: list[list[Click]], prior: torch.Tensor | None,
-                sigma: float) -> torch.Tensor:
-    """The network input ``(B, 4, D, H, W)`` from windowed images ``(B, 1, D, H, W)``, each
-    sample's clicks and its previous mask ``(B, 1, D, H, W)`` (None: no mask yet)."""
+                sigma: float, similarity: bool = False) -> torch.Tensor:
+    """The network input ``(B, 4 or 5, D, H, W)`` from windowed images ``(B, 1, D, H, W)``, each
+    sample's clicks and its previous mask ``(B, 1, D, H, W)`` (None: no mask yet); with
+    ``similarity`` a 5th channel, :func:`click_similarity`."""
     shape = tuple(image.shape[2:])
     maps = np.stack([click_maps(shape, c, sigma) for c in clicks])
     maps_t = torch.from_numpy(maps).to(image.device, image.dtype)
     prior_t = torch.zeros_like(image) if prior is None else prior.to(image.dtype)
-    return torch.cat([image, maps_t, prior_t], dim=1)
+    parts = [image, maps_t, prior_t]
+    if similarity:
+        parts.append(click_similarity(image, clicks))
+    return torch.cat(parts, dim=1)
+
+
+def click_similarity(image: torch.Tensor, clicks: list[list[Click]]) -> torch.Tensor:
+    """``(B, 1, D, H, W)``: each voxel's window value minus the median of the 3³ neighbourhoods of
+    the sample's positive clicks (zeros without one) [chosen]. The clicked tissue's own value,
+    given explicitly: a small CPU-trained network otherwise drew a click-sized blob whatever the
+    lesion's extent (interactive-demo card, runs 1-2)."""
+    out = torch.zeros_like(image)
+    for b, sample in enumerate(clicks):
+        values = [image[b, 0, max(k - 1, 0):k + 2, max(j - 1, 0):j + 2, max(i - 1, 0):i + 2].reshape(-1)
+                  for (k, j, i), positive in ((c.kji, c.positive) for c in sample) if positive]
+        if values:
+            out[b] = image[b] - torch.cat(values).median()
+    return out
 
 
 class InteractiveNet(DictConfigWeights, nn.Module):
@@ -62,28 +86,32 @@ class InteractiveNet(DictConfigWeights, nn.Module):
 
         self.config = {**DEFAULT_CONFIG, **(config or {})}
         c = self.config
-        self.net = UNet(spatial_dims=3, in_channels=IN_CHANNELS, out_channels=1, channels=tuple(c["channels"]),
+        self.net = UNet(spatial_dims=3, in_channels=in_channels(c), out_channels=1, channels=tuple(c["channels"]),
                         strides=tuple(c["strides"]), num_res_units=int(c["num_res_units"]))
         # per-sample Dice: every crop holds its target lesion, so no sample asks for an empty output
         self.loss_fn = DiceCELoss(sigmoid=True)
         self.rng = np.random.default_rng(int(c.get("seed", 0)))
 
+    def inputs(self, image: torch.Tensor, clicks: list[list[Click]], prior: torch.Tensor | None) -> torch.Tensor:
+        """:func:`build_input` with this model's click encoding."""
+        return build_input(image, clicks, prior, float(self.config["click_sigma"]),
+                           bool(self.config.get("click_similarity", False)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 1, D, H, W)`` of the clicked lesion for inputs ``(B, 4, D, H, W)``."""
+        """Logits ``(B, 1, D, H, W)`` of the clicked lesion for inputs ``(B, 4 or 5, D, H, W)``."""
         return self.net(x)
 
     def simulate(self, image: torch.Tensor, target: np.ndarray, rounds: int,
                  random_first: bool = False) -> tuple[list[list[Click]], torch.Tensor | None]:
         """Clicks and previous mask after ``rounds`` simulated corrections (no gradient): a first
         click inside each target, then per round the model's answer and one corrective click."""
-        sigma = float(self.config["click_sigma"])
         clicks = [[random_inner_click(t, self.rng) if random_first else first_click(t)] for t in target]
         prior: torch.Tensor | None = None
         if self.training and self.rng.random() < float(self.config["prior_noise"]):
             prior = torch.from_numpy(_wrong_mask(target, self.rng)[:, None]).to(image.device, image.dtype)
         for _ in range(rounds):
             with torch.no_grad():
-                pred = torch.sigmoid(self(build_input(image, clicks, prior, sigma))) > 0.5
+                pred = torch.sigmoid(self(self.inputs(image, clicks, prior))) > 0.5
             pred_np = pred[:, 0].cpu().numpy()
             for b in range(len(clicks)):
                 click = next_click(pred_np[b], target[b])
@@ -98,7 +126,7 @@ class InteractiveNet(DictConfigWeights, nn.Module):
         target = (label[:, 0] > 0).cpu().numpy()
         rounds = int(self.rng.integers(0, int(self.config["max_rounds"]) + 1))
         clicks, prior = self.simulate(image, target, rounds, random_first=True)
-        logits = self(build_input(image, clicks, prior, float(self.config["click_sigma"])))
+        logits = self(self.inputs(image, clicks, prior))
         return {"loss": self.loss_fn(logits, (label > 0).to(logits.dtype))}
 
 

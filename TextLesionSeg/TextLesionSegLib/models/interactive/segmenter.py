@@ -15,7 +15,7 @@ import torch
 from ...errors import ModelError
 from ...training.clicks import Click
 from ..base import InferenceSettings, LesionSegmenter, ProgressCallback
-from .model import InteractiveNet, build_input
+from .model import InteractiveNet
 from .training import preprocessing_of
 
 
@@ -81,7 +81,7 @@ class InteractiveSegmenter(LesionSegmenter):
         if prior is not None:
             prior_t = torch.zeros_like(image)
             prior_t[(0, 0) + inner] = torch.from_numpy(np.asarray(prior, np.float32)[sl])
-        x = build_input(image, [local], prior_t, float(self.model.config["click_sigma"])).to(self.device)
+        x = self.model.inputs(image, [local], prior_t).to(self.device)
         with torch.no_grad():
             prob = torch.sigmoid(self.model(x))[0, 0].cpu().numpy()
         out = np.zeros(shape, np.float32)

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from ...evaluation.training_data import PreparedCase, _crop_start, _rng, data_section, prepare_all, split_cases
 from ..base import PreprocessingConfig
-from .model import DEFAULT_CONFIG, InteractiveNet, build_input
+from .model import DEFAULT_CONFIG, InteractiveNet
 
 
 def preprocessing_of(cfg: dict[str, Any]) -> PreprocessingConfig:
@@ -86,11 +86,10 @@ def evaluate_batch(model: InteractiveNet, batch: dict[str, Any]) -> dict[str, fl
     from ...training.clicks import dice
 
     target = (batch["label"][:, 0] > 0).cpu().numpy()
-    sigma = float(model.config["click_sigma"])
     out: dict[str, float] = {}
     for n_clicks in (1, 3):
         clicks, prior = model.simulate(batch["image"], target, n_clicks - 1)
         with torch.no_grad():
-            pred = (torch.sigmoid(model(build_input(batch["image"], clicks, prior, sigma))) > 0.5)[:, 0].cpu().numpy()
+            pred = (torch.sigmoid(model(model.inputs(batch["image"], clicks, prior))) > 0.5)[:, 0].cpu().numpy()
         out["dice" if n_clicks == 1 else f"dice{n_clicks}"] = float(np.mean([dice(p, t) for p, t in zip(pred, target)]))
     return out
