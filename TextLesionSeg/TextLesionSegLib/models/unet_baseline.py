@@ -18,8 +18,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
-from .weights_io import DictConfigWeights
+from .base import InferenceSettings, PreprocessingConfig, ProgressCallback
+from .weights_io import DictConfigSegmenter, DictConfigWeights
 
 #: demo defaults; a training config overrides any key [chosen]
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -110,24 +110,14 @@ def _preprocessing(cfg: dict[str, Any]) -> PreprocessingConfig:
 
 
 # ---- the pipeline's view -----------------------------------------------------------------
-class UNetSegmenter(LesionSegmenter):
+class UNetSegmenter(DictConfigSegmenter):
     """The UNet baseline behind the :class:`LesionSegmenter` seam: the same map for every query."""
 
     name = "unet"
     capabilities = frozenset({"text", "prompt_free"})  # it answers any text, the same way
 
-    def __init__(self, model: UNetBaseline, device: str = "cpu", name: str = "unet", version: str = "0") -> None:
-        self.model = model.to(device).eval()
-        self.device = device
-        self.name = name
-        self.version = version
-        self.preprocessing = _preprocessing(model.config)
-
-    @classmethod
-    def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "UNetSegmenter":
-        """Load from a registry weights folder (``model.safetensors`` + ``config.json``)."""
-        d = Path(weights_dir)
-        return cls(UNetBaseline.from_pretrained(d, device), device, name=d.name)
+    network_class = UNetBaseline
+    preprocessing_for = staticmethod(_preprocessing)
 
     def predict(
         self,

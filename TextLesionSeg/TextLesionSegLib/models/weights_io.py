@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from ..errors import ModelError
+from .base import LesionSegmenter, PreprocessingConfig
 
 M = TypeVar("M", bound="DictConfigWeights")
 
@@ -47,3 +48,25 @@ class DictConfigWeights:
         except RuntimeError as exc:
             raise ModelError(f"weights in {d} do not match its config.json: {str(exc).splitlines()[0]}") from exc
         return model.to(device).eval()  # type: ignore[attr-defined]
+
+
+class DictConfigSegmenter(LesionSegmenter):
+    """The pipeline's view of one :class:`DictConfigWeights` network: built around it, or loaded
+    from a registry weights folder. A subclass names its ``network_class`` and how its config
+    becomes a working grid (``preprocessing_for``)."""
+
+    network_class: type[DictConfigWeights]
+    preprocessing_for: Callable[[dict[str, Any]], PreprocessingConfig]
+
+    def __init__(self, model: Any, device: str = "cpu", name: str | None = None, version: str = "0") -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        self.name = name or type(self).name
+        self.version = version
+        self.preprocessing = type(self).preprocessing_for(model.config)
+
+    @classmethod
+    def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "DictConfigSegmenter":
+        """Load from a registry weights folder (``model.safetensors`` + ``config.json``)."""
+        d = Path(weights_dir)
+        return cls(cls.network_class.from_pretrained(d, device), device, name=d.name)

@@ -6,7 +6,6 @@ clicks mapped onto the working grid and, when correcting, the current mask as th
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -14,7 +13,8 @@ import torch
 
 from ...errors import ModelError
 from ...training.clicks import Click
-from ..base import InferenceSettings, LesionSegmenter, ProgressCallback
+from ..base import InferenceSettings, ProgressCallback
+from ..weights_io import DictConfigSegmenter
 from .model import InteractiveNet
 from .training import preprocessing_of
 
@@ -29,24 +29,14 @@ def region_box(shape: Sequence[int], size: Sequence[int], centre: Sequence[float
     return box
 
 
-class InteractiveSegmenter(LesionSegmenter):
+class InteractiveSegmenter(DictConfigSegmenter):
     """Segment or correct one lesion from positive and negative clicks (no text)."""
 
     name = "interactive"
     capabilities = frozenset({"clicks"})
 
-    def __init__(self, model: InteractiveNet, device: str = "cpu", name: str = "interactive", version: str = "0") -> None:
-        self.model = model.to(device).eval()
-        self.device = device
-        self.name = name
-        self.version = version
-        self.preprocessing = preprocessing_of(model.config)
-
-    @classmethod
-    def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "InteractiveSegmenter":
-        """Load from a registry weights folder (``model.safetensors`` + ``config.json``)."""
-        d = Path(weights_dir)
-        return cls(InteractiveNet.from_pretrained(d, device), device, name=d.name)
+    network_class = InteractiveNet
+    preprocessing_for = staticmethod(preprocessing_of)
 
     def predict(self, volume: torch.Tensor, queries: Sequence[Any], settings: InferenceSettings,
                 progress: ProgressCallback | None = None) -> torch.Tensor:
