@@ -66,7 +66,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--series-uid", metavar="UID", help="DICOM series to read when the folder holds several")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.add_argument("--server", metavar="URL", help="run on a remote engine ('textlesionseg serve') instead of here: "
-                   "the image is sent to it; its device and models are used (docs/server.md)")
+                   "the image (and any points) is sent to it; its device and models are used (docs/server.md)")
     p.add_argument("--token-file", type=Path, metavar="FILE", help="the server's token (with --server; else "
                    "$TEXTLESIONSEG_TOKEN)")
     p.set_defaults(func=run)
