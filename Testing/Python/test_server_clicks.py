@@ -59,7 +59,7 @@ def _refine(site: dict, prior: Path, **extra) -> dict:
 
 def test_a_refine_round_trip_gives_the_local_workers_mask(site, tmp_path, monkeypatch):
     prior = np.zeros(site["shape"], np.uint8)
-    prior[2:6, 2:6, 2:6] = 1  # a piece of the segment away from the lesion: kept, as locally
+    prior[15:17, 15:17, 11:22] = 1  # the segment now: a bar from the lesion's centre out beyond it
     np.save(tmp_path / "prior.npy", prior, allow_pickle=False)
     final = _client(site).request(_refine(site, tmp_path / "prior.npy"), TIMEOUT)
     assert final["type"] == "result", final
@@ -72,6 +72,7 @@ def test_a_refine_round_trip_gives_the_local_workers_mask(site, tmp_path, monkey
     assert local["type"] == "result", local
     local_mask = protocol.load_result(local["result_path"]).segments[0].mask
     assert served.sum() > 100 and served.shape == site["shape"]  # the sphere
+    assert served[15:17, 15:17, 18:22].all()  # the bar beyond the sphere: the current voxels reached the server
     np.testing.assert_array_equal(served, local_mask)
 
 
@@ -118,7 +119,8 @@ def test_a_malformed_click_request_is_refused_before_any_upload(site, body, mess
 @pytest.mark.parametrize("texts", [[TEXT], []], ids=["with-text", "clicks-alone"])
 def test_segment_with_points_via_server_equals_the_local_answer(site, tmp_path, monkeypatch, capsys, texts):
     argv = ["segment", str(site["image"]), *(a for t in texts for a in ("--text", t)), "--model", "tiny",
-            "--include-point=" + ",".join(map(str, site["on_lesion"])), "--device", "cpu", "-q"]
+            "--include-point=" + ",".join(map(str, site["on_lesion"])),
+            "--exclude-point=" + ",".join(map(str, site["off_lesion"])), "--device", "cpu", "-q"]
     if not texts:  # clicks alone: the click model segments
         argv[argv.index("tiny")] = "interactive-demo"
     served, local = tmp_path / "served.seg.nrrd", tmp_path / "local.seg.nrrd"
