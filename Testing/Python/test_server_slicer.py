@@ -68,6 +68,39 @@ def test_a_server_run_gives_the_local_workers_events_and_segments(scene, control
     np.testing.assert_array_equal(served, local)
 
 
+def test_a_click_on_the_server_gives_the_local_workers_events_and_replaces_only_its_segment(scene, controller):
+    from TextLesionSegLib.mrml.click_correction import ClickCorrection
+    from TextLesionSegLib.mrml.run_controller import Refined
+    from TextLesionSegLib.mrml.volumes import volume_to_image
+    from test_mrml_run_controller import CENTRE
+
+    volume = ct_volume(scene)
+    controller.start(volume, "bright ball in the liver", "tiny-demo", {"device": "cpu"})
+    finished = next(e for e in drain(controller, Finished) if isinstance(e, Finished))
+    node, ball_id = finished.imported.segmentation_node, finished.imported.segment_ids[0]
+    other_id = node.GetSegmentation().AddEmptySegment("other")
+    correction = ClickCorrection(node, ball_id, volume)
+    before = correction.current_mask()
+    centre_ras = tuple(volume_to_image(volume).kji_to_ras(np.array(CENTRE, float)))
+    correction.add_click(centre_ras, False)  # "−" on the ball: the server's click model removes it
+    controller.start_refine(correction, "tiny-demo", {"device": "cpu"})
+    assert isinstance(controller.client, RemoteClient) and controller.busy
+    events = drain(controller, Refined)
+    assert any(isinstance(e, Progress) and e.text == "Sending the segment's current voxels to the server"
+               for e in events)
+    refined = next(e for e in events if isinstance(e, Refined))
+    assert refined.correction is correction and not controller.busy
+    assert before.sum() > 0 and correction.current_mask().sum() == 0
+    assert ClickCorrection(node, other_id, volume).current_mask().sum() == 0  # untouched
+    assert correction.undo() and np.array_equal(correction.current_mask(), before)
+    correction.add_click(centre_ras, True)  # "+" on the ball: the ball again
+    controller.start_refine(correction, "tiny-demo", {"device": "cpu"})
+    drain(controller, Refined)
+    after = correction.current_mask()
+    assert 2 * (after & before).sum() / (after.sum() + before.sum()) > 0.9
+    correction.close()
+
+
 def test_cancel_ends_the_run_at_once_and_leaves_the_scene_as_it_was(scene, controller):
     volume = ct_volume(scene)
     before = scene_node_ids(scene)

@@ -66,7 +66,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--series-uid", metavar="UID", help="DICOM series to read when the folder holds several")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.add_argument("--server", metavar="URL", help="run on a remote engine ('textlesionseg serve') instead of here: "
-                   "the image is sent to it; its device and models are used (docs/server.md)")
+                   "the image (and any points) is sent to it; its device and models are used (docs/server.md)")
     p.add_argument("--token-file", type=Path, metavar="FILE", help="the server's token (with --server; else "
                    "$TEXTLESIONSEG_TOKEN)")
     p.set_defaults(func=run)
@@ -253,8 +253,6 @@ def run(args: argparse.Namespace) -> int:
 
     engine = remote_engine(args)
     if engine is not None:  # the server's registry and device decide (None: its default model)
-        if include or exclude:
-            raise InputError("--include-point/--exclude-point are not served by a remote engine yet: run the clicks locally")
         model = args.model
     elif not (texts or args.find_lesions):  # clicks alone: the click model segments
         model = load_click_model(args.click_model or args.model, str(device))
@@ -265,7 +263,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = registry.load_segmenter(args.model or registry.default_model_name(prompt_free=args.find_lesions),
                                         str(device))
-    clicker = load_click_model(args.click_model, str(device)) if engine is None and texts and (include or exclude) else None
+    if engine is not None:  # a name for the server (beside descriptions refused by pipeline.run in one line)
+        clicker = args.click_model
+    else:
+        clicker = load_click_model(args.click_model, str(device)) if texts and (include or exclude) else None
     settings = InferenceSettings(
         device=str(device), overlap=args.overlap, sw_batch_size=args.sw_batch_size, threshold=args.threshold,
         low_memory=args.low_memory, extra={"allow_non_ct": args.allow_non_ct, "selection": args.selection},

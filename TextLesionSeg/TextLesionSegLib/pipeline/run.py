@@ -134,8 +134,9 @@ def segment(
         progress: ``progress(stage, fraction)``; may raise CancelledError.
         keep_probability: keep each probability map (input grid, float32) in the result.
         server: a ``worker.remote_engine.RemoteEngine``: run this same request on that server
-            instead of here (the image is sent to it; ``model`` is a name of its registry).
-            Clicks are not served remotely yet.
+            instead of here (the image is sent to it, and the clicks; ``model`` is a name of its
+            registry). With descriptions the server takes the clicks with its default click
+            model, so a ``click_model`` is refused; clicks alone run ``click_model or model``.
         include_points / exclude_points: clicks on / off the lesion, each ``(R, A, S)`` in mm
             (Slicer's world coordinates) or the text ``"R,A,S"``. Without ``texts`` they define
             one lesion; with texts a click overrules the words (``pipeline.clicks``).
@@ -147,13 +148,12 @@ def segment(
     """
     from .clicks import as_points
 
-    if server is not None:
-        if include_points or exclude_points:
-            raise InputError("include/exclude points are not served by a remote engine yet: run the clicks locally")
-        return server.run("segment", image, texts, model, settings, progress, keep_probability)
-    settings = InferenceSettings.coerce(settings)  # InputError naming a bad setting and its range
     include = as_points(include_points, "include point")
     exclude = as_points(exclude_points, "exclude point")
+    if server is not None:
+        return _segment_on_server(server, image, texts, model, settings, progress, keep_probability, include, exclude,
+                                  click_model)
+    settings = InferenceSettings.coerce(settings)  # InputError naming a bad setting and its range
     if include or exclude:
         return _segment_with_clicks(image, texts, model, settings, progress, keep_probability, include, exclude,
                                     click_model)
@@ -207,6 +207,24 @@ def segment(
         image=image, segments=segments, model_name=seg_model.name, model_version=str(seg_model.version),
         timings=timer.timings, warnings=warnings,
     )
+
+
+def _segment_on_server(server: Any, image: Image, texts: Sequence[str], model: Any, settings: Any,
+                       progress: ProgressCallback | None, keep_probability: bool, include: list, exclude: list,
+                       click_model: Any) -> Result:
+    """The same request on a remote engine: the worker's ``segment`` (clicks beside descriptions)
+    or, for clicks alone, its ``refine`` without a prior (which is what clicks alone run here)."""
+    from .clicks import DEFAULT_CLICK_MODEL
+
+    if not (include or exclude):
+        return server.run("segment", image, texts, model, settings, progress, keep_probability)
+    if not texts and not include:
+        raise InputError("clicks need at least one --include-point on the lesion (exclude points only correct it)")
+    if texts and click_model is not None:
+        raise InputError(f"a remote engine takes the clicks beside descriptions with its own {DEFAULT_CLICK_MODEL}: "
+                         "leave out the click model (--click-model), or run locally")
+    kind, model = ("segment", model) if texts else ("refine", click_model or model)
+    return server.run(kind, image, texts, model, settings, progress, keep_probability, include, exclude)
 
 
 def _segment_with_clicks(image: Image, texts: Sequence[str], model: LesionSegmenter | str, settings: InferenceSettings,

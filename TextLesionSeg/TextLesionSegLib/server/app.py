@@ -4,7 +4,8 @@ Every route checks the token first (constant-time, ``hmac.compare_digest``): no 
 A client that says it is another version (``X-TextLesionSeg-Version``) is refused with both
 versions, which the client turns into one sentence. Requests are the local worker's
 (``worker.protocol.check_request`` checks them whole), except that a client never names a path
-on the server: its image is uploaded, its result downloaded. Every refusal is one JSON object
+on the server: its image (and, for a click, the segment's current voxels) is uploaded, its result
+downloaded. Every refusal is one JSON object
 ``{"type": "error", "reason", "message", "exit_code"}``; the wire is in ``worker.remote``.
 """
 
@@ -53,21 +54,30 @@ def check_token(authorization: str | None, token: str) -> None:
         raise Refusal(401, "token", "the server refused the token; check the token file; nothing was run")
 
 
-async def read_limited(request: Request, limit: int, what: str, into: Path | None = None) -> bytes:
-    """The body, refused with 413 as soon as it passes ``limit`` bytes (streamed, never held whole
+#: an over-limit body up to this size is read to its end (and dropped) before the refusal, so the
+#: client gets the one-line answer instead of a connection reset in the middle of its upload
+DISCARD_MAX_BYTES = 64 << 20
+
+
+async def read_limited(request: Request, limit: int, what: str, into: Path | None = None,
+                       hint: str = "crop the volume to a region of interest") -> bytes:
+    """The body, refused with 413 once it passes ``limit`` bytes (streamed, never held whole
     when ``into`` is given)."""
     declared = request.headers.get("content-length")
-    too_big = (f"the {what} is larger than the server accepts ({limit / 2**20:.0f} MiB); "
-               "crop the volume to a region of interest")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Refusal(413, "too_large", too_big, InputError.exit_code)
+    shown = f"{limit / 2**20:.0f} MiB" if limit >= 2**20 else f"{limit:,} bytes"
+    too_big = Refusal(413, "too_large", f"the {what} is larger than the server accepts ({shown}); {hint}",
+                      InputError.exit_code)
+    if declared is not None and declared.isdigit() and int(declared) > limit + DISCARD_MAX_BYTES:
+        raise too_big
     size, chunks = 0, []
     sink = open(into, "wb") if into is not None else None
     try:
         async for chunk in request.stream():
             size += len(chunk)
+            if size > limit + DISCARD_MAX_BYTES:
+                raise too_big
             if size > limit:
-                raise Refusal(413, "too_large", too_big, InputError.exit_code)
+                continue  # over the limit: read on to the end, keep nothing
             if sink is not None:
                 sink.write(chunk)
             else:
@@ -75,11 +85,13 @@ async def read_limited(request: Request, limit: int, what: str, into: Path | Non
     finally:
         if sink is not None:
             sink.close()
+    if size > limit:
+        raise too_big
     return b"".join(chunks)
 
 
-def image_voxels(path: Path) -> int:
-    """Voxels of an uploaded image, from its header only; ``Refusal`` when it is no readable NRRD."""
+def image_grid(path: Path) -> tuple[int, ...]:
+    """The voxel grid (KJI) of an uploaded image, from its header only; ``Refusal`` when it is no readable NRRD."""
     import SimpleITK as sitk
 
     reader = sitk.ImageFileReader()
@@ -89,10 +101,38 @@ def image_voxels(path: Path) -> int:
         reader.ReadImageInformation()
     except RuntimeError:
         raise Refusal(400, "image", "the uploaded image is not a readable NRRD file", InputError.exit_code) from None
+    return tuple(int(n) for n in reversed(reader.GetSize()))
+
+
+def voxel_count(grid: tuple[int, ...]) -> int:
+    """Voxels of a grid."""
     voxels = 1
-    for n in reader.GetSize():
-        voxels *= int(n)
+    for n in grid:
+        voxels *= n
     return voxels
+
+
+#: a prior may hold up to 8 bytes a voxel (float64) plus the .npy header; more is no mask of the image
+PRIOR_BYTES_PER_VOXEL, PRIOR_HEADER_BYTES = 8, 65536
+
+
+def check_prior(path: Path, grid: tuple[int, ...]) -> None:
+    """``Refusal`` unless ``path`` is a numeric ``.npy`` array (no pickles) on the image's voxel
+    grid ``grid`` (KJI); only its header is read here, the worker reads the voxels."""
+    import numpy as np
+
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        raise Refusal(400, "prior", "the uploaded prior is not a readable .npy array (numpy.save of the segment's "
+                      "voxels); nothing was run", InputError.exit_code) from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
+        raise Refusal(400, "prior", "the uploaded prior must be an array of numbers (the segment's voxels, 0 or 1); "
+                      "nothing was run", InputError.exit_code)
+    if tuple(array.shape) != tuple(grid):
+        raise Refusal(400, "prior", f"the uploaded prior has shape {tuple(array.shape)}, the image's voxel grid "
+                      f"(K, J, I) is {tuple(grid)}: send the segment's voxels on the image's grid; nothing was run",
+                      InputError.exit_code)
 
 
 def create_app(queue: JobQueue, info: Callable[[], dict[str, Any]]) -> FastAPI:
@@ -141,42 +181,59 @@ def create_app(queue: JobQueue, info: Callable[[], dict[str, Any]]) -> FastAPI:
         body = await read_limited(request, config.max_request_bytes, "request")
         job_request = parse_request(body.decode("utf-8", errors="replace"), config.device)
         needs_image = job_request["type"] != "load"
-        if needs_image:  # where the upload will be: checked like any worker request's path
+        needs_prior = bool(job_request.pop("prior", False))
+        if needs_image:  # where the uploads will be: checked like any worker request's paths
             job_request["image_path"] = "input.nrrd"
+        if needs_prior:
+            job_request["prior_path"] = "prior.npy"
         try:
             protocol.check_request(job_request)
         except InputError as exc:
             raise Refusal(400, "request", str(exc), InputError.exit_code) from None
         try:
-            job = queue.create(job_request, needs_image)
+            job = queue.create(job_request, needs_image, needs_prior)
         except ServerError as exc:
             raise Refusal(503, "busy", str(exc)) from None
-        if needs_image:
-            job.request["image_path"] = str(job.folder / "input.nrrd")
+        for key in ("image_path", "prior_path"):
+            if key in job.request:
+                job.request[key] = str(job.folder / job.request[key])
         job.request["output_dir"] = str(job.folder)
         return job.public(queue.position(job))
 
     @app.put(f"{API}/jobs/{{job_id}}/image", status_code=202)
     async def upload(job_id: str, request: Request) -> dict[str, Any]:
         """The job's image, streamed to disk within the limits; then the job joins the line."""
-        job = find(job_id)
-        if job.state != "awaiting_upload":
-            raise Refusal(409, "state", f"this job is {job.state}, not waiting for its image", 2)
+        job = awaiting(job_id, "image")
         path = Path(job.request["image_path"])
         try:
             await read_limited(request, config.max_upload_bytes, "image upload", into=path)
-            voxels = image_voxels(path)
+            grid = image_grid(path)
+            voxels = voxel_count(grid)
             if voxels > config.max_voxels:
                 raise Refusal(413, "too_large", f"the image has {voxels:,} voxels, more than the server's "
                               f"limit of {config.max_voxels:,}; crop it to a region of interest", InputError.exit_code)
         except Refusal:
             queue.cancel(job_id)  # nothing runs and nothing stays
             raise
+        job.grid = grid
+        return arrived(job, "image")
+
+    @app.put(f"{API}/jobs/{{job_id}}/prior", status_code=202)
+    async def upload_prior(job_id: str, request: Request) -> dict[str, Any]:
+        """A click's prior: the segment's current voxels (``.npy``, on the image's grid, after the image)."""
+        job = awaiting(job_id, "prior")
+        if job.grid is None:
+            raise Refusal(409, "state", "send the job's image before its prior", 2)
+        path = Path(job.request["prior_path"])
+        limit = min(config.max_upload_bytes, voxel_count(job.grid) * PRIOR_BYTES_PER_VOXEL + PRIOR_HEADER_BYTES)
         try:
-            queue.uploaded(job)
-        except ServerError as exc:
-            raise Refusal(408, "timeout", str(exc)) from None
-        return job.public(queue.position(job))
+            await read_limited(request, limit, "prior upload", into=path,
+                               hint="send the segment's voxels on the image's grid (numpy.save of a uint8 array)")
+            check_prior(path, job.grid)
+        except Refusal:
+            queue.cancel(job_id)  # nothing runs and nothing stays
+            raise
+        return arrived(job, "prior")
 
     @app.get(f"{API}/jobs/{{job_id}}")
     def job_state(job_id: str) -> dict[str, Any]:
@@ -199,6 +256,21 @@ def create_app(queue: JobQueue, info: Callable[[], dict[str, Any]]) -> FastAPI:
             raise Refusal(404, "job", "no such job on this server (finished and released, or expired)", 2)
         return {"job": job_id, "cancelled": True}
 
+    def awaiting(job_id: str, what: str) -> Job:
+        """The job, waiting for its ``what`` upload, or a refusal."""
+        job = find(job_id)
+        if job.state != "awaiting_upload" or what not in job.uploads:
+            raise Refusal(409, "state", f"this job is {job.state}, not waiting for its {what}", 2)
+        return job
+
+    def arrived(job: Job, what: str) -> dict[str, Any]:
+        """The job once its ``what`` is in: it joins the line with its last upload."""
+        try:
+            queue.uploaded(job, what)
+        except ServerError as exc:
+            raise Refusal(408, "timeout", str(exc)) from None
+        return job.public(queue.position(job))
+
     def find(job_id: str) -> Job:
         """The job, or a 404 refusal."""
         job = queue.get(job_id)
@@ -215,10 +287,16 @@ def parse_request(text: str, device: str) -> dict[str, Any]:
         request = protocol.decode(text)
     except ValueError as exc:
         raise Refusal(400, "request", f"unreadable request: {exc}", InputError.exit_code) from None
-    for key in ("image_path", "output_dir"):
+    for key in ("image_path", "output_dir", "prior_path"):
         if key in request:
-            raise Refusal(400, "request", f"a server request carries no '{key}': the image is uploaded and the "
-                          "result downloaded", InputError.exit_code)
+            raise Refusal(400, "request", f"a server request carries no '{key}': the image (and a click's prior, "
+                          "announced by \"prior\": true) is uploaded and the result downloaded", InputError.exit_code)
+    if not isinstance(request.get("prior", False), bool):
+        raise Refusal(400, "request", "a request's 'prior' must be true (its prior voxels will be uploaded) or false",
+                      InputError.exit_code)
+    if request.get("prior") and request.get("type") != "refine":
+        raise Refusal(400, "request", "only a refine request has a prior (the segment's current voxels)",
+                      InputError.exit_code)
     kind = request.get("type")
     if kind not in JOB_TYPES:
         raise Refusal(400, "request", f"request type {json.dumps(kind)[:40]} is not served (served: "

@@ -63,6 +63,8 @@ class Job:
     touched: float = field(default_factory=time.monotonic)
     started: float | None = None
     ended: float | None = None
+    uploads: list[str] = field(default_factory=list)  # files still due from the client, in order: image, prior
+    grid: tuple[int, ...] | None = None  # the uploaded image's voxel grid, KJI (a prior must match it)
     stop_reason: str = ""  # why the server stopped it, when it did
     timed_out: bool = False
     abandoned: bool = False  # cancelled by its client or dropped as left behind: nobody will fetch it
@@ -112,8 +114,9 @@ class JobQueue:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # ---- what clients do ----------------------------------------------------------------------
-    def create(self, request: dict[str, Any], needs_image: bool) -> Job:
-        """Accept a job (its image comes next when ``needs_image``); ``ServerError`` when the queue is full."""
+    def create(self, request: dict[str, Any], needs_image: bool, needs_prior: bool = False) -> Job:
+        """Accept a job (its image comes next when ``needs_image``, then a click's prior voxels when
+        ``needs_prior``); ``ServerError`` when the queue is full."""
         with self._lock:
             holding = sum(1 for j in self.jobs.values() if j.state in ("awaiting_upload", "queued"))
             if holding >= self.config.queue_depth:
@@ -123,21 +126,24 @@ class JobQueue:
             job_id = secrets.token_urlsafe(18)  # unguessable: only the client that made it can cancel it
             folder = self.folder / job_id
             folder.mkdir()
-            job = Job(job_id, request, folder)
+            job = Job(job_id, request, folder, uploads=["image"] * needs_image + ["prior"] * needs_prior)
             self.jobs[job_id] = job
             self.accepted += 1
-            if not needs_image:
+            if not job.uploads:
                 self._enqueue(job)
             return job
 
-    def uploaded(self, job: Job) -> None:
-        """The job's image has arrived: it joins the line (``ServerError`` when the job was dropped
-        meanwhile: its upload outlasted :attr:`ServerConfig.upload_timeout_s`)."""
+    def uploaded(self, job: Job, what: str = "image") -> None:
+        """One of the job's files (``image``, ``prior``) has arrived; with the last, the job joins
+        the line (``ServerError`` when the job was dropped meanwhile: its upload outlasted
+        :attr:`ServerConfig.upload_timeout_s`)."""
         with self._lock:
             if self.jobs.get(job.id) is not job:
                 raise ServerError(f"the upload took longer than the server's limit of "
                                   f"{self.config.upload_timeout_s:g} s; try again, or crop the volume")
-            if job.state == "awaiting_upload":
+            if what in job.uploads:
+                job.uploads.remove(what)
+            if job.state == "awaiting_upload" and not job.uploads:
                 self._enqueue(job)
 
     def _enqueue(self, job: Job) -> None:

@@ -12,8 +12,10 @@ The wire (docs/server.md); every call carries ``Authorization: Bearer TOKEN`` an
 ``X-TextLesionSeg-Version``::
 
     GET    /v1/version                  -> name, version, protocol, device, compute, models, queue, limits
-    POST   /v1/jobs      JSON request   -> 202 {"job", "state", "position"}   (no image_path/output_dir)
-    PUT    /v1/jobs/JOB/image  NRRD     -> 202 {"state": "queued", "position"}
+    POST   /v1/jobs      JSON request   -> 202 {"job", "state", "position"}   (no image_path/output_dir/prior_path;
+                                           a refine with a prior says "prior": true)
+    PUT    /v1/jobs/JOB/image  NRRD     -> 202 {"state": "queued", "position"}   (awaiting_upload while a prior is due)
+    PUT    /v1/jobs/JOB/prior  .npy     -> 202 {"state": "queued", "position"}   (a refine's current voxels, KJI)
     GET    /v1/jobs/JOB                 -> {"state", "position", "progress", "reply"}
     GET    /v1/jobs/JOB/result.json, /v1/jobs/JOB/result.npz
     DELETE /v1/jobs/JOB                 -> cancels the job (this one only), or releases its files
@@ -49,7 +51,7 @@ VERSION_HEADER = "X-TextLesionSeg-Version"
 #: job states after which nothing more happens on the server
 FINAL_STATES = ("done", "error", "cancelled")
 #: request types the server runs as jobs; the others are answered here (see RemoteClient)
-JOB_TYPES = ("segment", "find_lesions", "load")
+JOB_TYPES = ("segment", "find_lesions", "refine", "load")
 MIN_TOKEN_CHARS = 16
 
 
@@ -232,13 +234,18 @@ class RemoteClient:
                     "loaded_models": info.get("loaded_models", [])}
         if kind not in JOB_TYPES:  # unload/shutdown: the server's models are shared, not this client's
             return {"type": "status", "id": rid, "remote": True}
-        body = {k: v for k, v in request.items() if k not in ("image_path", "output_dir")}
+        body = {k: v for k, v in request.items() if k not in ("image_path", "output_dir", "prior_path")}
+        if request.get("prior_path"):
+            body["prior"] = True  # the server names its own file for it
         job["id"] = self.connection.call("POST", "/jobs", body)["job"]
-        if request.get("image_path"):
-            emit({"type": "progress", "id": rid, "stage": "Sending the image to the server", "fraction": None})
-            path = Path(request["image_path"])
-            with open(path, "rb") as f:
-                self.connection.call("PUT", f"/jobs/{job['id']}/image", f, path.stat().st_size, timeout=600)
+        uploads = (("image", "image_path", "Sending the image to the server"),
+                   ("prior", "prior_path", "Sending the segment's current voxels to the server"))
+        for route, key, stage in uploads:
+            if request.get(key):
+                emit({"type": "progress", "id": rid, "stage": stage, "fraction": None})
+                path = Path(request[key])
+                with open(path, "rb") as f:
+                    self.connection.call("PUT", f"/jobs/{job['id']}/{route}", f, path.stat().st_size, timeout=600)
         last = None
         while not cancel.is_set():
             state = self.connection.call("GET", f"/jobs/{job['id']}")

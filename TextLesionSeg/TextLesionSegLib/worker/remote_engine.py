@@ -56,8 +56,9 @@ class RemoteEngine:
         return server_info(self.url, self.token, self.timeout)
 
     def run(self, kind: str, image: Any, texts: Any, model: Any, settings: Any, progress: Any = None,
-            keep_probability: bool = False) -> Any:
-        """``segment``/``find_lesions`` of ``image`` on the server -> the ``Result`` on ``image``'s grid."""
+            keep_probability: bool = False, include_points: Any = (), exclude_points: Any = ()) -> Any:
+        """``segment``/``find_lesions``/``refine`` of ``image`` on the server -> the ``Result`` on
+        ``image``'s grid. Clicks (``(R, A, S)`` mm) go with a ``segment`` or a ``refine``."""
         from ..models.base import InferenceSettings
         from ..models.settings import FIELD_NAMES
         from ..pipeline.io import write_image
@@ -76,6 +77,9 @@ class RemoteEngine:
                        "output_dir": str(folder)}
             if kind == "segment":
                 request["texts"] = list(texts)
+            for key, points in (("include_points", include_points), ("exclude_points", exclude_points)):
+                if points:
+                    request[key] = [[float(c) for c in point] for point in points]
             rid = client.submit(request)
             final: dict[str, Any] = {}
             while client.busy:
