@@ -80,3 +80,21 @@ def test_without_registered_click_weights_points_exit_3_saying_so(ct_file, tmp_p
     _fails(capsys, ["segment", str(ct_file), "--include-point=-6,-4,2", "--output", str(out)],
            "no click model is registered", code=3)
     assert not out.exists()
+
+
+def test_a_weights_folder_is_a_model_and_a_click_model(ct_file, tmp_path, monkeypatch, capsys):
+    """An unregistered weights folder (a training run's best/) loads by its path wherever a model is
+    named: ``--click-model``, ``--model``, the Python API; a registry name wins over a folder of that name."""
+    from TextLesionSegLib.models.interactive.model import InteractiveNet
+    from TextLesionSegLib.models.interactive.segmenter import InteractiveSegmenter
+
+    folder = tmp_path / "run" / "best"
+    InteractiveNet({"channels": [4, 8], "strides": [2]}).save_pretrained(folder)
+    model = registry.load_segmenter(str(folder))
+    assert isinstance(model, InteractiveSegmenter) and model.name == "run-best"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lsms-demo").mkdir()  # a folder named like a registered model: the registry's model loads
+    assert registry.load_segmenter("lsms-demo").name == "lsms-demo"
+    out = tmp_path / "o.seg.nrrd"
+    rc = main(["segment", str(ct_file), "--include-point=-6,-4,2", "--click-model", str(folder), "-o", str(out), "-q"])
+    assert rc == 0, capsys.readouterr().err  # an untrained net may find nothing; it loaded and ran

@@ -60,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def starting_weights(spec: str) -> tuple[Path, str]:
     """(weights folder, architecture) of a registered model name or a weights folder."""
-    from ..evaluation.models import architecture_of
+    from ..models.registry import architecture_of
     from ..models import registry
 
     path = Path(spec)

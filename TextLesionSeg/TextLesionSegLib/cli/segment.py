@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--exclude-point", action="append", default=[], metavar="R,A,S",
                    help="a click on something that is not the lesion (RAS mm); repeatable")
     p.add_argument("--click-model", metavar="NAME", default=None,
-                   help="registered model that takes the clicks (default: interactive-demo)")
+                   help="registered model that takes the clicks, or its weights folder (default: interactive-demo)")
     p.add_argument("--selection", choices=_S["selection"].choices, default=_S["selection"].default,
                    help=_S["selection"].cli_help())
     p.add_argument("--allow-non-ct", action="store_true", help=_S["allow_non_ct"].help)
@@ -256,11 +256,7 @@ def run(args: argparse.Namespace) -> int:
         model = args.model
     elif not (texts or args.find_lesions):  # clicks alone: the click model segments
         model = load_click_model(args.click_model or args.model, str(device))
-    elif args.model and Path(args.model).is_dir():  # a weights folder (a training run's last/, a GPU job's weights/)
-        from ..evaluation.models import load_model
-
-        model = load_model(args.model, str(device))
-    else:
+    else:  # a registry name or a weights folder (a training run's best/, a GPU job's weights/)
         model = registry.load_segmenter(args.model or registry.default_model_name(prompt_free=args.find_lesions),
                                         str(device))
     if engine is not None:  # a name for the server (beside descriptions refused by pipeline.run in one line)

@@ -476,8 +476,34 @@ def get_entry(name: str) -> ModelEntry:
 
 
 def load_segmenter(name: str, device: str = "cpu", progress: Progress | None = None) -> Any:
-    """Load the registered model ``name`` on ``device`` (``ModelError`` naming the fix on failure)."""
-    return default_registry().load_segmenter(name, device, progress)
+    """Load the registered model ``name`` on ``device`` (``ModelError`` naming the fix on failure),
+    or, when no model has that name, the weights folder ``name`` (a training run's ``best/``, a GPU
+    job's ``weights/``): the class its ``config.json`` architecture maps to, unregistered."""
+    registry = default_registry()
+    if name not in registry.entries and Path(name).is_dir():
+        return load_weights_folder(Path(name), device)
+    return registry.load_segmenter(name, device, progress)
+
+
+def architecture_of(weights_dir: Path) -> str:
+    """Architecture named in a weights folder's ``config.json`` (our key, or CLIPSeg's ``model_type``)."""
+    try:
+        cfg = json.loads((Path(weights_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{weights_dir}: no readable {CONFIG_FILE} ({exc})") from exc
+    arch = cfg.get("architecture") or (cfg.get("textlesionseg") or {}).get("architecture") or cfg.get("model_type")
+    if not arch:
+        raise ModelError(f"{weights_dir}/{CONFIG_FILE} names no architecture")
+    return str(arch)
+
+
+def load_weights_folder(path: Path, device: str = "cpu") -> Any:
+    """An unregistered weights folder -> a ready segmenter named after the folder (``RUN-best``)."""
+    path = Path(path)
+    segmenter = default_registry().segmenter_class(architecture_of(path)).from_pretrained(path, resolve_device(device))
+    if getattr(segmenter, "name", "") in ("", "best", "last", "weights"):
+        segmenter.name = f"{path.parent.name}-{path.name}" if path.name in ("best", "last", "weights") else path.name
+    return segmenter
 
 
 def model_card(name: str) -> dict[str, Any]:
