@@ -411,7 +411,7 @@ def test_any_request_gets_one_reply_and_the_worker_answers_the_next(stubbed_stat
     assert first["id"] == protocol.request_id(request_)
     if not accepted:
         assert first["type"] == "error" and first["exit_code"] == 2 and "\n" not in first["message"], first
-    elif request_["type"] in ("segment", "find_lesions", "load"):
+    elif request_["type"] in ("segment", "find_lesions", "refine", "load"):
         # the settings the check passed are the settings _run_model builds: it reaches the model
         assert first["type"] == "error" and first["exit_code"] == 3 and "stub" in first["message"], first
     else:
