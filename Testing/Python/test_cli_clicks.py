@@ -75,7 +75,14 @@ def test_bad_points_exit_2_with_one_line_and_write_nothing(ct_file, tmp_path, lo
 
 def test_without_registered_click_weights_points_exit_3_saying_so(ct_file, tmp_path, capsys, monkeypatch):
     """A site whose registry lacks the default click model (or a version before one shipped)."""
-    monkeypatch.delitem(registry.default_registry().entries, "interactive-demo", raising=False)
+    real = registry.default_registry
+
+    def without_click_model():
+        reg = real()
+        reg.entries.pop("interactive-demo", None)
+        return reg
+
+    monkeypatch.setattr(registry, "default_registry", without_click_model)
     out = tmp_path / "o.seg.nrrd"
     _fails(capsys, ["segment", str(ct_file), "--include-point=-6,-4,2", "--output", str(out)],
            "no click model is registered", code=3)

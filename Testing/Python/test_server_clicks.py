@@ -3,12 +3,14 @@
 exactly as the local engine does; a prior that is no mask of the image is refused in one line.
 
 The click model is the worker's tiny real segmenter (``worker.testing``, which takes clicks)
-registered as ``interactive-demo``, so each test takes seconds.
+registered as ``tiny-clicks`` and made the site's default click model ($TEXTLESIONSEG_CLICK_MODEL,
+for the server and the local runs alike), so each test takes seconds.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,12 +29,15 @@ from TextLesionSegLib.worker.remote import RemoteClient, server_info
 
 TIMEOUT = 120  # generous: the 2 shared CPU cores may be busy
 TEXT = "round mass in the right lung"
+CLICKS = "tiny-clicks"  # the site's click model here
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> dict:
     folder = tmp_path_factory.mktemp("server-clicks")
-    registry = tiny.write_test_registry(folder / "site", {"tiny": {}, "interactive-demo": {}})
+    registry = tiny.write_test_registry(folder / "site", {"tiny": {}, CLICKS: {}})
+    before = os.environ.get("TEXTLESIONSEG_CLICK_MODEL")
+    os.environ["TEXTLESIONSEG_CLICK_MODEL"] = CLICKS  # the server inherits it; local runs read it too
     token_file = folder / "token.txt"
     token_file.write_text("s3cret-token-for-the-click-server\n")
     proc, url = start_server(folder, registry, token_file, "--queue-depth", "2")
@@ -45,6 +50,10 @@ def site(tmp_path_factory) -> dict:
            "off_lesion": [float(c) for c in lps_to_ras(image.kji_to_lps(np.array([4.0, 4.0, 4.0])))]}
     proc.terminate()
     proc.wait(timeout=30)
+    if before is None:
+        os.environ.pop("TEXTLESIONSEG_CLICK_MODEL", None)
+    else:
+        os.environ["TEXTLESIONSEG_CLICK_MODEL"] = before
 
 
 def _client(site: dict) -> RemoteClient:
@@ -63,7 +72,7 @@ def test_a_refine_round_trip_gives_the_local_workers_mask(site, tmp_path, monkey
     np.save(tmp_path / "prior.npy", prior, allow_pickle=False)
     final = _client(site).request(_refine(site, tmp_path / "prior.npy"), TIMEOUT)
     assert final["type"] == "result", final
-    assert final["model"] == "interactive-demo" and final["segments"] == ["Clicked lesion"]
+    assert final["model"] == CLICKS and final["segments"] == ["Clicked lesion"]
     served = protocol.load_result(final["result_path"]).segments[0].mask
     monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
     from TextLesionSegLib.worker.server import run_request_sync
@@ -122,7 +131,7 @@ def test_segment_with_points_via_server_equals_the_local_answer(site, tmp_path, 
             "--include-point=" + ",".join(map(str, site["on_lesion"])),
             "--exclude-point=" + ",".join(map(str, site["off_lesion"])), "--device", "cpu", "-q"]
     if not texts:  # clicks alone: the click model segments
-        argv[argv.index("tiny")] = "interactive-demo"
+        argv[argv.index("tiny")] = CLICKS
     served, local = tmp_path / "served.seg.nrrd", tmp_path / "local.seg.nrrd"
     assert main([*argv, "--output", str(served), "--server", site["url"], "--token-file", str(site["token_file"])]) == 0
     monkeypatch.setenv("TEXTLESIONSEG_EXTRA_REGISTRY", str(site["registry"]))
@@ -135,8 +144,8 @@ def test_segment_with_points_via_server_equals_the_local_answer(site, tmp_path, 
 def test_a_click_model_beside_descriptions_is_refused_with_a_server_in_one_line(site, tmp_path, capsys):
     out = tmp_path / "o.seg.nrrd"
     rc = main(["segment", str(site["image"]), "--text", TEXT, "--include-point=" + ",".join(map(str, site["on_lesion"])),
-               "--click-model", "interactive-demo", "--output", str(out), "--server", site["url"],
+               "--click-model", CLICKS, "--output", str(out), "--server", site["url"],
                "--token-file", str(site["token_file"]), "-q"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and not out.exists() and len(err.splitlines()) == 1
-    assert "takes the clicks beside descriptions with its own interactive-demo" in err
+    assert f"takes the clicks beside descriptions with its own {CLICKS}" in err

@@ -232,7 +232,7 @@ for path in sorted((root / "TextLesionSegLib").rglob("*.py")):
         continue
     importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
 # and the worker runs each bundled demo model on a small CT from the packaged files alone
-from TextLesionSegLib.models.registry import list_models, weights_status
+from TextLesionSegLib.models.registry import default_registry, list_models, weights_status
 from TextLesionSegLib.worker.server import run_request_sync
 k, j, i = np.mgrid[:40, :48, :48]
 ct = np.full((40, 48, 48), -1000, np.int16)
@@ -243,10 +243,15 @@ image.SetSpacing((1.5, 1.5, 2.0))
 sitk.WriteImage(image, str(root.parent / "ct.nrrd"))
 bundled = [m.name for m in list_models() if weights_status(m.name).state == "bundled"]
 assert bundled
+registry = default_registry()
 for name in bundled:
-    message = run_request_sync({"type": "segment", "image_path": str(root.parent / "ct.nrrd"), "model": name,
-                                "texts": ["round hyperdense lesion in the liver"], "settings": {"device": "cpu"},
-                                "output_dir": str(root.parent / name)})
+    request = {"type": "segment", "image_path": str(root.parent / "ct.nrrd"), "model": name,
+               "texts": ["round hyperdense lesion in the liver"], "settings": {"device": "cpu"},
+               "output_dir": str(root.parent / name)}
+    if "text" not in registry.segmenter_class(registry.get_entry(name).architecture).capabilities:
+        # a click model: one click on the sphere (voxel k20 j24 i30 -> LPS (45, 36, 40) -> RAS)
+        request = {**request, "type": "refine", "texts": [], "include_points": [[-45.0, -36.0, 40.0]]}
+    message = run_request_sync(request)
     assert message["type"] == "result", message
     print(name, "ok")
 """

@@ -14,6 +14,7 @@ lesion, segmented afresh.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -26,8 +27,14 @@ if TYPE_CHECKING:
     from ..models.base import InferenceSettings, LesionSegmenter
     from .result import Result, SegmentResult
 
-#: the click model used when none is named
+#: the click model used when none is named (a site may name another in $TEXTLESIONSEG_CLICK_MODEL)
 DEFAULT_CLICK_MODEL = "interactive-demo"
+
+
+def default_click_model() -> str:
+    """The click model used when none is named: ``$TEXTLESIONSEG_CLICK_MODEL``, else
+    :func:`default_click_model`. Read at each call, so the worker and the server follow it too."""
+    return os.environ.get("TEXTLESIONSEG_CLICK_MODEL", "").strip() or DEFAULT_CLICK_MODEL
 Point = tuple[float, float, float]
 
 
@@ -41,19 +48,19 @@ class Click:
 
 
 def load_click_model(name: str | None, device: str = "cpu") -> "LesionSegmenter":
-    """The registered click model ``name`` (default :data:`DEFAULT_CLICK_MODEL`); when the default
+    """The registered click model ``name`` (default :func:`default_click_model`); when the default
     is not registered, a ``ModelError`` that says so and how to name another."""
     from ..errors import ModelError
     from ..models import registry
 
     try:
-        return registry.load_segmenter(name or DEFAULT_CLICK_MODEL, device)
+        return registry.load_segmenter(name or default_click_model(), device)
     except ModelError as exc:
-        if name or DEFAULT_CLICK_MODEL in registry.default_registry().entries:
+        if name or default_click_model() in registry.default_registry().entries:
             raise
-        raise ModelError(f"no click model is registered ({DEFAULT_CLICK_MODEL}'s demo weights do not ship in this "
-                         "version, see docs/models/interactive-demo.md); register one and name it with --click-model"
-                         ) from exc
+        raise ModelError(f"no click model is registered ({default_click_model()} is missing from this installation's "
+                         "registry, see docs/models/interactive-demo.md); register one, or name one or its weights "
+                         "folder with --click-model") from exc
 
 
 def parse_point(text: str, option: str = "--include-point") -> Point:
@@ -146,7 +153,7 @@ def click_probability(image: Image, include: Sequence[Point], exclude: Sequence[
     from .preprocess import to_working_grid
 
     if "clicks" not in model.capabilities:
-        raise InputError(f"model '{model.name}' cannot take clicks; use a click model such as {DEFAULT_CLICK_MODEL}")
+        raise InputError(f"model '{model.name}' cannot take clicks; use a click model such as {default_click_model()}")
     box = region_of_clicks(image, include, exclude, prior, model)
     region = sub_image(image, box)
     volume, grid = to_working_grid(region, model.preprocessing)

@@ -214,14 +214,14 @@ def _segment_on_server(server: Any, image: Image, texts: Sequence[str], model: A
                        click_model: Any) -> Result:
     """The same request on a remote engine: the worker's ``segment`` (clicks beside descriptions)
     or, for clicks alone, its ``refine`` without a prior (which is what clicks alone run here)."""
-    from .clicks import DEFAULT_CLICK_MODEL
+    from .clicks import default_click_model
 
     if not (include or exclude):
         return server.run("segment", image, texts, model, settings, progress, keep_probability)
     if not texts and not include:
         raise InputError("clicks need at least one --include-point on the lesion (exclude points only correct it)")
     if texts and click_model is not None:
-        raise InputError(f"a remote engine takes the clicks beside descriptions with its own {DEFAULT_CLICK_MODEL}: "
+        raise InputError(f"a remote engine takes the clicks beside descriptions with its own {default_click_model()}: "
                          "leave out the click model (--click-model), or run locally")
     kind, model = ("segment", model) if texts else ("refine", click_model or model)
     return server.run(kind, image, texts, model, settings, progress, keep_probability, include, exclude)
@@ -231,7 +231,7 @@ def _segment_with_clicks(image: Image, texts: Sequence[str], model: LesionSegmen
                          progress: ProgressCallback | None, keep_probability: bool, include: list, exclude: list,
                          click_model: LesionSegmenter | str | None) -> Result:
     """Clicks alone (one segment) or correcting the answer to the descriptions (``pipeline.clicks``)."""
-    from .clicks import DEFAULT_CLICK_MODEL, apply_clicks, input_voxel, segment_from_clicks
+    from .clicks import apply_clicks, default_click_model, input_voxel, segment_from_clicks
 
     for option, points in (("--include-point", include), ("--exclude-point", exclude)):
         for point in points:
@@ -239,7 +239,7 @@ def _segment_with_clicks(image: Image, texts: Sequence[str], model: LesionSegmen
     if not texts:
         clicker = _resolve_model(click_model or model, settings)
         if "clicks" not in clicker.capabilities and click_model is None:  # a text model named: clicks need theirs
-            clicker = _resolve_model(DEFAULT_CLICK_MODEL, settings)
+            clicker = _resolve_model(default_click_model(), settings)
         timer = _Timer(progress)
         with timer.stage("validating"):
             warnings = validate_image(image, clicker.preprocessing,
@@ -253,7 +253,7 @@ def _segment_with_clicks(image: Image, texts: Sequence[str], model: LesionSegmen
                       timings=timer.timings, warnings=warnings)
     seg_model = _resolve_model(model, settings)
     if click_model is None:
-        click_model = seg_model if "clicks" in seg_model.capabilities else DEFAULT_CLICK_MODEL
+        click_model = seg_model if "clicks" in seg_model.capabilities else default_click_model()
     clicker = _resolve_model(click_model, settings)
     result = segment(image, texts, seg_model, settings, progress, keep_probability)
     t0 = time.perf_counter()

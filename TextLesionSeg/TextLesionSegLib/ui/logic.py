@@ -224,11 +224,11 @@ class TextLesionSegLogic(ScriptedLoadableModuleLogic):
     def startClick(self, segmentationNode, segmentId: str, volumeNode, ras, positive: bool, settings: dict):
         """Add a "+" (``positive``) or "−" point to a segment's correction and run it in the worker
         with the click model; the controller's ``Refined`` event says when the segment changed."""
-        from TextLesionSegLib.pipeline.clicks import DEFAULT_CLICK_MODEL
+        from TextLesionSegLib.pipeline.clicks import default_click_model
 
         correction = self.clickCorrection(segmentationNode, segmentId, volumeNode)
         correction.add_click(tuple(ras), positive)
-        self.controller.start_refine(correction, DEFAULT_CLICK_MODEL, settings)
+        self.controller.start_refine(correction, default_click_model(), settings)
         return correction
 
     def closeCorrections(self) -> None:

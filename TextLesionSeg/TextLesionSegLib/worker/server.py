@@ -198,7 +198,7 @@ class WorkerState:
         from ..models.base import InferenceSettings
         from ..models import registry
         from ..pipeline import io, run
-        from ..pipeline.clicks import DEFAULT_CLICK_MODEL, refine_lesion
+        from ..pipeline.clicks import default_click_model, refine_lesion
 
         rid = protocol.request_id(request)
 
@@ -208,7 +208,7 @@ class WorkerState:
         # one schema (models.settings): unknown keys, wrong types and out-of-range values are refused
         settings = InferenceSettings.from_mapping(request.get("settings"))
         refine = request["type"] == "refine"
-        name = request.get("model") or (DEFAULT_CLICK_MODEL if refine else registry.default_model_name())
+        name = request.get("model") or (default_click_model() if refine else registry.default_model_name())
         segmenter, cached = self.model(name, settings.device, progress)
         progress("Reading image", None)
         image = self.image(request["image_path"]) if refine else io.read_image(request["image_path"])
@@ -217,7 +217,7 @@ class WorkerState:
         if refine:
             result = refine_lesion(image, include, exclude, segmenter, settings, request.get("prior_path"), keep)
         elif request["type"] == "segment":
-            clicker = self.model(DEFAULT_CLICK_MODEL, settings.device, progress)[0] if include or exclude else None
+            clicker = self.model(default_click_model(), settings.device, progress)[0] if include or exclude else None
             result = run.segment(image, list(request["texts"]), segmenter, settings, progress=progress,
                                  keep_probability=keep, include_points=include, exclude_points=exclude,
                                  click_model=clicker)
