@@ -21,7 +21,6 @@ from test_eval_cases import write_tiny_dataset
 from test_eval_runner import DensityRuleSegmenter, _norm
 from TextLesionSegLib.cli import main
 from TextLesionSegLib.errors import ModelError
-from TextLesionSegLib.evaluation import models as eval_models
 from TextLesionSegLib.evaluation.cases import load_cases
 from TextLesionSegLib.evaluation.prompt_free import (
     attribute_accuracy,
@@ -31,6 +30,7 @@ from TextLesionSegLib.evaluation.prompt_free import (
     reference_value,
 )
 from TextLesionSegLib.evaluation.runner import EvalOptions
+from TextLesionSegLib.models import registry
 from TextLesionSegLib.models.base import InferenceSettings
 
 SETTINGS = InferenceSettings(device="cpu")
@@ -164,7 +164,7 @@ def test_model_without_prompt_free_mode_is_skipped(located_dataset):
 
 def test_cli_prompt_free_report_with_a_skipped_model(located_dataset, tmp_path, monkeypatch, capsys):
     models = {"blobs": BlobFinder(), "text-only": DensityRuleSegmenter()}
-    monkeypatch.setattr(eval_models, "load_model", lambda spec, device="cpu": models[spec])
+    monkeypatch.setattr(registry, "load_segmenter", lambda spec, device="cpu", progress=None: models[spec])
     out = tmp_path / "pf"
     argv = ["evaluate", "--prompt-free", "--model", "blobs", "--model", "text-only", "--data", str(located_dataset),
             "--out", str(out)]

@@ -109,9 +109,9 @@ def _random_model(spec: str, device: str, tmp: Path) -> Any:
 
 
 def _load(spec: str, device: str, tmp: Path) -> Any:
-    from ..evaluation.models import load_model
+    from ..models import registry
 
-    return _random_model(spec, device, tmp) if "@" in spec else load_model(spec, device)
+    return _random_model(spec, device, tmp) if "@" in spec else registry.load_segmenter(spec, device)
 
 
 def _row(r: dict[str, Any], gpu_tflops: float) -> str:

@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate each model on the cases and write the report."""
     from ..evaluation.cases import load_cases
-    from ..evaluation.models import load_model
+    from ..models import registry
     from ..evaluation.report import write_report
     from ..evaluation.runner import EvalOptions, evaluate_modes
     from ..models.base import InferenceSettings
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     modes = list(MODES) if args.selection == "both" else [args.selection]
     evaluations = []
     for spec in args.model:
-        model = load_model(spec, args.device)
+        model = registry.load_segmenter(spec, args.device)
         evaluations += evaluate_modes(model, cases, modes, settings, options,
                                       progress=lambda msg: print(msg, file=sys.stderr))
     written = write_report(evaluations, out, _meta(args, cases), plots=not args.no_plots)
@@ -112,13 +112,13 @@ def _run_prompt_free(args: argparse.Namespace, cases: list[Any], settings: Any, 
                      meta: dict[str, Any]) -> int:
     """Prompt-free evaluation of each model; models without the mode are reported as skipped."""
     from ..errors import ModelError
-    from ..evaluation.models import load_model
+    from ..models import registry
     from ..evaluation.prompt_free import evaluate_prompt_free
     from ..evaluation.report import write_prompt_free_report
 
     evaluations = []
     for spec in args.model:
-        e = evaluate_prompt_free(load_model(spec, args.device), cases, settings, options,
+        e = evaluate_prompt_free(registry.load_segmenter(spec, args.device), cases, settings, options,
                                  progress=lambda msg: print(msg, file=sys.stderr))
         if e.skipped:
             print(f"skipped {e.model}: {e.skipped}", file=sys.stderr)

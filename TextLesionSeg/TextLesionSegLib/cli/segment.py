@@ -242,14 +242,10 @@ def run(args: argparse.Namespace) -> int:
     validate_image(image, allow_non_ct=args.allow_non_ct, check_mem=False)  # warnings come with the result
     if texts:
         parse_queries(texts)
-    if include or exclude:
-        from ..pipeline.clicks import input_voxel
-
-        for option, points in (("--include-point", include), ("--exclude-point", exclude)):
-            for point in points:
-                input_voxel(image, point, option)  # outside the image: exit 2 before a model loads
     from ..models import registry
-    from ..pipeline.clicks import load_click_model
+    from ..pipeline.clicks import check_points, load_click_model
+
+    check_points(image, include, exclude)  # outside the image: exit 2 before a model loads
 
     engine = remote_engine(args)
     if engine is not None:  # the server's registry and device decide (None: its default model)

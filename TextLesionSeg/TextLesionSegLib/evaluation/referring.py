@@ -249,10 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from ..models.base import InferenceSettings
-    from .models import load_model
+    from ..models import registry
 
     torch.set_num_threads(args.threads)
-    model = load_model(args.model, "cpu")
+    model = registry.load_segmenter(args.model, "cpu")
     if args.lesion_prior is not None:
         model.lesion_prior = args.lesion_prior
     result = evaluate(model, args.data, args.part, args.max_cases, InferenceSettings(device="cpu", overlap=args.overlap),

@@ -101,6 +101,14 @@ def input_voxel(image: Image, ras: Point, option: str = "point") -> tuple[int, i
     return tuple(int(v) for v in np.clip(np.round(kji), 0, shape - 1))  # type: ignore[return-value]
 
 
+def check_points(image: Image, include: Sequence[Point], exclude: Sequence[Point]) -> None:
+    """InputError (naming the option) for the first include or exclude point outside ``image``:
+    checked before any model loads or runs."""
+    for option, points in (("--include-point", include), ("--exclude-point", exclude)):
+        for point in points:
+            input_voxel(image, point, option)
+
+
 def working_clicks(grid: Any, include: Sequence[Point], exclude: Sequence[Point]) -> list[Click]:
     """Clicks on the working grid (``preprocess.WorkingGrid``) of points checked against the input
     (:func:`input_voxel`); a point beyond the working grid (far from the region the model runs

@@ -231,11 +231,9 @@ def _segment_with_clicks(image: Image, texts: Sequence[str], model: LesionSegmen
                          progress: ProgressCallback | None, keep_probability: bool, include: list, exclude: list,
                          click_model: LesionSegmenter | str | None) -> Result:
     """Clicks alone (one segment) or correcting the answer to the descriptions (``pipeline.clicks``)."""
-    from .clicks import apply_clicks, default_click_model, input_voxel, segment_from_clicks
+    from .clicks import apply_clicks, check_points, default_click_model, segment_from_clicks
 
-    for option, points in (("--include-point", include), ("--exclude-point", exclude)):
-        for point in points:
-            input_voxel(image, point, option)  # InputError before any model runs
+    check_points(image, include, exclude)  # InputError before any model runs
     if not texts:
         clicker = _resolve_model(click_model or model, settings)
         if "clicks" not in clicker.capabilities and click_model is None:  # a text model named: clicks need theirs

@@ -80,8 +80,7 @@ def split_places(sentence: str) -> list[str]:
         head = " ".join(before[: -first[0]])
         phrases, places = [" ".join(before[-first[0] :])], [first[1]]
         rest = sentence[join.end() :]
-        while (found := _next_place(rest.split())) is not None:  # "RLL", then ", and LUL" ...
-            words = rest.split()
+        while (found := _next_place(words := rest.split())) is not None:  # "RLL", then ", and LUL" ...
             phrases.append(" ".join(words[: found[0]]))
             places.append(found[1])
             rest = " ".join(words[found[0] :])
