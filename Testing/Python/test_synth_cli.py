@@ -75,6 +75,37 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys) -> Non
     assert not list(tmp_path.glob(".x.partial-*"))
 
 
+def test_a_case_that_cannot_be_placed_is_drawn_afresh_then_refused_in_one_line(tmp_path: Path, capsys,
+                                                                               monkeypatch) -> None:
+    """The synthesiser refuses a lesion whose attributes would not measure true (RuntimeError): the
+    case is drawn afresh; when no draw fits, one line and exit 2, not an internal error."""
+    from TextLesionSegLib.training.data import generate as gen
+
+    real, calls = gen.make_case, []
+
+    def first_draw_fails(plan, case_id, fallback_hosts=()):
+        calls.append(case_id)
+        if len(calls) == 1:
+            raise RuntimeError("could not place a lung nodule (test)")
+        return real(plan, case_id, fallback_hosts)
+
+    monkeypatch.setattr(gen, "make_case", first_draw_fails)
+    out = tmp_path / "ok"
+    assert main(["synth", "--out", str(out), "--count", "1", "--hosts", "chest", "--grid", "small", "--no-progress"]) == 0
+    assert calls == ["synth_00000", "synth_00000"] and (out / "reports.csv").is_file()
+
+    def never(plan, case_id, fallback_hosts=()):
+        raise RuntimeError("could not place a lung nodule (test)")
+
+    monkeypatch.setattr(gen, "make_case", never)
+    capsys.readouterr()
+    out = tmp_path / "refused"
+    assert main(["synth", "--out", str(out), "--count", "1", "--hosts", "chest", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "could not synthesise case 0" in err and "--seed" in err
+    assert not out.exists() and not list(tmp_path.glob(".refused.partial-*"))
+
+
 def test_referring_split_describes_one_lesion(tmp_path: Path) -> None:
     out = tmp_path / "ref"
     assert main(["synth", "--out", str(out), "--split", "referring", "--count", "1", "--no-progress"]) == 0

@@ -39,10 +39,16 @@ def check_choices(hosts: Sequence[str], lesion_types: Sequence[str] | None) -> t
     return usable, types
 
 
+#: fresh draws of a random case when the synthesiser cannot place the first one
+PLAN_ATTEMPTS = 4
+
+
 def plan_case(seed: int, index: int, hosts: Sequence[str], lesion_types: Sequence[str],
-              lesions_per_case: int, grid: str | None = None) -> dict[str, Any]:
-    """Host and lesion specs of case ``index``: lesion types drawn among those the host offers."""
-    rng = np.random.default_rng([int(seed), int(index)])
+              lesions_per_case: int, grid: str | None = None, attempt: int = 0) -> dict[str, Any]:
+    """Host and lesion specs of case ``index``: lesion types drawn among those the host offers.
+    ``attempt`` > 0 draws afresh (after a case the synthesiser could not place); attempt 0 is the
+    draw datasets were always made of, so they stay the same bytes."""
+    rng = np.random.default_rng([int(seed), int(index)] + ([int(attempt)] if attempt else []))
     host = hosts[int(rng.integers(len(hosts)))]
     types = [t for t in lesion_types if LESION_TYPES[t].organ in HOST_ORGANS[host]]
     specs = [{"lesion_type": types[int(rng.integers(len(types)))], "described": True} for _ in range(lesions_per_case)]
@@ -69,6 +75,26 @@ def make_case(plan: dict[str, Any], case_id: str, fallback_hosts: Sequence[str] 
     raise RuntimeError(f"case {case_id}: {last}")
 
 
+def _placeable_case(seed: int, index: int, hosts: Sequence[str], types: Sequence[str], lesions_per_case: int,
+                    grid: str | None) -> SynthCase:
+    """Random case ``index``, drawn afresh (up to :data:`PLAN_ATTEMPTS` times) while the
+    synthesiser cannot place its lesions so that every attribute measures true; InputError when
+    no draw fits, since the chosen hosts and lesion types are what leave no room."""
+    from ...errors import InputError
+
+    last: Exception | None = None
+    for attempt in range(PLAN_ATTEMPTS):
+        plan = plan_case(seed, index, hosts, types, lesions_per_case, grid, attempt)
+        organs = {LESION_TYPES[spec["lesion_type"]].organ for spec in plan["specs"]}
+        fallback = [h for h in hosts if organs <= set(HOST_ORGANS[h])]
+        try:
+            return make_case(plan, f"synth_{index:05d}", fallback)
+        except RuntimeError as exc:
+            last = exc
+    raise InputError(f"could not synthesise case {index} with these hosts and lesion types in {PLAN_ATTEMPTS} "
+                     f"draws (try other --hosts, fewer --lesions-per-case or another --seed): {last}")
+
+
 def _progress(iterable, total: int, desc: str, enabled: bool):
     if not enabled:
         return iterable
@@ -90,11 +116,7 @@ def generate_dataset(out: Path, count: int, seed: int = 0, hosts: Sequence[str] 
     try:
         writer = MSDWriter(staging, "SynthLesionRandom", f"{count} synthetic cases, seed {seed}", organ_masks)
         for i in _progress(range(count), count, "synth", progress):
-            plan = plan_case(seed, i, hosts, types, lesions_per_case, grid)
-            organs = {LESION_TYPES[spec["lesion_type"]].organ for spec in plan["specs"]}
-            fallback = [h for h in hosts if organs <= set(HOST_ORGANS[h])]
-            case = make_case(plan, f"synth_{i:05d}", fallback)
-            writer.add(case, "train")
+            writer.add(_placeable_case(seed, i, hosts, types, lesions_per_case, grid), "train")
         writer.close({"seed": seed, "hosts": list(hosts), "lesion_types": types, "grid": grid or "random"})
         commit_output(staging, out)
     except BaseException:
