@@ -8,6 +8,7 @@ cancel, malformed requests, another client version, and the command line's ``--s
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -394,3 +395,33 @@ def test_a_server_that_dies_mid_job_is_one_line_exit_5_never_a_hang(site, tmp_pa
     assert final["type"] == "error" and final["exit_code"] == 5
     assert final["message"].startswith(f"cannot reach the TextLesionSeg server at {url} (")
     assert "\n" not in final["message"] and "cannot reach" in client.log_tail(1)
+
+
+def test_job_folders_of_a_killed_server_are_deleted_by_the_next_one(tmp_path):
+    """A SIGKILLed server cannot clean up: the next one deletes its job folders (uploaded scans must
+    not outlive a crash), and nothing else — not a live server's folder, not the admin's files."""
+    import subprocess
+    import sys
+
+    from TextLesionSegLib.server.jobs import FOLDER_PREFIX, JobQueue, ServerConfig
+    from TextLesionSegLib.worker.server import WorkerState
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    work = tmp_path / "jobs"
+    stale = work / f"{FOLDER_PREFIX}{gone.pid}-abc123"
+    (stale / "job1").mkdir(parents=True)
+    (stale / "job1" / "image.nrrd").write_bytes(b"a patient's scan")
+    live = work / f"{FOLDER_PREFIX}1-def456"  # pid 1 always runs
+    live.mkdir()
+    others = [work / f"{FOLDER_PREFIX}notapid-x", work / "admins-notes.txt"]
+    others[0].mkdir()
+    others[1].write_text("keep")
+    queue = JobQueue(ServerConfig(token="x" * 16, work_dir=work), WorkerState().handle)
+    try:
+        assert not stale.exists()
+        assert live.is_dir() and all(p.exists() for p in others)
+        assert queue.folder.name.startswith(f"{FOLDER_PREFIX}{os.getpid()}-")
+    finally:
+        queue.close()
+    assert sorted(p.name for p in work.iterdir()) == sorted([live.name, *(p.name for p in others)])

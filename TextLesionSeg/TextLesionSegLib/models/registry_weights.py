@@ -98,14 +98,15 @@ def remove_stale_parts(folder: Path) -> list[Path]:
             pid = int(part.suffixes[-2].lstrip("."))
         except (IndexError, ValueError):
             pid = -1
-        if pid > 0 and pid != os.getpid() and _alive(pid):
+        if pid > 0 and pid != os.getpid() and process_alive(pid):
             continue  # another process is downloading right now
         part.unlink(missing_ok=True)
         removed.append(part)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (True when it exists but is another user's)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -14,6 +14,7 @@ files are deleted once released or after :attr:`ServerConfig.result_ttl_s`. No F
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import shutil
 import tempfile
@@ -28,6 +29,28 @@ from ..errors import CancelledError, ServerError
 
 log = logging.getLogger("TextLesionSegLib.server")
 Handler = Callable[[dict[str, Any], Callable[[dict[str, Any]], None]], dict[str, Any]]
+
+
+#: job folders are named ``textlesionseg-serve-<pid>-<random>``
+FOLDER_PREFIX = "textlesionseg-serve-"
+
+
+def remove_stale_job_folders(parent: Path) -> list[Path]:
+    """Delete the job folders in ``parent`` of servers that are gone (killed: SIGKILL, power cut),
+    so uploaded scans do not outlive a crash; a folder whose server still runs, or whose name is
+    not exactly a server's, is left alone."""
+    from ..models.registry_weights import process_alive
+
+    removed = []
+    for folder in parent.glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
+        if not (folder.is_dir() and pid.isdigit()) or int(pid) == os.getpid() or process_alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        log.info("removed %d job folder(s) left by servers that are gone", len(removed))
+    return removed
 
 
 @dataclass
@@ -95,8 +118,10 @@ class JobQueue:
         self._stop = False
         if config.work_dir is not None:
             Path(config.work_dir).mkdir(parents=True, exist_ok=True)
-        # a fresh folder of its own inside it, the only one close() deletes: never anything of the admin's
-        self.folder = Path(tempfile.mkdtemp(prefix="textlesionseg-serve-", dir=config.work_dir))
+        # a fresh folder of its own inside it, the only one close() deletes: never anything of the admin's.
+        # Its name carries the server's pid, so that the next server can delete what a killed one left.
+        remove_stale_job_folders(Path(config.work_dir or tempfile.gettempdir()))
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=config.work_dir))
         self._thread = threading.Thread(target=self._engine, name="textlesionseg-engine", daemon=True)
 
     def start(self) -> None:
@@ -110,7 +135,8 @@ class JobQueue:
             for job in self.jobs.values():
                 job.cancel.set()
             self._lock.notify_all()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # started (close() of a queue that never ran still cleans up)
+            self._thread.join(timeout=10)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # ---- what clients do ----------------------------------------------------------------------
