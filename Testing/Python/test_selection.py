@@ -162,6 +162,30 @@ def test_lung_context_and_organ_words() -> None:
     assert factors["density"] == 1.0 and factors["organ"] == 1.0 and total == 1.0
 
 
+def test_a_lung_lesion_is_judged_by_its_solid_part_not_its_aerated_rim() -> None:
+    """A solid nodule whose mask takes in an aerated rim (thick slices) has a median far below soft
+    tissue; it is still isodense ("soft-tissue density") and not ground glass, while a ground-glass
+    lesion with no solid part stays hypodense."""
+    shape = (6, 40, 80)
+    hu = np.full(shape, 50.0, np.float32)
+    hu[:, 5:35, 45:75] = -850.0  # left lung
+    solid_core, mask = _ball(shape, (3, 20, 60), 2.5), _ball(shape, (3, 20, 60), 5)
+    hu[mask] = -600.0  # the rim the mask takes in: partial volume with aerated lung
+    hu[solid_core] = 40.0
+    prob = np.where(mask, np.float32(0.9), np.float32(0.0))
+    frame = body_frame(np.ones(shape, np.float32), 0.5)
+    _, cands = find_candidates(prob, None, hu, frame, SPACING, 0.5, min_mm3=10)
+    (nodule,) = cands
+    assert nodule.in_lung and nodule.core_hu < -300 and nodule.high_hu > 0
+    _, solid = agreement(nodule, LesionQuery(text="", organ="lung", density="isodense"))
+    _, glass = agreement(nodule, LesionQuery(text="", organ="lung", density="hypodense"))
+    assert solid["density"] == 1.0 and glass["density"] < 0.2
+    hu[solid_core] = -600.0  # ground glass throughout
+    _, cands = find_candidates(prob, None, hu, frame, SPACING, 0.5, min_mm3=10)
+    _, glass = agreement(cands[0], LesionQuery(text="", organ="lung", density="hypodense"))
+    assert glass["density"] == 1.0
+
+
 def test_several_lesions_asked_for_keeps_every_fitting_candidate(scene) -> None:
     hu, prob, masks, frame = scene
     sel, picked = _chosen(hu, prob, frame, masks, LesionQuery(text="", side="left", count=2))

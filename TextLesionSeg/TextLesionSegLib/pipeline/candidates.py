@@ -96,8 +96,13 @@ class Candidate:
 
     @property
     def density_delta(self) -> float:
-        """Core HU minus the reference tissue's."""
-        return self.core_hu - self.reference_hu
+        """Core HU minus the reference tissue's; in aerated lung the densest part's (``high_hu``).
+
+        On thick slices a lung lesion's mask takes in some aerated rim, which drags its median
+        toward air: solid nodules measured -140..-175 HU and were read as "not soft tissue" on a
+        real-CT validation set (CHESTVAL, session 8). Their densest tenth is their own density;
+        a ground-glass lesion has no solid tenth, so it still reads low."""
+        return (self.high_hu if self.in_lung else self.core_hu) - self.reference_hu
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (rounded)."""
