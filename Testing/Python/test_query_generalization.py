@@ -56,6 +56,42 @@ def test_shorthand_and_bilateral() -> None:
     assert location_value(q, "kidney") == "bilateral"
 
 
+def test_both_hepatic_lobes_stated() -> None:
+    from TextLesionSegLib.query import attribute_phrases, terminology_for
+
+    q = one("Multiple hypodense lesions in both lobes of the liver")
+    assert (q.organ, q.side, q.sub_location) == ("liver", "bilateral", None)
+    assert location_value(q, "liver") == "bilateral"
+    assert terminology_for(q)["anatomicRegionModifier"][2] == "Right and left"
+    assert attribute_phrases(q)[0] == "Location: both hepatic lobes"
+    q = one("A 6 cm mass involving the right and left hepatic lobes")
+    assert q.side == "bilateral" and q.count is None  # one mass may span both lobes
+    assert one("bilobar hypodense lesions in the liver").side == "bilateral"
+    assert one("hypodense lesion in the right hepatic lobe").side is None
+
+
+def test_several_lesions_in_the_liver_with_no_lobe_infer_both_lobes() -> None:
+    """Reporting convention (docs/query.md): lesions confined to one lobe are reported in it, so
+    "multiple lesions in the liver" implies both lobes, inferred, never used as if said."""
+    from TextLesionSegLib.query import terminology_for
+    from TextLesionSegLib.query.agreement import AttributeAgreement, score
+
+    for text in ("Multiple hypodense lesions in the liver", "增强CT，肝内可见多发（约7个）类圆形低亮度灶",
+                 "three hypodense lesions in the liver"):
+        q = one(text)
+        assert q.side is None and q.inferred["side"] == "bilateral", text
+        assert location_value(q, "liver") is None  # not stated
+        assert "anatomicRegionModifier" not in terminology_for(q)
+    for text in ("two cysts in the liver", "multiple lesions in the right hepatic lobe", "a lesion in the liver",
+                 "multiple lesions in liver segment VII"):
+        assert "side" not in one(text).inferred, text
+    row = {"organ": "liver", "case_id": "x", "location": "1、2"}  # both lobes coded
+    results = {"location": AttributeAgreement()}
+    score(row, one("Multiple hypodense lesions in the liver"), results)
+    r = results["location"]
+    assert (r.rows, r.agree_asserted, r.agree_any) == (1, 0, 1)  # counted as inferred only
+
+
 @pytest.mark.parametrize("text, size", [
     ("2.3 x 1.8 cm cyst in the left kidney", [23.0, 18.0]), ("2.3×1.8 cm cyst in the left kidney", [23.0, 18.0]),
     ("2.3*1.8 cm cyst in the left kidney", [23.0, 18.0]), ("1.2 cm x 0.8 cm cyst in the left kidney", [12.0, 8.0]),

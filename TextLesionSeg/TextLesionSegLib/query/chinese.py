@@ -192,6 +192,10 @@ def _place(reader: _Reader, clause: list[Token], neighbour: set[int]) -> None:
             continue
         if t.kind == "side":
             side_before = t.value
+            follows = clause[k + 1].kind if k + 1 < len(clause) else None
+            if (t.value == "bilateral" and values.get("organ") == "liver" and "sub_location" not in values
+                    and follows not in ("place", "organ")):  # 肝左右叶, 肝内多个（左右各1）: both lobes
+                values.setdefault("side", "bilateral")
             continue
         if t.kind == "segment" and (values.get("organ") in (None, "liver")):
             sub = _segment(t.value)
@@ -313,7 +317,7 @@ def extract_zh(text: str) -> Extraction:
                 ex.values["uncertain"] = True
     r.finish()
     values = ex.values
-    if values.get("side") == "bilateral":
+    if values.get("side") == "bilateral" and values.get("organ") != "liver":  # one mass may span both lobes
         values.setdefault("count", "multiple")
     if "density_variation" not in values:
         implied = ex.evidence.get("density_variation") or (

@@ -208,11 +208,15 @@ SHORTHAND = [
 ]
 #: paired-organ words meaning both sides
 BILATERAL = r"\bbilateral(?:ly)?\b|\bboth (?:kidneys|lungs|adrenals?|adrenal glands|ovaries|breasts|sides)\b"
+#: both lobes of the liver (added after the freeze, session 8: realistic phrasings written for
+#: issue 19, not from a coded file); read as the liver's side ``bilateral`` (Slicer's Right and left)
+LIVER_BOTH_LOBES = (r"\bboth (?:hepatic |liver )?lobes\b|\bbi-?lobar\b|\bbilobular\b"
+                    r"|\b(?:right and left|left and right) (?:hepatic |liver )?lobes\b")
 
 HOLDOUT_TABLES = (
     "NEGATION_TRIGGERS", "POST_NEGATION", "UNCERTAINTY", "RELATION_NOT", "RELATION_CLOSE", "SHAPE", "DENSITY",
     "DENSITY_VARIATION", "DENSITY_VARIATION_IMPLIED", "SURFACE", "ENHANCEMENT", "SUB_LOCATIONS", "ORGANS",
-    "LESION_WORDS", "MULTIPLE_WORDS", "BILATERAL",
+    "LESION_WORDS", "MULTIPLE_WORDS", "BILATERAL", "LIVER_BOTH_LOBES",
 )
 
 
