@@ -62,6 +62,7 @@ def test_same_canonical_values_and_codes_as_english() -> None:
     ("肝左右叶多发低密度灶", "sub_location", None),  # both lobes, not the right lobe of 右叶
     ("肝左右叶多发低密度灶", "side", "bilateral"),
     ("右肾见结节，大小约2cm左右", "side", "right"),  # 左右 after a size is "about", not a side
+    ("两肾多发囊肿", "side", "bilateral"),  # both kidneys, as 双肾
 ])
 def test_chinese_fields(text: str, field: str, value: object) -> None:
     assert getattr(one(text), field) == value

@@ -122,6 +122,35 @@ def test_several_lesions_in_one_sentence() -> None:
     assert len(parse_text("hypodense mass in the liver with a calcified focus").queries) == 1
 
 
+@pytest.mark.parametrize("text, places", [
+    ("two metastases in segments V and VIII", ["segment V", "segment VIII"]),  # the noun "segment" elided
+    ("hypodense lesions in segments 2 and 7", ["segment II", "segment VII"]),
+    ("Three nodules: RUL 6 mm, RML 4 mm, LLL 5 mm", ["right upper lobe", "right middle lobe", "left lower lobe"]),
+    ("Liver: 2 hypodense lesions, segment 4 (1.2 cm) and segment 8 (0.9 cm)", ["segment IV", "segment VIII"]),
+    ("Two hypodense lesions in the liver: 2 cm in segment VII and 1 cm in segment II", ["segment VII", "segment II"]),
+    # stays one: a singular noun spanning two segments; a list item without a place of its own
+    ("metastasis in segments VI and VII", ["segment VI"]),
+    ("nodules in segment 2 and 3 cm mass", ["segment II"]),
+    ("Multiple cysts in the liver, the largest in segment 7, measuring 2 cm", ["segment VII"]),
+])
+def test_listed_places_give_one_lesion_each(text: str, places: list[str]) -> None:
+    assert [q.sub_location for q in parse_text(text).queries] == places
+
+
+def test_listed_items_keep_their_own_sizes() -> None:
+    out = parse_text("Three nodules: RUL 6 mm, RML 4 mm, LLL 5 mm")
+    assert [q.size_mm for q in out.queries] == [[6.0], [4.0], [5.0]]
+
+
+@pytest.mark.parametrize("text, side, sub", [
+    ("Nodule, R upper lobe, 7mm", "right", "right upper lobe"),  # single-letter sides before anatomy
+    ("2 cm mass L kidney upper pole", "left", "upper pole"),
+])
+def test_single_letter_sides(text: str, side: str, sub: str) -> None:
+    q = one(text)
+    assert (q.side, q.sub_location) == (side, sub)
+
+
 @pytest.mark.parametrize("text, surface", [
     ("annular mass of the sigmoid colon with a rough serosal surface", "ill-defined"),
     ("mass in the sigmoid colon, serosal surface irregular", "ill-defined"),

@@ -205,6 +205,10 @@ SHORTHAND = [
     (r"\bw/o\b", "without"),
     (r"\bw/(?= ?\w)", "with "),
     (r"\bsegs?\. ?(?=\w)", "segment "),
+    # single-letter sides before an anatomical word (session 8, after the freeze: realistic
+    # phrasings written for issue 19): "R upper lobe", "L kidney"
+    (r"\br\.?(?= (?:upper|middle|lower|lobe|lung|kidney|renal|adrenal|hepatic|breast|ovary|ovarian)\b)", "right"),
+    (r"\bl\.?(?= (?:upper|middle|lower|lobe|lung|kidney|renal|adrenal|hepatic|breast|ovary|ovarian)\b)", "left"),
 ]
 #: paired-organ words meaning both sides
 BILATERAL = r"\bbilateral(?:ly)?\b|\bboth (?:kidneys|lungs|adrenals?|adrenal glands|ovaries|breasts|sides)\b"
