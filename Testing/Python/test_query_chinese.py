@@ -63,6 +63,8 @@ def test_same_canonical_values_and_codes_as_english() -> None:
     ("肝左右叶多发低密度灶", "side", "bilateral"),
     ("右肾见结节，大小约2cm左右", "side", "right"),  # 左右 after a size is "about", not a side
     ("两肾多发囊肿", "side", "bilateral"),  # both kidneys, as 双肾
+    ("胰腺体尾部不规则低密度肿块", "sub_location", "body"),  # as 胰体尾: the body read first
+    ("胰腺体尾部不规则低密度肿块", "unknown_words", []),
 ])
 def test_chinese_fields(text: str, field: str, value: object) -> None:
     assert getattr(one(text), field) == value

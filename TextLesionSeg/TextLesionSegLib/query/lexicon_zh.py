@@ -88,6 +88,7 @@ _GENERAL_TEXT = """
 脂肪间隙 plane -|脂肪层 plane -|脂肪界面 plane -|肠壁 neighbour bowel|肠壁增厚 feature wall thickening
 左右叶 side bilateral|两叶 side bilateral|双叶 side bilateral
 两肾 place kidney//bilateral|两侧肾脏 place kidney//bilateral|双侧肾脏 place kidney//bilateral
+胰腺体尾 place pancreas/body/
 可见 filler -|见 filler -|示 filler -|呈 filler -|一 filler -|个 filler -|枚 filler -|的 filler -|及 filler -|其 filler -
 内 filler -|内部 filler -|周围 filler -|约 filler -|大小 filler -|为 filler -|处 filler -|区 filler -|部 filler -
 位于 filler -|伴 filler -|并 filler -|且 filler -|较 filler -|稍 filler -|略 filler -|明显 filler -|密度 filler -
@@ -115,7 +116,7 @@ GENERAL: dict[str, tuple[str, str]] = _parse(_GENERAL_TEXT)
 # "loss of the fat plane"), 肠壁 (bowel wall, a neighbour), 肠壁增厚 (bowel wall thickening).
 # Added after the freeze (session 8, realistic phrasings written for issue 19, not from a coded file):
 # 左右叶/两叶/双叶 (both lobes: of the liver, its only use here; a paired organ has 双侧/两侧); 两肾,
-# 两侧肾脏, 双侧肾脏 (both kidneys, as 双肾).
+# 两侧肾脏, 双侧肾脏 (both kidneys, as 双肾); 胰腺体尾 (as 胰体尾: body and tail, the body read first).
 #: terms added because a coded report of ``malenia_attributes_zh.csv`` used them (held-out folds
 #: ablate them by attestation); the type in whose reports each was first seen is noted
 FROM_FILE: dict[str, tuple[str, str]] = _parse("""
