@@ -107,6 +107,9 @@ def test_preview_speaks_chinese_and_marks_inferred() -> None:
     assert "器官: 肾" in html and "侧别: 右" in html and "形态: 类圆形" in html and "密度: 低密度" in html
     assert "(推断)" in html and "个病灶" in html
     assert "(inferred)" in preview_html("cyst in the left kidney")
+    assert "侧别: 左右叶 (推断)" in preview_html("肝内可见多发类圆形低密度灶")  # both lobes, inferred
+    assert "side: both lobes (inferred)" in preview_html("multiple hypodense lesions in the liver")
+    assert "side: both lobes" in preview_html("hypodense lesions in both lobes of the liver")
 
 
 def test_parse_command_flags_unplaced_words_in_both_languages() -> None:
