@@ -65,6 +65,8 @@ def test_same_canonical_values_and_codes_as_english() -> None:
     ("两肾多发囊肿", "side", "bilateral"),  # both kidneys, as 双肾
     ("胰腺体尾部不规则低密度肿块", "sub_location", "body"),  # as 胰体尾: the body read first
     ("胰腺体尾部不规则低密度肿块", "unknown_words", []),
+    ("肝右叶S7段见低密度灶", "sub_location", "segment VII"),  # the segment refines its lobe
+    ("肝左叶S7段见低密度灶", "sub_location", "left lobe"),  # not a segment of that lobe: the first place
 ])
 def test_chinese_fields(text: str, field: str, value: object) -> None:
     assert getattr(one(text), field) == value
@@ -91,6 +93,19 @@ def test_a_differential_qualifies_the_lesion_before_it(text: str) -> None:
     English "..., cannot exclude lung cancer"."""
     q = one(text)
     assert q.sub_location == "right upper lobe" and q.uncertain
+
+
+@pytest.mark.parametrize("text, places", [
+    ("肝左叶及右叶各见一低密度灶", [("liver", None, "left lobe"), ("liver", None, "right lobe")]),
+    ("增强CT，肝脏左叶、右叶各见一低密度灶", [("liver", None, "left lobe"), ("liver", None, "right lobe")]),
+    ("左肾及右肾各见一囊肿", [("kidney", "left", None), ("kidney", "right", None)]),
+    ("肝内可见多个（左右各1）片状低亮度灶", [("liver", "bilateral", None)]),  # one description, both lobes
+])
+def test_each_of_listed_places_holds_a_lesion(text: str, places: list[tuple]) -> None:
+    """"A及B各见一…" (one in each of A and B) is one lesion per place, as English "a lesion in each"."""
+    out = parse_text(text)
+    assert [(q.organ, q.side, q.sub_location) for q in out.queries] == places
+    assert all(q.enhancement == "contrast-enhanced" for q in out.queries) or "增强" not in text
 
 
 def test_unknown_characters_are_flagged() -> None:

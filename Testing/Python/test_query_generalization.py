@@ -151,6 +151,17 @@ def test_single_letter_sides(text: str, side: str, sub: str) -> None:
     assert (q.side, q.sub_location) == (side, sub)
 
 
+@pytest.mark.parametrize("text, organ, side, sub", [
+    ("Small nodules in both lower lobes", "lung", "bilateral", None),
+    ("bilateral upper lobe nodules", "lung", "bilateral", None),
+    ("hypodense lesion in the right hepatic lobe (segment 6)", "liver", None, "segment VI"),  # refines the lobe
+    ("lesion in the left lobe, segment VII", "liver", None, "left lobe"),  # VII is not in it: the first place
+])
+def test_lobes_plural_and_segments_refining_a_lobe(text: str, organ: str, side: str | None, sub: str | None) -> None:
+    q = one(text)
+    assert (q.organ, q.side, q.sub_location) == (organ, side, sub)
+
+
 @pytest.mark.parametrize("text, surface", [
     ("annular mass of the sigmoid colon with a rough serosal surface", "ill-defined"),
     ("mass in the sigmoid colon, serosal surface irregular", "ill-defined"),

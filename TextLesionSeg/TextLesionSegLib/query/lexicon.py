@@ -179,6 +179,8 @@ ORGANS = [
     (r"\bpancrea(?:s|tic)\b", "pancreas"),
     (r"\bcolon\b|\bcolonic\b|\bcolorectal\b|\blarge (?:bowel|intestine)\b", "colon"),
     (r"\blungs?\b|\bpulmonary\b", "lung"),
+    # session 8, after the freeze (realistic phrasings for issue 19): "both lower lobes" are the lungs'
+    (r"\b(?:both|bilateral) (?:upper|lower) lobes?\b", "lung"),
     (r"\bspleen\b|\bsplenic\b", "spleen"),
     (r"\badrenals?\b|\bsupra[- ]?renal\b", "adrenal"),
     (r"\bgall[- ]?bladder\b", "gallbladder"),
@@ -211,7 +213,8 @@ SHORTHAND = [
     (r"\bl\.?(?= (?:upper|middle|lower|lobe|lung|kidney|renal|adrenal|hepatic|breast|ovary|ovarian)\b)", "left"),
 ]
 #: paired-organ words meaning both sides
-BILATERAL = r"\bbilateral(?:ly)?\b|\bboth (?:kidneys|lungs|adrenals?|adrenal glands|ovaries|breasts|sides)\b"
+BILATERAL = (r"\bbilateral(?:ly)?\b|\bboth (?:kidneys|lungs|adrenals?|adrenal glands|ovaries|breasts|sides)\b"
+             r"|\bboth (?:upper|lower) lobes\b")
 #: both lobes of the liver (added after the freeze, session 8: realistic phrasings written for
 #: issue 19, not from a coded file); read as the liver's side ``bilateral`` (Slicer's Right and left)
 LIVER_BOTH_LOBES = (r"\bboth (?:hepatic |liver )?lobes\b|\bbi-?lobar\b|\bbilobular\b"
