@@ -128,10 +128,13 @@ def split_items(sentence: str) -> list[str]:
             return [sentence]
         places: list[dict[str, str]] = []
         for item in items:
-            found = _place(item.split()) or (places and _next_place(item.split(), places[-1]))
-            if not found:
+            place = _place(item.split())
+            if place is None and places:  # "segments 2 and 7": the noun elided
+                elided = _next_place(item.split(), places[-1])
+                place = elided[1] if elided else None
+            if place is None:
                 return [sentence]
-            places.append(found if isinstance(found, dict) else found[1])
+            places.append(place)
         if any(a == b for i, a in enumerate(places) for b in places[i + 1 :]):
             return [sentence]
         head = head.strip()
