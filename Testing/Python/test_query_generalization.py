@@ -56,6 +56,42 @@ def test_shorthand_and_bilateral() -> None:
     assert location_value(q, "kidney") == "bilateral"
 
 
+def test_both_hepatic_lobes_stated() -> None:
+    from TextLesionSegLib.query import attribute_phrases, terminology_for
+
+    q = one("Multiple hypodense lesions in both lobes of the liver")
+    assert (q.organ, q.side, q.sub_location) == ("liver", "bilateral", None)
+    assert location_value(q, "liver") == "bilateral"
+    assert terminology_for(q)["anatomicRegionModifier"][2] == "Right and left"
+    assert attribute_phrases(q)[0] == "Location: both hepatic lobes"
+    q = one("A 6 cm mass involving the right and left hepatic lobes")
+    assert q.side == "bilateral" and q.count is None  # one mass may span both lobes
+    assert one("bilobar hypodense lesions in the liver").side == "bilateral"
+    assert one("hypodense lesion in the right hepatic lobe").side is None
+
+
+def test_several_lesions_in_the_liver_with_no_lobe_infer_both_lobes() -> None:
+    """Reporting convention (docs/query.md): lesions confined to one lobe are reported in it, so
+    "multiple lesions in the liver" implies both lobes, inferred, never used as if said."""
+    from TextLesionSegLib.query import terminology_for
+    from TextLesionSegLib.query.agreement import AttributeAgreement, score
+
+    for text in ("Multiple hypodense lesions in the liver", "增强CT，肝内可见多发（约7个）类圆形低亮度灶",
+                 "three hypodense lesions in the liver"):
+        q = one(text)
+        assert q.side is None and q.inferred["side"] == "bilateral", text
+        assert location_value(q, "liver") is None  # not stated
+        assert "anatomicRegionModifier" not in terminology_for(q)
+    for text in ("two cysts in the liver", "multiple lesions in the right hepatic lobe", "a lesion in the liver",
+                 "multiple lesions in liver segment VII"):
+        assert "side" not in one(text).inferred, text
+    row = {"organ": "liver", "case_id": "x", "location": "1、2"}  # both lobes coded
+    results = {"location": AttributeAgreement()}
+    score(row, one("Multiple hypodense lesions in the liver"), results)
+    r = results["location"]
+    assert (r.rows, r.agree_asserted, r.agree_any) == (1, 0, 1)  # counted as inferred only
+
+
 @pytest.mark.parametrize("text, size", [
     ("2.3 x 1.8 cm cyst in the left kidney", [23.0, 18.0]), ("2.3×1.8 cm cyst in the left kidney", [23.0, 18.0]),
     ("2.3*1.8 cm cyst in the left kidney", [23.0, 18.0]), ("1.2 cm x 0.8 cm cyst in the left kidney", [12.0, 8.0]),
@@ -84,6 +120,46 @@ def test_several_lesions_in_one_sentence() -> None:
         ("kidney", "left"), ("kidney", "right"), ("liver", "segment IV")]
     # a feature with an indefinite article is no second lesion
     assert len(parse_text("hypodense mass in the liver with a calcified focus").queries) == 1
+
+
+@pytest.mark.parametrize("text, places", [
+    ("two metastases in segments V and VIII", ["segment V", "segment VIII"]),  # the noun "segment" elided
+    ("hypodense lesions in segments 2 and 7", ["segment II", "segment VII"]),
+    ("Three nodules: RUL 6 mm, RML 4 mm, LLL 5 mm", ["right upper lobe", "right middle lobe", "left lower lobe"]),
+    ("Liver: 2 hypodense lesions, segment 4 (1.2 cm) and segment 8 (0.9 cm)", ["segment IV", "segment VIII"]),
+    ("Two hypodense lesions in the liver: 2 cm in segment VII and 1 cm in segment II", ["segment VII", "segment II"]),
+    # stays one: a singular noun spanning two segments; a list item without a place of its own
+    ("metastasis in segments VI and VII", ["segment VI"]),
+    ("nodules in segment 2 and 3 cm mass", ["segment II"]),
+    ("Multiple cysts in the liver, the largest in segment 7, measuring 2 cm", ["segment VII"]),
+])
+def test_listed_places_give_one_lesion_each(text: str, places: list[str]) -> None:
+    assert [q.sub_location for q in parse_text(text).queries] == places
+
+
+def test_listed_items_keep_their_own_sizes() -> None:
+    out = parse_text("Three nodules: RUL 6 mm, RML 4 mm, LLL 5 mm")
+    assert [q.size_mm for q in out.queries] == [[6.0], [4.0], [5.0]]
+
+
+@pytest.mark.parametrize("text, side, sub", [
+    ("Nodule, R upper lobe, 7mm", "right", "right upper lobe"),  # single-letter sides before anatomy
+    ("2 cm mass L kidney upper pole", "left", "upper pole"),
+])
+def test_single_letter_sides(text: str, side: str, sub: str) -> None:
+    q = one(text)
+    assert (q.side, q.sub_location) == (side, sub)
+
+
+@pytest.mark.parametrize("text, organ, side, sub", [
+    ("Small nodules in both lower lobes", "lung", "bilateral", None),
+    ("bilateral upper lobe nodules", "lung", "bilateral", None),
+    ("hypodense lesion in the right hepatic lobe (segment 6)", "liver", None, "segment VI"),  # refines the lobe
+    ("lesion in the left lobe, segment VII", "liver", None, "left lobe"),  # VII is not in it: the first place
+])
+def test_lobes_plural_and_segments_refining_a_lobe(text: str, organ: str, side: str | None, sub: str | None) -> None:
+    q = one(text)
+    assert (q.organ, q.side, q.sub_location) == (organ, side, sub)
 
 
 @pytest.mark.parametrize("text, surface", [

@@ -234,7 +234,7 @@ def test_uncertainty(text: str) -> None:
         ("bladder mass", "bladder", None, None),
         ("gastric mass", "stomach", None, None),
         ("irregular mass in the gastric antrum", "stomach", None, None),
-        ("two metastases in segments V and VIII", "liver", None, "segment V"),
+        ("a metastasis in segments V and VIII", "liver", None, "segment V"),  # one lesion spanning both
         ("ring-enhancing lesion in the brain", "brain", None, None),
     ],
 )

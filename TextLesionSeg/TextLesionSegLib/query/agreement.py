@@ -45,6 +45,8 @@ LOCATION_CODES: dict[str, dict[str, str]] = {
 }
 ATTRIBUTES = ("location", "shape", "density", "density_variation", "surface", "relation", "enhancement")
 _LEFT_SEGMENTS = {"segment I", "segment II", "segment III", "segment IV", "caudate lobe"}
+#: the code book's two sides of an organ: "bilateral" agrees with a row coded with both
+_BOTH_SIDES = {"kidney": ("left", "right"), "liver": ("left lobe", "right lobe")}
 
 
 def location_value(q: LesionQuery, organ: str, inferred: bool = False) -> str | None:
@@ -57,7 +59,7 @@ def location_value(q: LesionQuery, organ: str, inferred: bool = False) -> str | 
         sub = q.sub_location
         if sub and sub.startswith("segment") or sub == "caudate lobe":
             return "left lobe" if sub in _LEFT_SEGMENTS else "right lobe"
-        return sub
+        return "bilateral" if sub is None and q.side == "bilateral" else sub
     if organ == "pancreas":
         return {"uncinate process": "head", "neck": "body"}.get(q.sub_location or "", q.sub_location)
     return q.sub_location
@@ -104,7 +106,10 @@ def score(row: dict[str, str], q: LesionQuery, results: dict[str, AttributeAgree
             table = LOCATION_CODES.get(row["organ"], {})
             gold = {table[c] for c in codes if c in table}
             said = location_value(q, row["organ"])
-            guess = said
+            # a convention's inferred side (several lesions "in the liver": both lobes) counts as
+            # inferred, never as stated
+            both_inferred = q.organ == row["organ"] and q.inferred.get("side") == "bilateral"
+            guess = said if said is not None else ("bilateral" if both_inferred else None)
         else:
             gold = {CODES[name][c] for c in codes if c in CODES[name]}
             said = getattr(q, name)
@@ -114,8 +119,9 @@ def score(row: dict[str, str], q: LesionQuery, results: dict[str, AttributeAgree
         r = results[name]
         r.rows += 1
         r.asserted += said is not None
-        if name == "location" and guess == "bilateral" and {"left", "right"} <= gold:
-            said = guess = "left"  # both sides coded, "bilateral" said: agrees
+        both = _BOTH_SIDES.get(row["organ"]) if name == "location" else None
+        if both and set(both) <= gold:  # both sides (lobes) coded, "bilateral" read: agrees
+            said, guess = (both[0] if v == "bilateral" else v for v in (said, guess))
         r.agree_asserted += said in gold
         r.agree_any += guess in gold
         if guess not in gold:

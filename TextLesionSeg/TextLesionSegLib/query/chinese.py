@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from . import lexicon_zh
-from .extract import Extraction
+from .extract import Extraction, more_specific
 
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _PUNCT = set(",.;:!?()[]。、…")
@@ -192,13 +192,17 @@ def _place(reader: _Reader, clause: list[Token], neighbour: set[int]) -> None:
             continue
         if t.kind == "side":
             side_before = t.value
+            follows = clause[k + 1].kind if k + 1 < len(clause) else None
+            if (t.value == "bilateral" and values.get("organ") == "liver" and "sub_location" not in values
+                    and follows not in ("place", "organ")):  # 肝左右叶, 肝内多个（左右各1）: both lobes
+                values.setdefault("side", "bilateral")
             continue
         if t.kind == "segment" and (values.get("organ") in (None, "liver")):
             sub = _segment(t.value)
             if sub:
                 values.setdefault("organ", "liver")
                 if values["organ"] == "liver":
-                    values.setdefault("sub_location", sub)
+                    values["sub_location"] = more_specific(values.get("sub_location") or sub, sub)
         elif t.kind in ("place", "organ"):
             organ, sub, side = (t.value.split("/") + ["", ""])[:3] if t.kind == "place" else (t.value, "", "")
             side = side or side_before
@@ -313,7 +317,7 @@ def extract_zh(text: str) -> Extraction:
                 ex.values["uncertain"] = True
     r.finish()
     values = ex.values
-    if values.get("side") == "bilateral":
+    if values.get("side") == "bilateral" and values.get("organ") != "liver":  # one mass may span both lobes
         values.setdefault("count", "multiple")
     if "density_variation" not in values:
         implied = ex.evidence.get("density_variation") or (
@@ -348,7 +352,7 @@ def split_descriptions_zh(text: str) -> list[str]:
     for chunk in split_descriptions(text) if "\n" in text else [text]:
         for part in _ANOTHER_ZH.split(chunk):
             groups: list[str] = []
-            for clause in re.split(r"(?<=[。;；，,])", part):
+            for clause in (c for whole in re.split(r"(?<=[。;；，,])", part) for c in _each_place(whole)):
                 if not clause.strip():
                     continue
                 tokens = tokenize(normalise_zh(clause))
@@ -366,6 +370,30 @@ def split_descriptions_zh(text: str) -> list[str]:
                     groups.append(clause)
             pieces += [g.strip().rstrip("，,;；。.") for g in groups if g.strip().rstrip("，,;；。.")]
     return pieces
+
+
+_LIST_JOIN = {"及", "和", "与", "、"}
+
+
+def _each_place(clause: str) -> list[str]:
+    """"肝左叶及右叶各见一低密度灶" (one in each): one clause per listed place, 各 dropped. Only
+    where normalising keeps the characters in place (the pieces are cut from the user's words)."""
+    norm = normalise_zh(clause)
+    if "各" not in norm or len(norm) != len(clause.strip()):
+        return [clause]
+    text = clause.strip()
+    tokens = tokenize(norm)
+    at = next((k for k, t in enumerate(tokens) if t.surface == "各"), None)
+    places: list[Token] = []
+    k = (at or 0) - 1
+    while at is not None and k >= 0 and (tokens[k].kind == "place" or tokens[k].surface in _LIST_JOIN):
+        if tokens[k].kind == "place":
+            places.insert(0, tokens[k])
+        k -= 1
+    if len(places) < 2:
+        return [clause]
+    head, tail = text[: places[0].start], text[tokens[at].end :]
+    return [head + p.surface + tail for p in places]
 
 
 def _has_place_and_lesion(text: str) -> bool:

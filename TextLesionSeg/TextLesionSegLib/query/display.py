@@ -28,7 +28,7 @@ _ZH = {
     "duodenum": "十二指肠", "esophagus": "食管", "small intestine": "小肠", "prostate": "前列腺", "uterus": "子宫",
     "ovary": "卵巢", "thyroid": "甲状腺", "breast": "乳腺",
     "left": "左", "right": "右", "bilateral": "双侧",
-    "right lobe": "右叶", "left lobe": "左叶", "caudate lobe": "尾状叶", "head": "胰头", "neck": "胰颈", "body": "胰体",
+    "right lobe": "右叶", "left lobe": "左叶", "both lobes": "左右叶", "caudate lobe": "尾状叶", "head": "胰头", "neck": "胰颈", "body": "胰体",
     "tail": "胰尾", "uncinate process": "钩突", "upper pole": "上极", "lower pole": "下极", "interpolar region": "中部",
     "right upper lobe": "右肺上叶", "right middle lobe": "右肺中叶", "right lower lobe": "右肺下叶",
     "left upper lobe": "左肺上叶", "left lower lobe": "左肺下叶", "cecum": "盲肠", "ascending colon": "升结肠",
@@ -75,6 +75,8 @@ def rows(query: LesionQuery, language: str | None = None) -> list[tuple[str, str
             how = "similar"
         elif name in query.evidence and query.evidence[name].startswith("implied"):
             how = "implied"
+        if name == "side" and value == "bilateral" and (query.organ or query.inferred.get("organ")) == "liver":
+            value = "both lobes"  # the liver's two sides are its lobes
         out.append((name, labels[name], translate(str(value), lang), how))
     return out
 

@@ -116,6 +116,8 @@ def _location(text: str, blocked: list[Span], ex: Extraction) -> None:
     subs = [h for h in sorted(same) if h[3]]
     if subs:
         ex.values["sub_location"] = subs[0][3]
+        for h in subs[1:]:  # "right hepatic lobe (segment 6)": the segment is the more specific
+            ex.values["sub_location"] = more_specific(ex.values["sub_location"], h[3])
     sides = [h[4] for h in sorted(same) if h[4]]
     if sides:
         ex.values["side"] = sides[0]
@@ -124,6 +126,15 @@ def _location(text: str, blocked: list[Span], ex: Extraction) -> None:
         if len(words) == 1:
             ex.values["side"] = words.pop()
     ex.covered += [h[5] for h in hits]
+
+
+def more_specific(current: str, new: str) -> str:
+    """A liver lobe refined by a Couinaud segment inside it ("right lobe" + "segment VII" →
+    "segment VII"); anything else keeps the first-mentioned place."""
+    if current in ("right lobe", "left lobe") and new.startswith("segment "):
+        left = new.split()[1] in ("I", "II", "III", "IV")
+        return new if (current == "left lobe") == left else current
+    return current
 
 
 def _sub_location(kind: str, m: re.Match[str], side: str | None) -> tuple[str | None, str | None]:

@@ -151,11 +151,21 @@ def infer(query: LesionQuery) -> dict[str, Any]:
 
 
 def _by_convention(query: LesionQuery, inferred: dict[str, Any]) -> dict[str, Any]:
-    """Reporting convention: invasion of a neighbour is always reported when seen, so a
-    description that says nothing about neighbours implies "not closely related"."""
+    """Reporting conventions. Invasion of a neighbour is always reported when seen, so a
+    description that says nothing about neighbours implies "not closely related". Lesions
+    confined to one lobe are reported in that lobe, so several lesions "in the liver" (肝内多发)
+    with no lobe, segment or side named imply both lobes (the liver's side ``bilateral``)."""
     if query.relation is None and "relation" not in inferred:
         inferred["relation"] = "not closely related"
+    if _several_in_liver_unplaced(query):
+        inferred["side"] = "bilateral"
     return inferred
+
+
+def _several_in_liver_unplaced(query: LesionQuery) -> bool:
+    """Several (≥ 3 or "multiple") lesions in the liver, no lobe, segment or side named."""
+    several = query.count == "multiple" or (isinstance(query.count, int) and query.count >= 3)
+    return query.organ == "liver" and several and query.sub_location is None and query.side is None
 
 
 def _fits(name: str, query: LesionQuery) -> bool:

@@ -179,6 +179,8 @@ ORGANS = [
     (r"\bpancrea(?:s|tic)\b", "pancreas"),
     (r"\bcolon\b|\bcolonic\b|\bcolorectal\b|\blarge (?:bowel|intestine)\b", "colon"),
     (r"\blungs?\b|\bpulmonary\b", "lung"),
+    # session 8, after the freeze (realistic phrasings for issue 19): "both lower lobes" are the lungs'
+    (r"\b(?:both|bilateral) (?:upper|lower) lobes?\b", "lung"),
     (r"\bspleen\b|\bsplenic\b", "spleen"),
     (r"\badrenals?\b|\bsupra[- ]?renal\b", "adrenal"),
     (r"\bgall[- ]?bladder\b", "gallbladder"),
@@ -205,14 +207,23 @@ SHORTHAND = [
     (r"\bw/o\b", "without"),
     (r"\bw/(?= ?\w)", "with "),
     (r"\bsegs?\. ?(?=\w)", "segment "),
+    # single-letter sides before an anatomical word (session 8, after the freeze: realistic
+    # phrasings written for issue 19): "R upper lobe", "L kidney"
+    (r"\br\.?(?= (?:upper|middle|lower|lobe|lung|kidney|renal|adrenal|hepatic|breast|ovary|ovarian)\b)", "right"),
+    (r"\bl\.?(?= (?:upper|middle|lower|lobe|lung|kidney|renal|adrenal|hepatic|breast|ovary|ovarian)\b)", "left"),
 ]
 #: paired-organ words meaning both sides
-BILATERAL = r"\bbilateral(?:ly)?\b|\bboth (?:kidneys|lungs|adrenals?|adrenal glands|ovaries|breasts|sides)\b"
+BILATERAL = (r"\bbilateral(?:ly)?\b|\bboth (?:kidneys|lungs|adrenals?|adrenal glands|ovaries|breasts|sides)\b"
+             r"|\bboth (?:upper|lower) lobes\b")
+#: both lobes of the liver (added after the freeze, session 8: realistic phrasings written for
+#: issue 19, not from a coded file); read as the liver's side ``bilateral`` (Slicer's Right and left)
+LIVER_BOTH_LOBES = (r"\bboth (?:hepatic |liver )?lobes\b|\bbi-?lobar\b|\bbilobular\b"
+                    r"|\b(?:right and left|left and right) (?:hepatic |liver )?lobes\b")
 
 HOLDOUT_TABLES = (
     "NEGATION_TRIGGERS", "POST_NEGATION", "UNCERTAINTY", "RELATION_NOT", "RELATION_CLOSE", "SHAPE", "DENSITY",
     "DENSITY_VARIATION", "DENSITY_VARIATION_IMPLIED", "SURFACE", "ENHANCEMENT", "SUB_LOCATIONS", "ORGANS",
-    "LESION_WORDS", "MULTIPLE_WORDS", "BILATERAL",
+    "LESION_WORDS", "MULTIPLE_WORDS", "BILATERAL", "LIVER_BOTH_LOBES",
 )
 
 

@@ -15,7 +15,7 @@ import re
 from . import tables as T
 from . import vocabulary as V
 from .chinese import extract_zh, is_chinese, split_descriptions_zh
-from .places import split_places
+from .places import split_items, split_places
 from .extract import Extraction, extract
 from .knowledge import infer, lesion_type_entry, resolve_lesion_type
 from .types import LesionQuery, ParseOutput
@@ -113,7 +113,8 @@ def _has_lesion_noun(text: str) -> bool:
 
 def _group_sentences(chunk: str) -> list[str]:
     groups: list[list[str]] = []
-    for sentence in (p for s in _SENTENCE.split(chunk) for c in split_clauses(s) for p in split_places(c)):
+    pieces = (i for s in _SENTENCE.split(chunk) for c in split_clauses(s) for i in split_items(c))
+    for sentence in (p for i in pieces for p in split_places(i)):
         if not sentence.strip():
             continue
         if groups and _introduces_lesion(sentence) and _has_lesion(" ".join(groups[-1])):

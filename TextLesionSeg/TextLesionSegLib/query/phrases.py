@@ -69,6 +69,8 @@ def location_text(organ: str | None, side: str | None = None, sub_location: str 
         if sub_location == "caudate lobe":
             return "caudate lobe of the liver"
         return f"{sub_location.split()[0]} hepatic lobe"
+    if organ == "liver" and side == "bilateral":
+        return "both hepatic lobes"
     if organ == "lung" and sub_location:
         return f"{sub_location} of the lung"
     if organ == "colon" and sub_location:

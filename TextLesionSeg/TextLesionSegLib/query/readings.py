@@ -2,7 +2,8 @@
 
 - phrases whose meaning contains a negation ("margins are not clear", "cannot exclude") are not
   negation triggers;
-- "bilateral" / "both kidneys" give ``side = "bilateral"`` (and several lesions);
+- "bilateral" / "both kidneys" give ``side = "bilateral"`` (and several lesions); "both lobes of
+  the liver" gives the liver's ``side = "bilateral"``;
 - a border "with the renal parenchyma" (the lesion's own organ) is the lesion's margin, not a
   relation to a neighbour;
 - a density variation not stated may be *implied* by the text (internal necrosis, cystic
@@ -51,7 +52,15 @@ def _free(span: Span, blocked: list[Span]) -> bool:
 
 
 def bilateral(text: str, blocked: list[Span], ex: "Extraction") -> None:
-    """"Bilateral renal cysts", "nodules in both lungs": side ``bilateral`` and several lesions."""
+    """"Bilateral renal cysts", "nodules in both lungs": side ``bilateral`` and several lesions.
+    "Both lobes of the liver", "bilobar": the liver's side ``bilateral`` (no lobe named; one mass
+    may span both lobes, so no count is implied)."""
+    if ex.values.get("organ") == "liver" and "sub_location" not in ex.values:
+        hits = [m for m in _rx(T.get("LIVER_BOTH_LOBES")).finditer(text) if _free(m.span(), blocked)]
+        if hits:
+            ex.values["side"] = "bilateral"
+            ex.covered += [m.span() for m in hits]
+        return
     if ex.values.get("organ") not in V.PAIRED_ORGANS:
         return
     hits = [m for m in _rx(T.get("BILATERAL")).finditer(text) if _free(m.span(), blocked)]

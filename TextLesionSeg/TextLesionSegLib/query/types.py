@@ -34,7 +34,8 @@ class LesionQuery:
     read when no vocabulary phrase named it ("implied by 'areas of necrosis'", "similar to 'rough
     irregular serosal surface'"), ``confidence`` gives the similarity of values read by the text
     encoder (absent: read by the rules). ``language`` is the description's language (``en``/``zh``);
-    ``side`` may be ``bilateral``.
+    ``side`` may be ``bilateral`` (for the liver: both lobes, no lobe named; ``inferred`` may hold
+    it too, by the reporting convention of :func:`.knowledge.infer`).
     """
 
     text: str
