@@ -29,6 +29,21 @@ def test_data_folder_without_dataset_json_exit_2(tmp_path, capsys):
     assert code == 2 and "dataset.json" in capsys.readouterr().err
 
 
+def test_init_from_takes_a_folder_or_a_registered_model_name(tmp_path, capsys):
+    """The configs document ``--init-from lsms-demo``: a registered name is its verified weights folder."""
+    from TextLesionSegLib.cli.train import _weights_folder
+    from TextLesionSegLib.models.registry import default_registry
+
+    assert _weights_folder("lsms-demo") == default_registry().ensure_weights("lsms-demo")
+    assert (_weights_folder("lsms-demo") / "model.safetensors").is_file()
+    assert _weights_folder(str(tmp_path)) == tmp_path
+    code = main(["train", "lsms", "--config", "lsms-demo-reading", "--init-from", "no-such-model",
+                 "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0 and "neither a folder nor a registered model" in err
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("name", ["malenia-demo", "malenia-full", "malenia-demo-finetune"])
 def test_shipped_configs_build(name):
     pytest.importorskip("torch")

@@ -42,9 +42,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="override train.epochs")
     p.add_argument("--max-steps", type=int, help="override train.max_steps")
     p.add_argument("--init-from", metavar="WEIGHTS", help="start from these weights (a weights or run folder "
-                   "with model.safetensors): fine-tune instead of training from scratch")
+                   "with model.safetensors, or a registered model's name such as lsms-demo): fine-tune "
+                   "instead of training from scratch")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
+
+
+def _weights_folder(value: str) -> Path:
+    """``--init-from``: a folder as given, else a registered model's verified weights folder (its
+    documented use: ``--init-from lsms-demo``)."""
+    from ..models.registry import default_registry
+
+    path = Path(value)
+    if path.exists():
+        return path
+    registry = default_registry()
+    if value in {e.name for e in registry.list_models()}:
+        return registry.ensure_weights(value)
+    raise InputError(f"--init-from: '{value}' is neither a folder nor a registered model "
+                     f"(textlesionseg models lists them)")
 
 
 def resolve_config(value: str) -> Path:
@@ -85,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_steps is not None:
         section["max_steps"] = args.max_steps
     if args.init_from is not None:
-        section["init_from"] = args.init_from
+        section["init_from"] = str(_weights_folder(args.init_from))
     data_section = config.setdefault("data", {}) or {}
     config["data"] = data_section
     if args.format:
