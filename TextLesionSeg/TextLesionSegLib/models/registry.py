@@ -36,6 +36,7 @@ from typing import Any, Iterable
 
 from .. import __version__
 from ..errors import InputError, ModelError
+from .spec import default_preference, model_specs
 from .registry_weights import (  # noqa: F401 - re-exported: part of this module's API
     CONFIG_FILE,
     PICKLE_SUFFIXES,
@@ -49,14 +50,9 @@ from .registry_weights import (  # noqa: F401 - re-exported: part of this module
     sha256_file,
 )
 
-#: architecture -> "module:Class" whose classmethod ``from_pretrained(weights_dir, device)`` loads it
-ARCHITECTURES: dict[str, str] = {
-    "malenia": "TextLesionSegLib.models.malenia.segmenter:MaleniaSegmenter",
-    "lsms": "TextLesionSegLib.models.lsms.segmenter:LSMSSegmenter",
-    "clipseg": "TextLesionSegLib.models.clipseg:CLIPSegSegmenter",
-    "unet": "TextLesionSegLib.models.unet_baseline:UNetSegmenter",
-    "interactive": "TextLesionSegLib.models.interactive.segmenter:InteractiveSegmenter",
-}
+#: architecture -> "module:Class" whose classmethod ``from_pretrained(weights_dir, device)`` loads it,
+#: from the architectures' declarations (``models.spec``)
+ARCHITECTURES: dict[str, str] = {name: spec.segmenter for name, spec in model_specs().items()}
 
 REGISTRY_FILE = Path(__file__).with_name("registry.json")
 #: file in every cache folder this package created; :meth:`Registry.clear_cache` deletes only those
@@ -526,23 +522,21 @@ def clear_cache(name: str | None = None) -> list[Path]:
     return default_registry().clear_cache(name)
 
 
-#: architectures tried first when no model is named, best first. LSMS leads because its shipped demo
-#: weights are the ones that work measurably: lung2 Dice 0.61 vs 0.00, SynthLesion seen Dice 0.46
-#: vs 0.20 (docs/evaluation.md); reorder when better Malenia weights ship.
-DEFAULT_PREFERENCE: tuple[str, ...] = ("lsms", "malenia")
-#: architectures with a prompt-free mode (``find_lesions``), for a default without a description
-PROMPT_FREE_ARCHITECTURES: tuple[str, ...] = ("malenia",)
+#: architectures tried first when no model is named, best first (their ``ModelSpec.preference``)
+DEFAULT_PREFERENCE: tuple[str, ...] = default_preference()
+#: the same order when no description is given: architectures with a prompt-free mode lead
+PROMPT_FREE_PREFERENCE: tuple[str, ...] = default_preference(prompt_free=True)
 
 
 def default_model_name(registry: Registry | None = None, prompt_free: bool = False) -> str:
     """The model used when none is named: the first of :data:`DEFAULT_PREFERENCE`, then any other,
-    with usable weights; with ``prompt_free`` one that can find lesions without a description.
+    with usable weights; with ``prompt_free`` the first of :data:`PROMPT_FREE_PREFERENCE`.
 
     Baselines (e.g. the image-only UNet, which ignores the text) are chosen only when no
     text-guided model is available.
     """
     registry = registry or default_registry()
-    order = PROMPT_FREE_ARCHITECTURES + DEFAULT_PREFERENCE if prompt_free else DEFAULT_PREFERENCE
+    order = PROMPT_FREE_PREFERENCE if prompt_free else DEFAULT_PREFERENCE
 
     def rank(entry: ModelEntry) -> int:
         arch = entry.architecture

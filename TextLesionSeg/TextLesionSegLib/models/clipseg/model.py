@@ -31,8 +31,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..errors import ModelError
-from .base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
+from ...errors import ModelError
+from ..base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
+from . import SPEC
 
 #: demo defaults (from scratch); a training config overrides any key [chosen]
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -81,7 +82,7 @@ def prompt_text(query: Any, template: int) -> str:
     if query is None or template == 0 or not str(getattr(query, "text", "") or "").strip():
         return ""  # empty text stays empty (the text-sensitivity test's "no description" case)
     try:
-        from ..query import prompt_template
+        from ...query import prompt_template
     except ImportError:  # language module not installed yet: the user's own words
         return str(getattr(query, "text", "") or "")
     return str(prompt_template(query, template))
@@ -115,7 +116,7 @@ class CLIPSegBaseline(nn.Module):
 
         source = cfg.get("pretrained")
         if source:
-            from .text_encoders import require_safetensors, safetensors_needed
+            from ..text_encoders import require_safetensors, safetensors_needed
 
             require_safetensors(str(source), source, "pretrained CLIPSeg")  # a pickled pytorch_model.bin never reaches torch.load
             try:
@@ -214,7 +215,7 @@ def build_model(config: dict[str, Any]) -> CLIPSegBaseline:
 
 def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[Any, Any]:
     """(train, val) slice/prompt/mask datasets (see ``evaluation.training_data``)."""
-    from ..evaluation.training_data import build_slice_datasets
+    from ...evaluation.training_data import build_slice_datasets
 
     cfg = _merge(DEFAULT_CONFIG, config.get("model", {}))
     return build_slice_datasets(config, Path(data_dir), _preprocessing(cfg), lesion_prompt,
@@ -232,12 +233,12 @@ def evaluate_batch(model: nn.Module, batch: dict[str, Any]) -> dict[str, float]:
 
 def lesion_prompt(lesion: Any, template: int) -> str:
     """Prompt of a dataset lesion: its report parsed into a query, then rendered with template ``template``."""
-    from ..query.types import LesionQuery
+    from ...query.types import LesionQuery
 
     report = str(getattr(lesion, "report", "") or "")
     query = LesionQuery(text=report)
     try:
-        from ..query import parse_text
+        from ...query import parse_text
 
         parsed = parse_text(report).queries
         query = parsed[0] if parsed else query
@@ -257,6 +258,7 @@ class CLIPSegSegmenter(LesionSegmenter):
     """CLIPSeg behind the :class:`LesionSegmenter` seam: each axial slice, each query's prompt."""
 
     name = "clipseg"
+    capabilities = SPEC.capabilities
 
     def __init__(self, model: CLIPSegBaseline, device: str = "cpu", name: str = "clipseg", version: str = "0") -> None:
         self.model = model.to(device).eval()
@@ -289,7 +291,7 @@ class CLIPSegSegmenter(LesionSegmenter):
     def predict(self, volume: torch.Tensor, queries: Sequence[Any], settings: InferenceSettings,
                 progress: ProgressCallback | None = None) -> torch.Tensor:
         """Probability maps ``(Q, K, J, I)``: every slice through the vision tower once, decoded per query."""
-        from ..evaluation.training_data import resize_slice, unresize_slice
+        from ...evaluation.training_data import resize_slice, unresize_slice
 
         vol = volume[0, 0].float()
         n_k, n_j, n_i = vol.shape
