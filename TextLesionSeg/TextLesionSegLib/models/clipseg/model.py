@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from ...errors import ModelError
-from ..base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
+from ..base import InferenceSettings, PreprocessingConfig, ProgressCallback
+from ..weights_io import DictConfigSegmenter, DictConfigWeights
 from . import SPEC
 
 #: demo defaults (from scratch); a training config overrides any key [chosen]
@@ -88,8 +89,10 @@ def prompt_text(query: Any, template: int) -> str:
     return str(prompt_template(query, template))
 
 
-class CLIPSegBaseline(nn.Module):
+class CLIPSegBaseline(DictConfigWeights, nn.Module):
     """A ``CLIPSegForImageSegmentation`` with its tokenizer, our settings and the project's loss."""
+
+    train_hint = "textlesionseg train clipseg"
 
     def __init__(self, config: dict[str, Any] | None = None, hf_model: Any = None, tokenizer: Any = None) -> None:
         super().__init__()
@@ -172,33 +175,27 @@ class CLIPSegBaseline(nn.Module):
         logits = self(batch["image"], batch["text"])
         return {"loss": self.loss_fn(logits, batch["label"].to(logits.dtype))}
 
-    # ---- persistence ------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> None:
+    # ---- persistence: ``weights_io.DictConfigWeights``, files written by ``transformers`` ----------
+    def write_files(self, folder: Path) -> None:
         """``model.safetensors`` + ``config.json`` (CLIPSeg's, with our settings under ``textlesionseg``) + tokenizer."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
         settings = {k: v for k, v in self.config.items() if k != "pretrained"}
         self.clip_seg.config.textlesionseg = {**settings, "initialised_from": self.config.get("pretrained")}
-        self.clip_seg.save_pretrained(str(out), safe_serialization=True)
-        self.tokenizer.save_pretrained(str(out))
+        self.clip_seg.save_pretrained(str(folder), safe_serialization=True)
+        self.tokenizer.save_pretrained(str(folder))
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "CLIPSegBaseline":
-        """Load a folder written by :meth:`save_pretrained` (safetensors only)."""
+    def read_files(cls, folder: Path) -> "CLIPSegBaseline":
+        """What :meth:`write_files` wrote, read by ``transformers`` (safetensors only)."""
         from transformers import AutoTokenizer, CLIPSegForImageSegmentation
 
-        d = Path(directory)
-        if not (d / "model.safetensors").is_file() or not (d / "config.json").is_file():
-            raise ModelError(f"{d} lacks model.safetensors or config.json; train with 'textlesionseg train clipseg'")
         try:
-            hf = CLIPSegForImageSegmentation.from_pretrained(str(d), use_safetensors=True)
-            tok = AutoTokenizer.from_pretrained(str(d))
+            hf = CLIPSegForImageSegmentation.from_pretrained(str(folder), use_safetensors=True)
+            tok = AutoTokenizer.from_pretrained(str(folder))
         except (OSError, ValueError, RuntimeError) as exc:
-            raise ModelError(f"cannot load CLIPSeg weights from {d}: {str(exc).splitlines()[0]}") from exc
+            raise ModelError(f"cannot load CLIPSeg weights from {folder}: {str(exc).splitlines()[0]}") from exc
         settings = dict(getattr(hf.config, "textlesionseg", None) or {})
         settings.pop("initialised_from", None)
-        model = cls({**settings, "pretrained": None}, hf_model=hf, tokenizer=tok)
-        return model.to(device).eval()
+        return cls({**settings, "pretrained": None}, hf_model=hf, tokenizer=tok)
 
 
 # ---- trainer contract --------------------------------------------------------------------
@@ -254,16 +251,17 @@ def _preprocessing(cfg: dict[str, Any]) -> PreprocessingConfig:
 
 
 # ---- the pipeline's view -----------------------------------------------------------------
-class CLIPSegSegmenter(LesionSegmenter):
+class CLIPSegSegmenter(DictConfigSegmenter):
     """CLIPSeg behind the :class:`LesionSegmenter` seam: each axial slice, each query's prompt."""
 
     name = "clipseg"
     capabilities = SPEC.capabilities
 
+    network_class = CLIPSegBaseline
+    preprocessing_for = staticmethod(_preprocessing)
+
     def __init__(self, model: CLIPSegBaseline, device: str = "cpu", name: str = "clipseg", version: str = "0") -> None:
-        self.model = model.to(device).eval()
-        self.device, self.name, self.version = device, name, version
-        self.preprocessing = _preprocessing(model.config)
+        super().__init__(model, device, name, version)
         self.template = int(model.config["eval_template"])
         self._text_cache: dict[str, torch.Tensor] = {}  # prompt -> conditional embedding
 
@@ -276,12 +274,6 @@ class CLIPSegSegmenter(LesionSegmenter):
                 for p, emb in zip(missing, self.model.encode_text(missing)):
                     self._text_cache[p] = emb
         return torch.stack([self._text_cache[p] for p in prompts])
-
-    @classmethod
-    def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "CLIPSegSegmenter":
-        """Load from a registry weights folder."""
-        d = Path(weights_dir)
-        return cls(CLIPSegBaseline.from_pretrained(d, device), device, name=d.name)
 
     def prompts(self, queries: Sequence[Any]) -> list[str]:
         """The fixed-template prompt of each query (deterministic: template ``eval_template``)."""
