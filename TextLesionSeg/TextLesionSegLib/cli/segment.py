@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..models.settings import SETTINGS as _S
-from ..models.settings import cli_type
+from ..core.settings import SETTINGS as _S
+from ..core.settings import cli_type
 
 LABELMAP_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
 

@@ -285,7 +285,7 @@ def refine_lesion(image: Image, include: Sequence[Any], exclude: Sequence[Any], 
     click given so far and the segment's current voxels (``prior``) -> its new voxels, as a
     :class:`Result` of one segment. Unlike clicks beside a description, a click outside the
     current mask extends this lesion: the prior is always kept as the starting point."""
-    from ..models.base import InferenceSettings
+    from ..core.types import InferenceSettings
     from .result import Result
 
     settings = InferenceSettings.coerce(settings)

@@ -60,7 +60,7 @@ class RemoteEngine:
         """``segment``/``find_lesions``/``refine`` of ``image`` on the server -> the ``Result`` on
         ``image``'s grid. Clicks (``(R, A, S)`` mm) go with a ``segment`` or a ``refine``."""
         from ..models.base import InferenceSettings
-        from ..models.settings import FIELD_NAMES
+        from ..core.settings import FIELD_NAMES
         from ..pipeline.io import write_image
         from .protocol import load_result
 
