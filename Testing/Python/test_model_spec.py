@@ -93,3 +93,20 @@ def test_no_table_outside_the_declarations_names_an_architecture():
         text = (LIB / rel).read_text(encoding="utf-8")
         for name in SHIPPED:
             assert f"TextLesionSegLib.models.{name}" not in text, f"{rel} names {name}'s module"
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "clipseg" else n  # transformers import
+                                  for n in sorted(SHIPPED)])
+def test_a_declared_trainer_builds_a_model_whose_saved_folder_names_and_loads_its_architecture(name, tmp_path):
+    """What ``benchmark`` and ``train`` do with a declaration: build the demo config's network,
+    save it, and load the folder back by the architecture its ``config.json`` names."""
+    from TextLesionSegLib.cli.benchmark import config_path
+    from TextLesionSegLib.models.registry import architecture_of
+    from TextLesionSegLib.training.trainer import load_config
+
+    spec = model_spec(name)
+    config = load_config(config_path(spec.benchmark_configs[0] if spec.benchmark_configs else f"{name}-demo"))
+    folder = importlib.import_module(spec.trainer).build_model(config).save_pretrained(tmp_path / name)
+    assert architecture_of(folder) == name
+    segmenter = model_specs()[architecture_of(folder)].segmenter_class().from_pretrained(folder, "cpu")
+    assert segmenter.capabilities == spec.capabilities and segmenter.name == name

@@ -195,7 +195,7 @@ class WorkerState:
             self.requests_done += 1
 
     def _run_model(self, request: dict[str, Any], emit: Emit) -> dict[str, Any]:
-        from ..models.base import InferenceSettings
+        from ..core.types import InferenceSettings
         from ..models import registry
         from ..pipeline import io, run
         from ..pipeline.clicks import default_click_model, refine_lesion
