@@ -59,14 +59,16 @@ def fill_text_features(trainer: Any, module: Any, random_ok: bool) -> int:
 
 
 def _shrunk(arch: str, config: dict[str, Any], demo: dict[str, Any]) -> dict[str, Any]:
-    """The full config with the demo's window and batch size one (dry run: the code path only)."""
+    """The full config shrunk by the trainer's ``dry_run_model`` and batch size one (dry run: the
+    code path only)."""
+    import importlib
+
+    from ..models.spec import trainable
+
     config = copy.deepcopy(config)
-    model, demo_model = config.setdefault("model", {}), demo.get("model", {})
-    if arch == "malenia":
-        model["roi_size"] = demo_model.get("roi_size", [32, 32, 32])
-        model["feature_size"] = min(int(model.get("feature_size", 24)), 12)
-    else:
-        model["slice_size"] = 64
+    shrink = getattr(importlib.import_module(trainable()[arch]), "dry_run_model", None)
+    if shrink is not None:
+        shrink(config.setdefault("model", {}), demo.get("model", {}))
     config.setdefault("train", {})["batch_size"] = 1
     return config
 
