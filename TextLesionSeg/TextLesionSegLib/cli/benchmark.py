@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
                 want_peer = not args.no_peer and (not args.quick or name == "cube128")
                 if want_peer:
                     from ..pipeline.io import read_image
-                    from ..models.base import PreprocessingConfig
+                    from ..core.types import PreprocessingConfig
 
                     key = tuple(model.preprocessing.spacing or ())
                     if key not in peer:

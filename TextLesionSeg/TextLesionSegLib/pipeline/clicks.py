@@ -24,7 +24,8 @@ from ..errors import InputError
 from .geometry import Image, ras_to_lps
 
 if TYPE_CHECKING:
-    from ..models.base import InferenceSettings, LesionSegmenter
+    from ..core.types import InferenceSettings
+    from ..models.base import LesionSegmenter
     from .result import Result, SegmentResult
 
 #: the click model used when none is named (a site may name another in $TEXTLESIONSEG_CLICK_MODEL)
