@@ -32,8 +32,11 @@ def test_every_shipped_architecture_is_declared_once_in_its_own_package():
 def test_a_declaration_matches_the_code_it_names(name):
     from TextLesionSegLib.cli.benchmark import config_path
 
+    from TextLesionSegLib.models.base import LesionSegmenter
+
     spec = model_spec(name)
     assert spec.segmenter_class().capabilities == spec.capabilities <= CAPABILITIES
+    assert spec.segmenter_class().from_pretrained.__func__ is not LesionSegmenter.from_pretrained.__func__
     if spec.trainer:
         module = importlib.import_module(spec.trainer)
         assert all(callable(getattr(module, f, None)) for f in ("build_model", "build_datasets", "evaluate_batch"))

@@ -24,6 +24,8 @@ from ..core.types import (  # noqa: F401 - the seam's types, defined below pipel
 )
 
 if TYPE_CHECKING:  # torch is imported lazily: Slicer loads this before installing it
+    from pathlib import Path
+
     import torch
 
     from ..query.types import LesionQuery
@@ -52,6 +54,15 @@ class LesionSegmenter(ABC):
     #: weight of candidates from the model's text-free lesion map in the measured selection
     #: (``pipeline.selection.base_score``); None: the selection's default
     lesion_prior: float | None = None
+
+    @classmethod
+    def from_pretrained(cls, weights_dir: "str | Path", device: str = "cpu") -> "LesionSegmenter":
+        """A ready segmenter on ``device`` from a weights folder (``model.safetensors`` +
+        ``config.json``, see ``models.weights_io``): how the registry loads every declared model
+        (``models.spec.ModelSpec.segmenter``). Models built in code only (baselines) raise ``ModelError``."""
+        from ..errors import ModelError
+
+        raise ModelError(f"{cls.__name__} has no weights to load from {weights_dir}")
 
     def read_min_scores(self, extra: dict[str, Any]) -> None:
         """Take the calibrated thresholds a weights folder's ``config.json`` stores in
