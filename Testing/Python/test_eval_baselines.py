@@ -9,7 +9,8 @@ import torch
 from test_eval_cases import tiny_dataset  # noqa: F401 - fixture
 from TextLesionSegLib.errors import ModelError
 from TextLesionSegLib.evaluation.training_data import resize_slice, unresize_slice
-from TextLesionSegLib.models import clipseg, unet_baseline
+from TextLesionSegLib.models.clipseg import model as clipseg
+from TextLesionSegLib.models.unet import model as unet_baseline
 from TextLesionSegLib.models.base import InferenceSettings
 from TextLesionSegLib.query.types import LesionQuery
 

@@ -11,7 +11,7 @@ import torch
 from TextLesionSegLib.cli import main
 from TextLesionSegLib.evaluation import benchmark as bm
 from TextLesionSegLib.evaluation.benchmark_inputs import procedural_body
-from TextLesionSegLib.models.unet_baseline import UNetBaseline, UNetSegmenter
+from TextLesionSegLib.models.unet.model import UNetBaseline, UNetSegmenter
 from TextLesionSegLib.pipeline.io import write_image
 
 TINY_UNET_YAML = """model:

@@ -186,7 +186,7 @@ def test_cli_prompt_free_report_with_a_skipped_model(located_dataset, tmp_path, 
 
 
 def test_cli_prompt_free_on_a_weights_folder(located_dataset, tmp_path):
-    from TextLesionSegLib.models.unet_baseline import UNetBaseline
+    from TextLesionSegLib.models.unet.model import UNetBaseline
 
     torch.manual_seed(0)
     weights = tmp_path / "unet-tiny"

@@ -101,7 +101,7 @@ def test_measured_layer_reads_the_words_a_blind_network_cannot(tiny_dataset):  #
 
 
 def test_evaluate_cli_writes_reports_and_refuses_overwrite(tiny_dataset, tmp_path):  # noqa: F811
-    from TextLesionSegLib.models.unet_baseline import UNetBaseline
+    from TextLesionSegLib.models.unet.model import UNetBaseline
 
     torch.manual_seed(0)
     weights = tmp_path / "unet-tiny"

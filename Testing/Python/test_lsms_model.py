@@ -175,8 +175,9 @@ def test_broken_checkpoints_raise_model_error(tmp_path) -> None:
     with pytest.raises(ModelError, match="not found"):
         LSMSModel.from_pretrained(tmp_path)
     LSMSModel(tiny_config()).save_pretrained(tmp_path)
-    tiny_config(embed_dims=(8, 16, 24, 40)).save(tmp_path / "config.json")
-    with pytest.raises(ModelError, match="does not match"):
+    other = {"architecture": "lsms", **tiny_config(embed_dims=(8, 16, 24, 40)).to_dict()}
+    (tmp_path / "config.json").write_text(json.dumps(other), encoding="utf-8")
+    with pytest.raises(ModelError, match="do not match"):
         LSMSModel.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text('{"depthz": [1]}', encoding="utf-8")
     with pytest.raises(ModelError, match="not a valid"):

@@ -23,7 +23,7 @@ def test_every_architecture_names_a_loadable_segmenter_class(architecture, tmp_p
 
 def _save_tiny(architecture: str, folder: Path) -> None:
     if architecture == "unet":
-        from TextLesionSegLib.models.unet_baseline import UNetBaseline
+        from TextLesionSegLib.models.unet.model import UNetBaseline
 
         UNetBaseline({"channels": [4, 8], "strides": [2], "num_res_units": 0}).save_pretrained(folder)
     elif architecture == "lsms":

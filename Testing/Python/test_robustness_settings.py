@@ -1,4 +1,4 @@
-"""One settings schema (``models.settings.SETTINGS``) for the CLI, the Python API and the worker,
+"""One settings schema (``core.settings.SETTINGS``) for the CLI, the Python API and the worker,
 and worker requests that are malformed in any way: each gets one ``error`` reply (exit code 2)
 and the worker stays up and answers the next request.
 
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from TextLesionSegLib.errors import InputError, ModelError
 from TextLesionSegLib.models.base import InferenceSettings
-from TextLesionSegLib.models.settings import EXTRA_NAMES, FIELD_NAMES, MAPPING_NAMES, SETTINGS, split_mapping
+from TextLesionSegLib.core.settings import EXTRA_NAMES, FIELD_NAMES, MAPPING_NAMES, SETTINGS, split_mapping
 from TextLesionSegLib.worker import protocol
 from TextLesionSegLib.worker import server
 from TextLesionSegLib.worker import testing as tiny
@@ -49,7 +49,7 @@ def test_schema_covers_every_field_and_every_extra_key_the_engine_reads():
     read |= set(re.findall(r"\bextra(?:\.get\(|\[)\"(\w+)\"", answer))
     assert {"selection", "allow_non_ct", "min_score", "min_lesion_mm3", "slice_batch", "roi_kji",
             "prompt_free_min_score", "notes"} <= read, read  # the scan itself works
-    assert read <= set(EXTRA_NAMES), f"extra keys read but not in models.settings.SETTINGS: {read - set(EXTRA_NAMES)}"
+    assert read <= set(EXTRA_NAMES), f"extra keys read but not in core.settings.SETTINGS: {read - set(EXTRA_NAMES)}"
     for spec in SETTINGS.values():
         assert spec.help and spec.expect()
         if spec.default is not None and spec.kind != "list":

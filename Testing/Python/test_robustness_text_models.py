@@ -155,7 +155,7 @@ def test_a_pickled_pretrained_clipseg_is_refused_too(tmp_path, no_torch_load):
     import shutil
 
     from test_eval_baselines import TINY_CLIP
-    from TextLesionSegLib.models import clipseg
+    from TextLesionSegLib.models.clipseg import model as clipseg
 
     torch.manual_seed(0)
     clipseg.CLIPSegBaseline(TINY_CLIP).save_pretrained(tmp_path / "hf")

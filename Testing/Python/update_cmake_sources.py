@@ -43,6 +43,9 @@ _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 #: latency benchmark and the worker's test model run from a source checkout).
 RUNTIME_ROOTS = ("TextLesionSegLib.ui", "TextLesionSegLib.mrml", "TextLesionSegLib.worker")
 NOT_RUNTIME = ("TextLesionSegLib.mrml.benchmark", "TextLesionSegLib.worker.testing", "TextLesionSegLib.worker.soak")
+#: modules that import every sub-package of a package at run time (``pkgutil``), which no import
+#: statement shows: ``models.spec`` reads each model package's ``SPEC`` declaration
+DISCOVERS = {"TextLesionSegLib.models.spec": "TextLesionSegLib.models"}
 
 
 def _module_name(path: Path, module_dir: Path) -> str:
@@ -79,7 +82,10 @@ def runtime_modules(files: list[Path], module_dir: Path) -> set[str]:
         if name in seen or name not in by_name:
             continue
         seen.add(name)
-        for imported in _imported_names(by_name[name], name):
+        imports = _imported_names(by_name[name], name)
+        if name in DISCOVERS:
+            imports |= {n for n, p in by_name.items() if p.name == "__init__.py" and n.rpartition(".")[0] == DISCOVERS[name]}
+        for imported in imports:
             parts = imported.split(".")
             todo += [".".join(parts[:n]) for n in range(1, len(parts) + 1)]  # packages run their __init__
     return seen

@@ -19,19 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, TextLesionSegError
+from ..models.spec import model_specs, trainable
 
 CONFIG_DIRS = (Path(__file__).resolve().parents[1] / "evaluation" / "configs",
                Path(__file__).resolve().parents[1] / "training" / "configs")
-#: configs timed with random weights: (architecture, config name), demo then full
-DEMO_CONFIGS = (("malenia", "malenia-demo"), ("lsms", "lsms-demo"), ("unet", "unet_demo"), ("clipseg", "clipseg_demo"))
-FULL_CONFIGS = (("malenia", "malenia-full"), ("lsms", "lsms-full"), ("unet", "unet_full"), ("clipseg", "clipseg_full"))
+#: configs timed with random weights: (architecture, config name), demo then full (``ModelSpec.benchmark_configs``)
+DEMO_CONFIGS = tuple((name, s.benchmark_configs[0]) for name, s in model_specs().items() if s.benchmark_configs)
+FULL_CONFIGS = tuple((name, s.benchmark_configs[-1]) for name, s in model_specs().items() if len(s.benchmark_configs) > 1)
 
 
 def _model_modules() -> dict[str, str]:
-    """Architecture -> trainable module (``build_model`` + ``save_pretrained``): the train command's table."""
-    from .train import TRAINABLE
-
-    return dict(TRAINABLE)
+    """Architecture -> trainable module (``build_model`` + ``save_pretrained``): the declared trainers."""
+    return trainable()
 
 
 def config_path(name: str) -> Path | None:
@@ -224,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
                 want_peer = not args.no_peer and (not args.quick or name == "cube128")
                 if want_peer:
                     from ..pipeline.io import read_image
-                    from ..models.base import PreprocessingConfig
+                    from ..core.types import PreprocessingConfig
 
                     key = tuple(model.preprocessing.spacing or ())
                     if key not in peer:

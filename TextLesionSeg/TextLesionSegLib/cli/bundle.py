@@ -15,6 +15,7 @@ keeps it there. See docs/gpu.md.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..models.spec import trainable
 from ..training.data.adapters import LAYOUTS
 from .prepare import PREPARABLE, check_inputs, new_output, prepare
 from .train import resolve_config
@@ -79,7 +81,8 @@ def model_section(weights: Path, arch: str) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise InputError(f"{weights}: no readable config.json ({exc})") from exc
     section = {k: v for k, v in cfg.items() if k not in ("architecture", "model_type", "extra")}
-    return {"preset": "demo", **section} if arch == "lsms" else section
+    trainer = importlib.import_module(trainable()[arch])
+    return trainer.model_section(section) if hasattr(trainer, "model_section") else section
 
 
 def copy_code(dest: Path) -> None:

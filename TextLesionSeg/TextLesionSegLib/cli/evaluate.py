@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models import registry
     from ..evaluation.report import write_report
     from ..evaluation.runner import EvalOptions, evaluate_modes
-    from ..models.base import InferenceSettings
+    from ..core.types import InferenceSettings
     from ..pipeline.selection import MODES
 
     out = Path(args.out)

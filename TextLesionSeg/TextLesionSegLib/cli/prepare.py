@@ -20,10 +20,11 @@ from typing import Any, Iterator
 
 from ..errors import InputError
 from ..training.data.adapters import LAYOUTS
+from ..models.spec import model_specs
 from .train import TRAINABLE, resolve_config
 
 #: architectures whose training module can write a cache (preprocessing + text_features)
-PREPARABLE = ("lsms", "malenia")
+PREPARABLE = tuple(name for name, spec in model_specs().items() if spec.writes_cache and spec.trainer)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..models.settings import SETTINGS as _S
-from ..models.settings import cli_type
+from ..core.settings import SETTINGS as _S
+from ..core.settings import cli_type
 
 LABELMAP_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".mha")
 
@@ -226,7 +226,7 @@ def remote_engine(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Check everything, load the model, segment, write; returns the exit code."""
-    from ..models.base import InferenceSettings
+    from ..core.types import InferenceSettings
     from ..pipeline.inference import resolve_device
     from ..pipeline.io import read_image
     from ..pipeline.run import find_lesions, parse_queries, segment

@@ -12,8 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..models.settings import SETTINGS as _S
-from ..models.settings import cli_type
+from ..core.settings import SETTINGS as _S
+from ..core.settings import cli_type
 
 
 def _positive(kind: type) -> Any:

@@ -10,16 +10,12 @@ import json
 from pathlib import Path
 
 from ..errors import InputError
+from ..models.spec import trainable
 from ..training.data.adapters import LAYOUTS
 
-#: architecture → model module (build_model, build_datasets, evaluate_batch); imported lazily
-TRAINABLE: dict[str, str] = {
-    "malenia": "TextLesionSegLib.models.malenia.training",
-    "lsms": "TextLesionSegLib.models.lsms.training",
-    "unet": "TextLesionSegLib.models.unet_baseline",
-    "clipseg": "TextLesionSegLib.models.clipseg",
-    "interactive": "TextLesionSegLib.models.interactive.training",
-}
+#: architecture → trainer module (build_model, build_datasets, evaluate_batch), from the models'
+#: declarations (``models.spec``); imported lazily
+TRAINABLE: dict[str, str] = trainable()
 #: the configs shipped with the package (``--config malenia-demo`` works without a path)
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "training" / "configs"
 

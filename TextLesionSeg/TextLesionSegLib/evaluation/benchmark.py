@@ -227,7 +227,7 @@ def run_pipeline(model: Any, image_path: Path, texts: Sequence[str], device: str
     """
     import torch
 
-    from ..models.base import InferenceSettings
+    from ..core.types import InferenceSettings
     from ..pipeline.io import read_image
     from ..pipeline.measure import measure_lesions
     from ..pipeline.outputs import write_seg_nrrd

@@ -22,17 +22,20 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from ..core.types import InferenceSettings
 from ..errors import ModelError
-from ..models.base import InferenceSettings, LesionSegmenter
 from ..query.types import ATTRIBUTE_NAMES
 from .cases import Case
 from .detection import DetectionCounts, match_labels
 from .metrics import segmentation_metrics, summarize
 from .runner import EvalOptions, EvaluationRecords, each_case, group_records, group_summary, metric_summary
+
+if TYPE_CHECKING:
+    from ..models.base import LesionSegmenter
 
 #: attributes scored, in report order; "lesion_type" is the knowledge-table type, scored alike
 SCORED_ATTRIBUTES: tuple[str, ...] = tuple(ATTRIBUTE_NAMES) + ("lesion_type",)
@@ -40,6 +43,8 @@ SCORED_ATTRIBUTES: tuple[str, ...] = tuple(ATTRIBUTE_NAMES) + ("lesion_type",)
 
 def has_prompt_free(model: Any) -> bool:
     """True when the model's class provides its own ``find_lesions`` (the base one only raises)."""
+    from ..models.base import LesionSegmenter
+
     method = getattr(type(model), "find_lesions", None)
     return callable(method) and method is not LesionSegmenter.find_lesions
 

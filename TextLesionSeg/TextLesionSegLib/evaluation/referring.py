@@ -109,7 +109,7 @@ def evaluate(model: Any, data_dir: str | Path, part: str = "test", max_cases: in
 
     Returns ``{"rows": [...], "summary": {mode: {...}}}``; the model is answered with
     ``min_score`` 0, so :func:`summarize` can apply any threshold afterwards."""
-    from ..models.base import InferenceSettings
+    from ..core.types import InferenceSettings
     from ..pipeline.answer import answers_from_maps, working_hu
     from ..pipeline.postprocess import postprocess
     from ..pipeline.preprocess import to_working_grid
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import torch
 
-    from ..models.base import InferenceSettings
+    from ..core.types import InferenceSettings
     from ..models import registry
 
     torch.set_num_threads(args.threads)

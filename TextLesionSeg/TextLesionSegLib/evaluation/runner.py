@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..models.base import InferenceSettings, LesionSegmenter
+from ..core.types import InferenceSettings
 from ..query.types import LesionQuery
 from ..training.data.dataset import LesionRecord
 from .cases import Case
@@ -24,6 +24,9 @@ from .detection import DEFAULT_MIN_IOU, DetectionCounts, match_lesions
 from .metrics import DEFAULT_NSD_TOLERANCE_MM, segmentation_metrics, summarize
 from .published import published_metrics
 from .text_sensitivity import has_swappable, score_lesion, summarize_sensitivity, swap_attributes
+
+if TYPE_CHECKING:
+    from ..models.base import LesionSegmenter
 
 
 @dataclass

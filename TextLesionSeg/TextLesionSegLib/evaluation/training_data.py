@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..models.base import PreprocessingConfig
+from ..core.types import PreprocessingConfig
 from ..training.data.dataset import LesionRecord
 from .cases import Case, load_cases
 

@@ -25,7 +25,8 @@ from .selection import MODES, Selection, choose
 if TYPE_CHECKING:
     import torch
 
-    from ..models.base import InferenceSettings, LesionSegmenter, ProgressCallback
+    from ..core.types import InferenceSettings, ProgressCallback
+    from ..models.base import LesionSegmenter
     from .geometry import Image
     from .preprocess import WorkingGrid
 

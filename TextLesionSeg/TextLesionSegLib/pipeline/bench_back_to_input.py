@@ -22,7 +22,7 @@ def compare(image: Any, label: Any | None, repeat: int) -> dict[str, Any]:
     """Seconds of the full-grid and support-box resampling of one map, and their largest difference."""
     import SimpleITK as sitk
 
-    from ..models.base import PreprocessingConfig
+    from ..core.types import PreprocessingConfig
     from .bench_engine import measure_stage
     from .preprocess import _resample, to_working_grid
 

@@ -63,7 +63,7 @@ def run(image_path: Path, label_path: Path | None, repeat: int, spacing: float |
     """Benchmark every stage (working spacing ``spacing`` mm, default the model default); JSON-ready dict."""
     import numpy as np
 
-    from ..models.base import PreprocessingConfig
+    from ..core.types import PreprocessingConfig
     from ..query.types import LesionQuery
     from . import outputs
     from .io import read_image

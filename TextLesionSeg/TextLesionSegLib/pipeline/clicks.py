@@ -24,7 +24,8 @@ from ..errors import InputError
 from .geometry import Image, ras_to_lps
 
 if TYPE_CHECKING:
-    from ..models.base import InferenceSettings, LesionSegmenter
+    from ..core.types import InferenceSettings
+    from ..models.base import LesionSegmenter
     from .result import Result, SegmentResult
 
 #: the click model used when none is named (a site may name another in $TEXTLESIONSEG_CLICK_MODEL)
@@ -285,7 +286,7 @@ def refine_lesion(image: Image, include: Sequence[Any], exclude: Sequence[Any], 
     click given so far and the segment's current voxels (``prior``) -> its new voxels, as a
     :class:`Result` of one segment. Unlike clicks beside a description, a click outside the
     current mask extends this lesion: the prior is always kept as the starting point."""
-    from ..models.base import InferenceSettings
+    from ..core.types import InferenceSettings
     from .result import Result
 
     settings = InferenceSettings.coerce(settings)

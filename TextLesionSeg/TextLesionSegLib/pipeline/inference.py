@@ -11,8 +11,8 @@ import math
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from ..core.types import InferenceSettings, ProgressCallback
 from ..errors import CancelledError, InputError
-from ..models.base import InferenceSettings, ProgressCallback
 
 if TYPE_CHECKING:
     import torch

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..models.base import PreprocessingConfig
+from ..core.types import PreprocessingConfig
 from .geometry import Image
 
 if TYPE_CHECKING:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ..core.types import InferenceSettings, ProgressCallback
 from ..errors import InputError
-from ..models.base import InferenceSettings, LesionSegmenter, ProgressCallback
 from ..query.types import LesionQuery
 from .answer import Answer, answer_queries, working_hu
 from .geometry import Image
@@ -25,6 +25,9 @@ from .postprocess import DEFAULT_MIN_VOLUME_MM3, postprocess
 from .preprocess import to_working_grid
 from .result import Result, SegmentResult
 from .validate import validate_image
+
+if TYPE_CHECKING:  # the seam is only named here: the pipeline stays below the models
+    from ..models.base import LesionSegmenter
 
 #: longest segment name kept (the full text stays in the query and the tags)
 MAX_NAME_CHARS = 120
@@ -129,7 +132,7 @@ def segment(
         settings: device, overlap, threshold... ``settings.extra`` may hold
             ``allow_non_ct`` (bool) and ``min_lesion_mm3`` (float); or a plain dict of the same
             keys (``{"threshold": 0.4, "selection": "network"}``). Checked against
-            ``models.settings.SETTINGS`` first: an unknown key, a wrong type or a value out of
+            ``core.settings.SETTINGS`` first: an unknown key, a wrong type or a value out of
             range is an ``InputError`` naming the setting and its range.
         progress: ``progress(stage, fraction)``; may raise CancelledError.
         keep_probability: keep each probability map (input grid, float32) in the result.

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.types import PreprocessingConfig
 from ..errors import InputError, InsufficientMemoryError
-from ..models.base import PreprocessingConfig
 from .geometry import Image
 from .io import MIN_VOXELS_PER_AXIS, NEEDS_3D, UNKNOWN_MODALITIES
 

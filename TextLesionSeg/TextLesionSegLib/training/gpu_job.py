@@ -59,14 +59,16 @@ def fill_text_features(trainer: Any, module: Any, random_ok: bool) -> int:
 
 
 def _shrunk(arch: str, config: dict[str, Any], demo: dict[str, Any]) -> dict[str, Any]:
-    """The full config with the demo's window and batch size one (dry run: the code path only)."""
+    """The full config shrunk by the trainer's ``dry_run_model`` and batch size one (dry run: the
+    code path only)."""
+    import importlib
+
+    from ..models.spec import trainable
+
     config = copy.deepcopy(config)
-    model, demo_model = config.setdefault("model", {}), demo.get("model", {})
-    if arch == "malenia":
-        model["roi_size"] = demo_model.get("roi_size", [32, 32, 32])
-        model["feature_size"] = min(int(model.get("feature_size", 24)), 12)
-    else:
-        model["slice_size"] = 64
+    shrink = getattr(importlib.import_module(trainable()[arch]), "dry_run_model", None)
+    if shrink is not None:
+        shrink(config.setdefault("model", {}), demo.get("model", {}))
     config.setdefault("train", {})["batch_size"] = 1
     return config
 
@@ -84,13 +86,13 @@ def measure(arch: str, config: dict[str, Any], cache: Path, device: str, steps: 
     """Steps per second, samples per second and peak memory of ``config`` on ``device`` (AMP on CUDA)."""
     import torch
 
-    from ..cli.train import TRAINABLE
+    from ..models.spec import trainable
     from .trainer import Trainer
 
     config = copy.deepcopy(config)
     config.setdefault("train", {}).update(amp=True, max_steps=None, init_from=None, num_workers=0, threads=None)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(TRAINABLE[arch], config, cache, tmp, device=device, show_progress=False)
+        trainer = Trainer(trainable()[arch], config, cache, tmp, device=device, show_progress=False)
         made_up = fill_text_features(trainer, trainer.module, random_ok=True)
         batches, loader = [], trainer._loader(trainer.train_ds, train=True)
         while len(batches) < warmup + steps:  # batches first: the timing is the network's, not the loader's
@@ -119,7 +121,7 @@ def measure(arch: str, config: dict[str, Any], cache: Path, device: str, steps: 
 def finetune(bundle: Path, meta: dict[str, Any], out: Path, work: Path, device: str, minutes: float | None,
              max_steps: int | None) -> dict[str, Any]:
     """Fine-tune the starting weights on the cache; ``OUT/weights`` and ``OUT/log.csv`` after every epoch."""
-    from ..cli.train import TRAINABLE
+    from ..models.spec import trainable
     from .trainer import Trainer
 
     class _Checkpointing(Trainer):
@@ -137,7 +139,7 @@ def finetune(bundle: Path, meta: dict[str, Any], out: Path, work: Path, device: 
                    epochs=10**6 if minutes else int(section.get("epochs", 1)), val_every=1, threads=None)
     if device != "cpu":
         section["steps_per_epoch"] = GPU_STEPS_PER_EPOCH
-    trainer = _Checkpointing(TRAINABLE[meta["arch"]], config, bundle / meta["cache"], work, device=device,
+    trainer = _Checkpointing(trainable()[meta["arch"]], config, bundle / meta["cache"], work, device=device,
                              show_progress=False)
     fill_text_features(trainer, trainer.module, random_ok=False)
     summary = trainer.fit()

@@ -39,7 +39,7 @@ warm-up imports (seconds), later ones answer at once.
 
 Every request is checked whole before anything runs (:func:`decode`, :func:`check_request`):
 shape, types and sizes of every field, unknown fields refused, ``settings`` through the one
-settings table (``models.settings``). A malformed request of any kind gets one ``error`` reply
+settings table (``core.settings``). A malformed request of any kind gets one ``error`` reply
 with exit code 2, and the worker goes on to the next line; the reply's ``id`` is the request's
 when it is a short string or an integer, else null.
 This module imports numpy only (no torch), so Slicer can read results without the model stack.
@@ -142,7 +142,7 @@ def check_request(request: dict[str, Any]) -> None:
       characters each (blank texts are the pipeline's to refuse);
     * ``model``: a string of at most :data:`MAX_MODEL_CHARS` characters or null (empty or null:
       the default model);
-    * ``settings``: an object checked against ``models.settings.SETTINGS`` (unknown keys, wrong
+    * ``settings``: an object checked against ``core.settings.SETTINGS`` (unknown keys, wrong
       types, NaN/inf and values out of range refused, naming the setting and its range), or null;
     * ``keep_probability``: true or false;
     * ``output_dir``: a string as ``image_path`` (empty: a temporary folder) or null;
@@ -151,7 +151,7 @@ def check_request(request: dict[str, Any]) -> None:
     * ``prior_path``: a string as ``image_path`` or null.
     """
     from ..errors import InputError
-    from ..models.settings import describe, split_mapping
+    from ..core.settings import describe, split_mapping
 
     if not isinstance(request, dict):
         raise InputError(f"a request must be a JSON object, not {describe(request)}")
@@ -203,7 +203,7 @@ def _check_points(value: Any, key: str) -> None:
     import math
 
     from ..errors import InputError
-    from ..models.settings import describe
+    from ..core.settings import describe
 
     if not isinstance(value, list) or len(value) > MAX_POINTS:
         raise InputError(f"request '{key}' must be a list of at most {MAX_POINTS} [R, A, S] points, not {describe(value)}")
@@ -215,7 +215,7 @@ def _check_points(value: Any, key: str) -> None:
 
 def _check_string(value: Any, key: str, limit: int, path: bool = False, empty_ok: bool = False) -> None:
     from ..errors import InputError
-    from ..models.settings import describe
+    from ..core.settings import describe
 
     if not isinstance(value, str):
         raise InputError(f"request '{key}' must be a string, not {describe(value)}")

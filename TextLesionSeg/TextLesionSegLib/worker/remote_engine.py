@@ -59,8 +59,8 @@ class RemoteEngine:
             keep_probability: bool = False, include_points: Any = (), exclude_points: Any = ()) -> Any:
         """``segment``/``find_lesions``/``refine`` of ``image`` on the server -> the ``Result`` on
         ``image``'s grid. Clicks (``(R, A, S)`` mm) go with a ``segment`` or a ``refine``."""
-        from ..models.base import InferenceSettings
-        from ..models.settings import FIELD_NAMES
+        from ..core.types import InferenceSettings
+        from ..core.settings import FIELD_NAMES
         from ..pipeline.io import write_image
         from .protocol import load_result
 

@@ -195,7 +195,7 @@ class WorkerState:
             self.requests_done += 1
 
     def _run_model(self, request: dict[str, Any], emit: Emit) -> dict[str, Any]:
-        from ..models.base import InferenceSettings
+        from ..core.types import InferenceSettings
         from ..models import registry
         from ..pipeline import io, run
         from ..pipeline.clicks import default_click_model, refine_lesion
@@ -205,7 +205,7 @@ class WorkerState:
         def progress(stage: str, fraction: float | None = None) -> None:
             emit({"type": "progress", "id": rid, "stage": stage, "fraction": fraction})
 
-        # one schema (models.settings): unknown keys, wrong types and out-of-range values are refused
+        # one schema (core.settings): unknown keys, wrong types and out-of-range values are refused
         settings = InferenceSettings.from_mapping(request.get("settings"))
         refine = request["type"] == "refine"
         name = request.get("model") or (default_click_model() if refine else registry.default_model_name())

@@ -122,7 +122,7 @@ class TinySegmenter(LesionSegmenter):
         import numpy as np
         from scipy.ndimage import label
 
-        from ..models.base import InferenceSettings
+        from ..core.types import InferenceSettings
 
         blobs, _ = label(self.predict(volume, [None], InferenceSettings(device="cpu"))[0].numpy() > 0.5)
         keep = np.zeros(blobs.shape, bool) if prior is None else np.asarray(prior, bool).copy()

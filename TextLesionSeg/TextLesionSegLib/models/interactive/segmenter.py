@@ -15,6 +15,7 @@ from ...errors import ModelError
 from ...training.clicks import Click
 from ..base import InferenceSettings, ProgressCallback
 from ..weights_io import DictConfigSegmenter
+from . import SPEC
 from .model import InteractiveNet
 from .training import preprocessing_of
 
@@ -33,7 +34,7 @@ class InteractiveSegmenter(DictConfigSegmenter):
     """Segment or correct one lesion from positive and negative clicks (no text)."""
 
     name = "interactive"
-    capabilities = frozenset({"clicks"})
+    capabilities = SPEC.capabilities
 
     network_class = InteractiveNet
     preprocessing_for = staticmethod(preprocessing_of)

@@ -18,3 +18,17 @@ Modules, by concern:
 
 Nothing here imports torch at package import time (Slicer loads packages before torch exists).
 """
+
+from ..spec import ModelSpec
+
+#: preference 0: its demo weights are the ones that work measurably (lung2 Dice 0.61 vs Malenia's
+#: 0.00, SynthLesion seen 0.46 vs 0.20; docs/evaluation.md): reorder when better Malenia weights ship
+SPEC = ModelSpec(
+    architecture="lsms",
+    segmenter="TextLesionSegLib.models.lsms.segmenter:LSMSSegmenter",
+    capabilities={"text"},
+    preference=0,
+    trainer="TextLesionSegLib.models.lsms.training",
+    writes_cache=True,
+    benchmark_configs=("lsms-demo", "lsms-full"),
+)

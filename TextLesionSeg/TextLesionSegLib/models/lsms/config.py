@@ -7,9 +7,7 @@ BERT) and :func:`demo_config` (small, CPU-trainable, offline MiniLM text encoder
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 #: hub id of the full configuration's text model [chosen: PAPERS.md §2 "bert-base-uncased"]
@@ -135,15 +133,6 @@ class LSMSConfig:
                 value = tuple(value)
             kwargs[key] = value
         return cls(**kwargs)
-
-    def save(self, path: Path) -> None:
-        """Write ``config.json`` (with ``"architecture": "lsms"`` for the registry)."""
-        Path(path).write_text(json.dumps({"architecture": "lsms", **self.to_dict()}, indent=2), encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> "LSMSConfig":
-        """Read a ``config.json`` written by :meth:`save`."""
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def full_config(**overrides: Any) -> LSMSConfig:

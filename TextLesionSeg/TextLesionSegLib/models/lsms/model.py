@@ -9,30 +9,30 @@ the network learns that from training data built on the same grid (see ``docs/mo
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from ...errors import ModelError
+from ..weights_io import DictConfigWeights
 from .config import LSMSConfig
 from .decoder import FullScaleDecoder
 from .encoder import LanguageGuidedEncoder
 from .losses import bce_loss, contrastive_loss, dice_loss, presence_loss
 from .svla import masked_mean
 
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 
 
-class LSMSModel(nn.Module):
+class LSMSModel(DictConfigWeights, nn.Module):
     """Vision embedding, language-guided encoder (SVLA), Full-Scale Decoder, contrastive heads.
 
     Args:
         config: the network's :class:`LSMSConfig`.
     """
+
+    train_hint = "textlesionseg train lsms"
+    weights_metadata = {"architecture": "lsms"}
 
     def __init__(self, config: LSMSConfig):
         super().__init__()
@@ -190,36 +190,15 @@ class LSMSModel(nn.Module):
         """Whether the network also answers "every lesion here" (``config.objectness_weight`` > 0)."""
         return self.decoder.objectness_head is not None
 
-    # ---- persistence -------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> None:
-        """Write ``model.safetensors`` + ``config.json`` (a frozen text model is not saved)."""
-        from safetensors.torch import save_file
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS_FILE), metadata={"architecture": "lsms"})
-        self.config.save(directory / CONFIG_FILE)
+    # ---- persistence (``weights_io.DictConfigWeights``; a frozen text model is not a submodule) ----
+    def config_dict(self) -> dict[str, Any]:
+        """``config.json``: the config, with ``"architecture": "lsms"`` first for the registry."""
+        return {"architecture": "lsms", **self.config.to_dict()}
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "LSMSModel":
-        """Load what :meth:`save_pretrained` wrote; ``ModelError`` naming the fix otherwise."""
-        from safetensors.torch import load_file
-
-        directory = Path(directory)
-        weights, config_path = directory / WEIGHTS_FILE, directory / CONFIG_FILE
-        if not weights.exists() or not config_path.exists():
-            raise ModelError(f"LSMS weights not found in {directory}: need {WEIGHTS_FILE} and {CONFIG_FILE}")
-        try:
-            config = LSMSConfig.load(config_path)
-        except (ValueError, TypeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"{config_path} is not a valid LSMS config: {exc}") from exc
-        model = cls(config)
-        try:
-            model.load_state_dict(load_file(str(weights)), strict=True)
-        except (RuntimeError, OSError) as exc:
-            raise ModelError(f"{weights} does not match its config.json: {str(exc).splitlines()[0]}") from exc
-        return model.to(device).eval()
+    def from_config_dict(cls, data: dict[str, Any]) -> "LSMSModel":
+        """A fresh network from ``config.json``; ``ValueError`` on unknown keys."""
+        return cls(LSMSConfig.from_dict(data))
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ...pipeline.body_frame import body_frame, body_level
 from ..base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
+from . import SPEC
 from .slices import slice_stack
 
 
@@ -26,6 +27,8 @@ class LSMSSegmenter(LesionSegmenter):
     ``settings.extra`` understands ``"roi_kji"``: ``((k0, j0, i0), (k1, j1, i1))`` on the working
     grid, to restrict the search; ``"slice_batch"``: slices per forward pass (default 8).
     """
+
+    capabilities = SPEC.capabilities
 
     def __init__(self, model: Any, name: str = "lsms", version: str = "0", device: str = "cpu"):
         from .training import preprocessing_for

@@ -194,6 +194,17 @@ def text_features(model, datasets: Any) -> dict[str, Any]:
     return {t: model._text_cache[t][0] for t in texts}
 
 
+def model_section(saved: dict[str, Any]) -> dict[str, Any]:
+    """A training config's ``model`` section from a weights folder's ``config.json`` values
+    (fine-tuning from them): on the demo preset, whose defaults fill any key the folder predates."""
+    return {"preset": "demo", **saved}
+
+
+def dry_run_model(model: dict[str, Any], demo_model: dict[str, Any]) -> None:
+    """Shrink a full config's ``model`` section in place for a dry run (the code path only)."""
+    model["slice_size"] = 64
+
+
 def preprocessing(config: dict[str, Any]):
     """The working grid of a training config (``textlesionseg prepare`` writes its cache on it)."""
     return preprocessing_for(lsms_config(config))

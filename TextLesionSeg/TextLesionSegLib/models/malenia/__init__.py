@@ -9,3 +9,15 @@ trainer's model module), ``data`` (cases and descriptions), ``attribute_probe`` 
 Which lesion a description names is chosen by the pipeline's shared selection (``pipeline.selection``).
 Nothing here is imported at package import: torch stays lazy for Slicer.
 """
+
+from ..spec import ModelSpec
+
+SPEC = ModelSpec(
+    architecture="malenia",
+    segmenter="TextLesionSegLib.models.malenia.segmenter:MaleniaSegmenter",
+    capabilities={"text", "prompt_free"},
+    preference=1,
+    trainer="TextLesionSegLib.models.malenia.training",
+    writes_cache=True,
+    benchmark_configs=("malenia-demo", "malenia-full"),
+)

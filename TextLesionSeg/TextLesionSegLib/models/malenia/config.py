@@ -5,12 +5,8 @@ Every value the paper leaves open is a field here with a stated default ([chosen
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
-
-from ...errors import ModelError
 
 
 @dataclass
@@ -110,25 +106,6 @@ class MaleniaConfig:
         cfg = cls(**known)
         cfg.extra.update({k: v for k, v in data.items() if k not in names and k != "model_type"})
         return cfg
-
-    def save(self, folder: str | Path) -> Path:
-        """Write ``config.json`` into ``folder``."""
-        path = Path(folder) / "config.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
-        return path
-
-    @classmethod
-    def load(cls, folder: str | Path) -> "MaleniaConfig":
-        """Read ``config.json`` from ``folder``; ModelError with the reason when it is unusable."""
-        path = Path(folder) / "config.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read Malenia config {path}: {exc}") from exc
-        if data.get("model_type", "malenia") != "malenia":
-            raise ModelError(f"{path} describes a '{data.get('model_type')}' model, not Malenia")
-        return cls.from_dict(data)
 
 
 def demo_config(**overrides: Any) -> MaleniaConfig:

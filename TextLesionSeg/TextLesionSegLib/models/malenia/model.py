@@ -6,7 +6,6 @@ Save/load follows the ``transformers`` pattern: ``model.safetensors`` + ``config
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -16,6 +15,7 @@ from torch import nn
 from ...errors import ModelError
 from ...training.losses import attribute_nce_loss, bce_loss, dice_bce_loss, dice_loss, mp_nce_loss
 from ...training.matching import bce_cost, dice_cost, hungarian_match
+from ..weights_io import DictConfigWeights
 from .backbone import build_backbone
 from .cmki import CMKI
 from .config import MaleniaConfig
@@ -23,13 +23,16 @@ from .decoder import MaskTokenDecoder
 from .heads import AttributeHeads, choice_logits, choice_with_none, head_loss
 
 
-class MaleniaModel(nn.Module):
+class MaleniaModel(DictConfigWeights, nn.Module):
     """Malenia (ICLR 2025) from its paper; see ``docs/models/malenia.md`` for [paper]/[chosen].
 
     ``forward(image)`` gives tokens, intermediate masks, objectness and alignment embeddings;
     ``training_loss(batch)`` is the trainer's entry point; ``segment_with_text`` and ``find_tokens``
     are the two inference modes on one window.
     """
+
+    train_hint = "textlesionseg train malenia"
+    weights_metadata = {"format": "pt", "model_type": "malenia"}
 
     def __init__(self, config: MaleniaConfig):
         super().__init__()
@@ -287,39 +290,18 @@ class MaleniaModel(nn.Module):
         rows, cols = hungarian_match(cost)
         return torch.as_tensor(rows, device=gt.device), torch.as_tensor(cols, device=gt.device)
 
-    # ------------------------------------------------------------------ save / load
-    def save_pretrained(self, folder: str | Path) -> Path:
-        """Write ``model.safetensors`` + ``config.json`` into ``folder``."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt", "model_type": "malenia"})
-        self.config.save(folder)
-        return folder
+    # ------------------------------------------------------------------ save / load (``weights_io``)
+    def config_dict(self) -> dict[str, Any]:
+        """``config.json``: the config with ``"model_type": "malenia"`` (Malenia's folders name their
+        architecture with this key, as they shipped)."""
+        return self.config.to_dict()
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str = "cpu") -> "MaleniaModel":
-        """Load from ``folder``; ModelError naming the problem if the files are missing or mismatched."""
-        from safetensors.torch import load_file
-
-        folder = Path(folder)
-        cfg = MaleniaConfig.load(folder)
-        model = cls(cfg)
-        weights = folder / "model.safetensors"
-        try:
-            state = load_file(str(weights), device="cpu")
-        except (OSError, Exception) as exc:  # safetensors raises its own error types
-            raise ModelError(f"cannot read Malenia weights {weights}: {exc}") from exc
-        try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except RuntimeError as exc:  # shape mismatch
-            raise ModelError(f"weights {weights} do not match config.json: {str(exc).splitlines()[1].strip()}") from exc
-        if missing or unexpected:
-            raise ModelError(f"weights {weights} do not match config.json (missing {list(missing)[:3]}, "
-                             f"unexpected {list(unexpected)[:3]})")
-        return model.to(device).eval()
+    def from_config_dict(cls, data: dict[str, Any]) -> "MaleniaModel":
+        """A fresh network from ``config.json``; ``ValueError`` for another model's config."""
+        if data.get("model_type", "malenia") != "malenia":
+            raise ValueError(f"it describes a '{data.get('model_type')}' model, not Malenia")
+        return cls(MaleniaConfig.from_dict(data))
 
 
 def build_model(config: dict[str, Any] | MaleniaConfig) -> MaleniaModel:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ...query.types import ATTRIBUTE_NAMES
 from ..base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
+from . import SPEC
 
 if TYPE_CHECKING:
     import torch
@@ -55,7 +56,7 @@ def value_bank_entries() -> list[tuple[str, str, str]]:
 class MaleniaSegmenter(LesionSegmenter):
     """A loaded Malenia model: ``predict`` for descriptions, ``find_lesions`` for prompt-free use."""
 
-    capabilities = frozenset({"text", "prompt_free"})
+    capabilities = SPEC.capabilities
 
     def __init__(self, model: "MaleniaModel", name: str = "malenia", device: str = "cpu"):
         cfg = model.config

@@ -333,6 +333,13 @@ def text_features(model: MaleniaModel, datasets: Sequence[WindowDataset]) -> dic
     return {t: emb[n] for n, t in enumerate(texts)}
 
 
+def dry_run_model(model: dict[str, Any], demo_model: dict[str, Any]) -> None:
+    """Shrink a full config's ``model`` section in place for a dry run: the demo's window and a
+    narrow backbone (the code path only)."""
+    model["roi_size"] = demo_model.get("roi_size", [32, 32, 32])
+    model["feature_size"] = min(int(model.get("feature_size", 24)), 12)
+
+
 def preprocessing(config: dict[str, Any]):
     """The working grid of a training config (``textlesionseg prepare`` writes its cache on it)."""
     from .data import preprocessing_for

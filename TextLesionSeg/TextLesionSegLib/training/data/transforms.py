@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from ...models.base import PreprocessingConfig
+from ...core.types import PreprocessingConfig
 from .dataset import LesionCase, LesionDataset
 
 if TYPE_CHECKING:

@@ -31,8 +31,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..errors import ModelError
-from .base import InferenceSettings, LesionSegmenter, PreprocessingConfig, ProgressCallback
+from ...errors import ModelError
+from ..base import InferenceSettings, PreprocessingConfig, ProgressCallback
+from ..weights_io import DictConfigSegmenter, DictConfigWeights
+from . import SPEC
 
 #: demo defaults (from scratch); a training config overrides any key [chosen]
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -81,14 +83,16 @@ def prompt_text(query: Any, template: int) -> str:
     if query is None or template == 0 or not str(getattr(query, "text", "") or "").strip():
         return ""  # empty text stays empty (the text-sensitivity test's "no description" case)
     try:
-        from ..query import prompt_template
+        from ...query import prompt_template
     except ImportError:  # language module not installed yet: the user's own words
         return str(getattr(query, "text", "") or "")
     return str(prompt_template(query, template))
 
 
-class CLIPSegBaseline(nn.Module):
+class CLIPSegBaseline(DictConfigWeights, nn.Module):
     """A ``CLIPSegForImageSegmentation`` with its tokenizer, our settings and the project's loss."""
+
+    train_hint = "textlesionseg train clipseg"
 
     def __init__(self, config: dict[str, Any] | None = None, hf_model: Any = None, tokenizer: Any = None) -> None:
         super().__init__()
@@ -115,7 +119,7 @@ class CLIPSegBaseline(nn.Module):
 
         source = cfg.get("pretrained")
         if source:
-            from .text_encoders import require_safetensors, safetensors_needed
+            from ..text_encoders import require_safetensors, safetensors_needed
 
             require_safetensors(str(source), source, "pretrained CLIPSeg")  # a pickled pytorch_model.bin never reaches torch.load
             try:
@@ -171,33 +175,27 @@ class CLIPSegBaseline(nn.Module):
         logits = self(batch["image"], batch["text"])
         return {"loss": self.loss_fn(logits, batch["label"].to(logits.dtype))}
 
-    # ---- persistence ------------------------------------------------------------------
-    def save_pretrained(self, directory: str | Path) -> None:
+    # ---- persistence: ``weights_io.DictConfigWeights``, files written by ``transformers`` ----------
+    def write_files(self, folder: Path) -> None:
         """``model.safetensors`` + ``config.json`` (CLIPSeg's, with our settings under ``textlesionseg``) + tokenizer."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
         settings = {k: v for k, v in self.config.items() if k != "pretrained"}
         self.clip_seg.config.textlesionseg = {**settings, "initialised_from": self.config.get("pretrained")}
-        self.clip_seg.save_pretrained(str(out), safe_serialization=True)
-        self.tokenizer.save_pretrained(str(out))
+        self.clip_seg.save_pretrained(str(folder), safe_serialization=True)
+        self.tokenizer.save_pretrained(str(folder))
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "CLIPSegBaseline":
-        """Load a folder written by :meth:`save_pretrained` (safetensors only)."""
+    def read_files(cls, folder: Path) -> "CLIPSegBaseline":
+        """What :meth:`write_files` wrote, read by ``transformers`` (safetensors only)."""
         from transformers import AutoTokenizer, CLIPSegForImageSegmentation
 
-        d = Path(directory)
-        if not (d / "model.safetensors").is_file() or not (d / "config.json").is_file():
-            raise ModelError(f"{d} lacks model.safetensors or config.json; train with 'textlesionseg train clipseg'")
         try:
-            hf = CLIPSegForImageSegmentation.from_pretrained(str(d), use_safetensors=True)
-            tok = AutoTokenizer.from_pretrained(str(d))
+            hf = CLIPSegForImageSegmentation.from_pretrained(str(folder), use_safetensors=True)
+            tok = AutoTokenizer.from_pretrained(str(folder))
         except (OSError, ValueError, RuntimeError) as exc:
-            raise ModelError(f"cannot load CLIPSeg weights from {d}: {str(exc).splitlines()[0]}") from exc
+            raise ModelError(f"cannot load CLIPSeg weights from {folder}: {str(exc).splitlines()[0]}") from exc
         settings = dict(getattr(hf.config, "textlesionseg", None) or {})
         settings.pop("initialised_from", None)
-        model = cls({**settings, "pretrained": None}, hf_model=hf, tokenizer=tok)
-        return model.to(device).eval()
+        return cls({**settings, "pretrained": None}, hf_model=hf, tokenizer=tok)
 
 
 # ---- trainer contract --------------------------------------------------------------------
@@ -214,7 +212,7 @@ def build_model(config: dict[str, Any]) -> CLIPSegBaseline:
 
 def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[Any, Any]:
     """(train, val) slice/prompt/mask datasets (see ``evaluation.training_data``)."""
-    from ..evaluation.training_data import build_slice_datasets
+    from ...evaluation.training_data import build_slice_datasets
 
     cfg = _merge(DEFAULT_CONFIG, config.get("model", {}))
     return build_slice_datasets(config, Path(data_dir), _preprocessing(cfg), lesion_prompt,
@@ -232,12 +230,12 @@ def evaluate_batch(model: nn.Module, batch: dict[str, Any]) -> dict[str, float]:
 
 def lesion_prompt(lesion: Any, template: int) -> str:
     """Prompt of a dataset lesion: its report parsed into a query, then rendered with template ``template``."""
-    from ..query.types import LesionQuery
+    from ...query.types import LesionQuery
 
     report = str(getattr(lesion, "report", "") or "")
     query = LesionQuery(text=report)
     try:
-        from ..query import parse_text
+        from ...query import parse_text
 
         parsed = parse_text(report).queries
         query = parsed[0] if parsed else query
@@ -253,15 +251,17 @@ def _preprocessing(cfg: dict[str, Any]) -> PreprocessingConfig:
 
 
 # ---- the pipeline's view -----------------------------------------------------------------
-class CLIPSegSegmenter(LesionSegmenter):
+class CLIPSegSegmenter(DictConfigSegmenter):
     """CLIPSeg behind the :class:`LesionSegmenter` seam: each axial slice, each query's prompt."""
 
     name = "clipseg"
+    capabilities = SPEC.capabilities
+
+    network_class = CLIPSegBaseline
+    preprocessing_for = staticmethod(_preprocessing)
 
     def __init__(self, model: CLIPSegBaseline, device: str = "cpu", name: str = "clipseg", version: str = "0") -> None:
-        self.model = model.to(device).eval()
-        self.device, self.name, self.version = device, name, version
-        self.preprocessing = _preprocessing(model.config)
+        super().__init__(model, device, name, version)
         self.template = int(model.config["eval_template"])
         self._text_cache: dict[str, torch.Tensor] = {}  # prompt -> conditional embedding
 
@@ -275,12 +275,6 @@ class CLIPSegSegmenter(LesionSegmenter):
                     self._text_cache[p] = emb
         return torch.stack([self._text_cache[p] for p in prompts])
 
-    @classmethod
-    def from_pretrained(cls, weights_dir: Path, device: str = "cpu") -> "CLIPSegSegmenter":
-        """Load from a registry weights folder."""
-        d = Path(weights_dir)
-        return cls(CLIPSegBaseline.from_pretrained(d, device), device, name=d.name)
-
     def prompts(self, queries: Sequence[Any]) -> list[str]:
         """The fixed-template prompt of each query (deterministic: template ``eval_template``)."""
         k = int(self.template)
@@ -289,7 +283,7 @@ class CLIPSegSegmenter(LesionSegmenter):
     def predict(self, volume: torch.Tensor, queries: Sequence[Any], settings: InferenceSettings,
                 progress: ProgressCallback | None = None) -> torch.Tensor:
         """Probability maps ``(Q, K, J, I)``: every slice through the vision tower once, decoded per query."""
-        from ..evaluation.training_data import resize_slice, unresize_slice
+        from ...evaluation.training_data import resize_slice, unresize_slice
 
         vol = volume[0, 0].float()
         n_k, n_j, n_i = vol.shape

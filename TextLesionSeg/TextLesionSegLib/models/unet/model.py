@@ -18,8 +18,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .base import InferenceSettings, PreprocessingConfig, ProgressCallback
-from .weights_io import DictConfigSegmenter, DictConfigWeights
+from ..base import InferenceSettings, PreprocessingConfig, ProgressCallback
+from ..weights_io import DictConfigSegmenter, DictConfigWeights
+from . import SPEC
 
 #: demo defaults; a training config overrides any key [chosen]
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -83,7 +84,7 @@ def build_model(config: dict[str, Any]) -> UNetBaseline:
 
 def build_datasets(config: dict[str, Any], data_dir: Path) -> tuple[Any, Any]:
     """(train, val) datasets of 3D crops with the union of lesions as label (see ``evaluation.training_data``)."""
-    from ..evaluation.training_data import build_volume_datasets
+    from ...evaluation.training_data import build_volume_datasets
 
     model_cfg = {**DEFAULT_CONFIG, **config.get("model", {})}
     return build_volume_datasets(config, Path(data_dir), _preprocessing(model_cfg))
@@ -114,7 +115,7 @@ class UNetSegmenter(DictConfigSegmenter):
     """The UNet baseline behind the :class:`LesionSegmenter` seam: the same map for every query."""
 
     name = "unet"
-    capabilities = frozenset({"text", "prompt_free"})  # it answers any text, the same way
+    capabilities = SPEC.capabilities  # text too: it answers any text, the same way
 
     network_class = UNetBaseline
     preprocessing_for = staticmethod(_preprocessing)
@@ -129,7 +130,7 @@ class UNetSegmenter(DictConfigSegmenter):
         """Sliding-window probability of "any lesion", repeated once per query (the text is ignored)."""
         from monai.inferers import sliding_window_inference
 
-        from ..pipeline.inference import sliding_window_batch
+        from ...pipeline.inference import sliding_window_batch
 
         if progress:
             progress("Segmenting (image-only UNet; text ignored)", 0.0)

@@ -2,9 +2,9 @@
 
 :data:`SETTINGS` is the single definition that serves every entry point:
 
-* :class:`~.base.InferenceSettings` checks its fields and its ``extra`` dict against it when it
+* :class:`~.types.InferenceSettings` checks its fields and its ``extra`` dict against it when it
   is built (``__post_init__``) and again in ``pipeline.run.segment``/``find_lesions`` (the
-  dataclass is mutable); :meth:`~.base.InferenceSettings.from_mapping` builds one from a plain
+  dataclass is mutable); :meth:`~.types.InferenceSettings.from_mapping` builds one from a plain
   dict (the Python API's ``settings={...}``, the worker's ``request["settings"]``);
 * the command line takes its ``--threshold``/``--overlap``/``--device``/``--sw-batch-size``/
   ``--selection`` ranges, choices, defaults and help from it (:func:`cli_type`, :meth:`Setting.cli_help`);
