@@ -63,3 +63,14 @@ def test_benchmark_cli_writes_json_and_markdown(tmp_path):
 def test_benchmark_cli_rejects_unknown_architecture(tmp_path):
     assert main(["benchmark", "--models", "nope@x.yaml", "--inputs", "cube128", "--no-peer",
                  "--out", str(tmp_path / "b")]) == 2
+
+
+def test_the_default_benchmark_times_the_registered_models_that_are_here():
+    """Without --models it times every registered model whose weights are bundled or cached (it
+    read a status field that does not exist, so it timed random-weight configs only)."""
+    from TextLesionSegLib.cli.benchmark import _default_models
+    from TextLesionSegLib.models import registry
+
+    quick = _default_models(quick=True)
+    here = [e.name for e in registry.list_models() if registry.weights_status(e.name).state in ("bundled", "cached")]
+    assert here and quick == here and "lsms-demo" in quick

@@ -69,14 +69,17 @@ def register(subparsers: Any) -> None:
 
 
 def _default_models(quick: bool) -> list[str]:
+    """Registered models whose weights are here (bundled or cached), else the demo configs with
+    random weights; plus the full configs unless ``quick``."""
+    from ..errors import TextLesionSegError
     from ..models import registry
 
     names = []
     for entry in registry.list_models():
         try:
-            if registry.weights_status(entry.name).present:
+            if registry.weights_status(entry.name).state in ("bundled", "cached"):
                 names.append(entry.name)
-        except Exception:  # noqa: BLE001 - a broken entry is skipped, not fatal to a benchmark
+        except (TextLesionSegError, OSError):  # a broken entry is skipped, not fatal to a benchmark
             continue
     # demo configs with random weights stand in for demo models not registered yet (same cost)
     wanted = ([] if names else list(DEMO_CONFIGS)) + ([] if quick else list(FULL_CONFIGS))
