@@ -116,3 +116,18 @@ def test_registry_loads_the_click_model_and_refuses_a_mismatched_config(tmp_path
 
     with pytest.raises(ModelError, match="match"):
         Registry([path], cache_dir=tmp_path / "cache").load_segmenter("clicks-tiny", "cpu")
+
+
+def test_the_large_lesion_config_continues_the_shipped_network():
+    """Run 5 (interactive-demo-large) starts from the shipped weights: its network must be theirs."""
+    from pathlib import Path
+
+    import TextLesionSegLib
+    from TextLesionSegLib.cli.train import resolve_config
+    from TextLesionSegLib.models.interactive.training import build_model
+    from TextLesionSegLib.training.trainer import TrainSettings, load_config
+
+    cfg = load_config(resolve_config("interactive-demo-large"))
+    assert TrainSettings.from_config(cfg).threads == 1
+    shipped = Path(TextLesionSegLib.__file__).parent / "models" / "weights" / "interactive-demo" / "config.json"
+    assert build_model(cfg).config == json.loads(shipped.read_text(encoding="utf-8"))
