@@ -12,7 +12,7 @@ import torch
 
 from TextLesionSegLib.evaluation.training_data import PreparedCase
 from TextLesionSegLib.models.interactive.model import InteractiveNet
-from TextLesionSegLib.models.interactive.training import LesionCropDataset, evaluate_batch
+from TextLesionSegLib.models.interactive.training import LesionCropDataset, evaluate_batch, lesion_crop_start
 from TextLesionSegLib.models.registry import Registry, sha256_file
 
 TINY = {"channels": [8, 16, 32], "strides": [2, 2], "num_res_units": 0, "crop_size": [24, 24, 24],
@@ -82,6 +82,22 @@ def test_lesion_crops_hold_one_lesion_each_and_validation_crops_never_change():
     assert int(first["label"].sum()) == (labels == 2).sum()
 
 
+def test_training_crops_move_off_centre_but_never_cut_a_lesion_that_fits():
+    rng = np.random.default_rng(0)
+    shape, crop = (200, 200, 200), (48, 48, 48)
+    big_lo, big_hi = np.array([80, 90, 100]), np.array([120, 125, 130])  # 40, 35, 30 voxels: fits a 48 crop
+    starts = np.array([lesion_crop_start(shape, crop, big_lo, big_hi, rng) for _ in range(200)])
+    assert np.all(starts <= big_lo) and np.all(starts + 48 >= big_hi)  # the whole lesion, every draw
+    assert len({tuple(s) for s in starts}) > 20  # and still shifted around
+    small_lo, small_hi = np.array([95, 95, 95]), np.array([105, 105, 105])
+    small = np.array([lesion_crop_start(shape, crop, small_lo, small_hi, rng) for _ in range(200)])
+    assert small.min() == 100 - 24 - 12 and small.max() == 100 - 24 + 12  # a quarter crop either way
+    huge = np.array(lesion_crop_start(shape, crop, np.array([50, 50, 50]), np.array([150, 150, 150]), rng))
+    assert np.all(np.abs(huge - 76) <= 12)  # larger than the crop: any shift stays inside it
+    edge = lesion_crop_start((60, 60, 60), crop, np.array([0, 0, 0]), np.array([10, 10, 10]), rng)
+    assert edge == [0, 0, 0]  # never outside the volume
+
+
 def test_registry_loads_the_click_model_and_refuses_a_mismatched_config(tmp_path):
     weights = tmp_path / "site" / "weights" / "m"
     InteractiveNet(TINY).save_pretrained(weights)
@@ -100,3 +116,18 @@ def test_registry_loads_the_click_model_and_refuses_a_mismatched_config(tmp_path
 
     with pytest.raises(ModelError, match="match"):
         Registry([path], cache_dir=tmp_path / "cache").load_segmenter("clicks-tiny", "cpu")
+
+
+def test_the_large_lesion_config_continues_the_shipped_network():
+    """Run 5 (interactive-demo-large) starts from the shipped weights: its network must be theirs."""
+    from pathlib import Path
+
+    import TextLesionSegLib
+    from TextLesionSegLib.cli.train import resolve_config
+    from TextLesionSegLib.models.interactive.training import build_model
+    from TextLesionSegLib.training.trainer import TrainSettings, load_config
+
+    cfg = load_config(resolve_config("interactive-demo-large"))
+    assert TrainSettings.from_config(cfg).threads == 1
+    shipped = Path(TextLesionSegLib.__file__).parent / "models" / "weights" / "interactive-demo" / "config.json"
+    assert build_model(cfg).config == json.loads(shipped.read_text(encoding="utf-8"))

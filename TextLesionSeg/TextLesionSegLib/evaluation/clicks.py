@@ -73,6 +73,16 @@ def summarise(rows: list[dict[str, Any]], max_clicks: int) -> dict[str, Any]:
     return out
 
 
+def group_summaries(rows: list[dict[str, Any]], max_clicks: int) -> dict[str, Any]:
+    """:func:`summarise` per group of lesions, a group being the case id's prefix before its first
+    ``_`` (``large_00003#1`` -> ``large``, ``seen_train_00001#2`` -> ``seen``): the parts of a mixed
+    validation set. Empty when every lesion is of one group."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(str(row["lesion"]).split("_", 1)[0], []).append(row)
+    return {} if len(groups) < 2 else {name: summarise(g, max_clicks) for name, g in sorted(groups.items())}
+
+
 def lesions_of_cases(data: Path, part: str | None, split: str | None, limit: int | None,
                      val_fraction: float | None = None) -> list[tuple[str, Any, np.ndarray]]:
     """(name, image, one lesion's mask) of every lesion of the chosen cases; with ``val_fraction``
@@ -104,7 +114,8 @@ def evaluate(models: dict[str, Any], lesions: list[tuple[str, Any, np.ndarray]],
             curve = click_curve(image, mask, model, max_clicks)
             rows.append({"lesion": lesion_name, "dice": [round(d, 4) for d in curve],
                          "seconds": round(time.perf_counter() - t0, 3)})
-        report[name] = {"summary": summarise(rows, max_clicks), "lesions": rows}
+        report[name] = {"summary": summarise(rows, max_clicks), "groups": group_summaries(rows, max_clicks),
+                        "lesions": rows}
     return report
 
 
@@ -149,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.write_text(json.dumps(report, indent=1), encoding="utf-8")
     for name in models:
         print(name, json.dumps(report[name]["summary"]))
+        for group, summary in report[name]["groups"].items():
+            print(f"  {group}", json.dumps(summary))
     return 0
 
 
