@@ -171,7 +171,10 @@ def test_a_registry_entry_whose_name_or_version_is_a_path_is_refused(tmp_path, f
 def slow_site(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("signals")
     started = folder / "started"
-    registry = tiny.write_test_registry(folder / "site", {"slow": {"sleep_per_window": 0.4, "started_file": str(started)}})
+    # 3 s per forward pass: the signal (0.3 s after the first pass starts) must land mid-run even on a
+    # loaded CI machine, where a 0.4 s pass once let the whole run finish first (exit 0); the handler
+    # raises, so the sleep does not delay the stop
+    registry = tiny.write_test_registry(folder / "site", {"slow": {"sleep_per_window": 3.0, "started_file": str(started)}})
     return {"registry": registry, "ct": tiny.write_phantom(folder / "ct.nrrd", size=48), "started": started}
 
 
