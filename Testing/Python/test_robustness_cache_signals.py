@@ -171,11 +171,14 @@ def test_a_registry_entry_whose_name_or_version_is_a_path_is_refused(tmp_path, f
 def slow_site(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("signals")
     started = folder / "started"
-    # 3 s per forward pass: the signal (0.3 s after the first pass starts) must land mid-run even on a
-    # loaded CI machine, where a 0.4 s pass once let the whole run finish first (exit 0); the handler
-    # raises, so the sleep does not delay the stop
-    registry = tiny.write_test_registry(folder / "site", {"slow": {"sleep_per_window": 3.0, "started_file": str(started)}})
+    registry = tiny.write_test_registry(folder / "site", {"slow": {"sleep_per_window": 0.4, "started_file": str(started)}})
     return {"registry": registry, "ct": tiny.write_phantom(folder / "ct.nrrd", size=48), "started": started}
+
+
+def _default_stop_signals() -> None:
+    """In the child before exec: SIGHUP/SIGTERM/SIGINT back to their defaults."""
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -198,6 +201,9 @@ def test_a_signal_mid_run_is_a_cancel_exit_128_plus_signal_one_line_nothing_writ
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=_env(TEXTLESIONSEG_EXTRA_REGISTRY=str(slow_site["registry"]), TEXTLESIONSEG_CACHE=str(cache),
                  TEXTLESIONSEG_LOG_DIR=str(logs)),
+        # the CLI keeps an ignored SIGHUP (a run under nohup must survive the terminal closing), and a
+        # child inherits it: start it as from a terminal, whatever the test session was started under
+        preexec_fn=_default_stop_signals,
     )
     try:
         deadline = time.monotonic() + 180
