@@ -52,22 +52,15 @@ def generate_large_set(out: Path, count: int, seed: int, hosts: Sequence[str] = 
                        size_mm: tuple[float, float] = LARGE_SIZE_MM, progress: bool = True) -> Path:
     """Write ``count`` large-lesion cases (training layout, instance labels) to ``out``."""
     from ...training.data.generate import _progress, make_case
-    from ...training.data.msd import MSDWriter, abandon_output, commit_output, prepare_output
+    from ...training.data.msd import msd_output
 
-    out = Path(out)
-    staging = prepare_output(out)
-    try:
-        writer = MSDWriter(staging, "ClickLarge", f"{count} large-lesion cases, seed {seed}")
+    with msd_output(out, "ClickLarge", f"{count} large-lesion cases, seed {seed}") as writer:
         for i in _progress(range(count), count, "large lesions", progress):
             plan = plan_large_case(seed, i, hosts, size_mm)
             fallback = [h for h in hosts if (h == "abdomen") == (plan["host"] == "abdomen")]
             writer.add(make_case(plan, f"large_{i:05d}", fallback), "train")
         writer.close({"seed": seed, "hosts": list(hosts), "size_mm": list(size_mm)})
-        commit_output(staging, out)
-    except BaseException:
-        abandon_output(staging)
-        raise
-    return out
+    return Path(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

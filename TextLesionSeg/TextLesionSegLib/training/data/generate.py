@@ -7,14 +7,14 @@ bytes on every run and machine (same package versions), whatever the order of ge
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import benchmark as bench
 from .catalog import LESION_TYPES
 from .hosts import HOST_NAMES, HOST_ORGANS, make_host
-from .msd import MSDWriter, abandon_output, commit_output, prepare_output
+from .msd import msd_output
 from .synthesize import SynthCase, synthesize_case
 
 DEFAULT_HOSTS: tuple[str, ...] = ("ctchest4", "chest", "abdomen")
@@ -75,24 +75,38 @@ def make_case(plan: dict[str, Any], case_id: str, fallback_hosts: Sequence[str] 
     raise RuntimeError(f"case {case_id}: {last}")
 
 
+def first_placeable(draw: Callable[[int], tuple[dict[str, Any], Sequence[str]]], case_id: str,
+                    attempts: int) -> SynthCase:
+    """The case of the first of ``attempts`` draws (``draw(attempt)`` -> plan and fallback hosts for
+    :func:`make_case`) the synthesiser can place with every attribute measuring true;
+    RuntimeError with the last reason when none can."""
+    last: Exception | None = None
+    for attempt in range(attempts):
+        plan, fallback = draw(attempt)
+        try:
+            return make_case(plan, case_id, fallback)
+        except RuntimeError as exc:  # no room, or no draw whose values measure true
+            last = exc
+    raise RuntimeError(f"no placeable draw in {attempts} attempts ({last})")
+
+
 def _placeable_case(seed: int, index: int, hosts: Sequence[str], types: Sequence[str], lesions_per_case: int,
                     grid: str | None) -> SynthCase:
     """Random case ``index``, drawn afresh (up to :data:`PLAN_ATTEMPTS` times) while the
-    synthesiser cannot place its lesions so that every attribute measures true; InputError when
-    no draw fits, since the chosen hosts and lesion types are what leave no room."""
+    synthesiser cannot place its lesions; InputError when no draw fits, since the chosen hosts and
+    lesion types are what leave no room."""
     from ...errors import InputError
 
-    last: Exception | None = None
-    for attempt in range(PLAN_ATTEMPTS):
+    def draw(attempt: int) -> tuple[dict[str, Any], list[str]]:
         plan = plan_case(seed, index, hosts, types, lesions_per_case, grid, attempt)
         organs = {LESION_TYPES[spec["lesion_type"]].organ for spec in plan["specs"]}
-        fallback = [h for h in hosts if organs <= set(HOST_ORGANS[h])]
-        try:
-            return make_case(plan, f"synth_{index:05d}", fallback)
-        except RuntimeError as exc:
-            last = exc
-    raise InputError(f"could not synthesise case {index} with these hosts and lesion types in {PLAN_ATTEMPTS} "
-                     f"draws (try other --hosts, fewer --lesions-per-case or another --seed): {last}")
+        return plan, [h for h in hosts if organs <= set(HOST_ORGANS[h])]
+
+    try:
+        return first_placeable(draw, f"synth_{index:05d}", PLAN_ATTEMPTS)
+    except RuntimeError as exc:
+        raise InputError(f"could not synthesise case {index} with these hosts and lesion types (try other "
+                         f"--hosts, fewer --lesions-per-case or another --seed): {exc}") from None
 
 
 def _progress(iterable, total: int, desc: str, enabled: bool):
@@ -111,18 +125,11 @@ def generate_dataset(out: Path, count: int, seed: int = 0, hosts: Sequence[str] 
     ``grid`` fixes the phantoms' grid preset (default: drawn per case among medium, large, thick).
     """
     hosts, types = check_choices(hosts, lesion_types)
-    out = Path(out)
-    staging = prepare_output(out)
-    try:
-        writer = MSDWriter(staging, "SynthLesionRandom", f"{count} synthetic cases, seed {seed}", organ_masks)
+    with msd_output(out, "SynthLesionRandom", f"{count} synthetic cases, seed {seed}", organ_masks) as writer:
         for i in _progress(range(count), count, "synth", progress):
             writer.add(_placeable_case(seed, i, hosts, types, lesions_per_case, grid), "train")
         writer.close({"seed": seed, "hosts": list(hosts), "lesion_types": types, "grid": grid or "random"})
-        commit_output(staging, out)
-    except BaseException:
-        abandon_output(staging)
-        raise
-    return out
+    return Path(out)
 
 
 def generate_split(out: Path, split: str, count: int | None = None, definition: dict[str, Any] | None = None,
@@ -136,11 +143,8 @@ def generate_split(out: Path, split: str, count: int | None = None, definition: 
     definition = dict(definition or bench.load_definition())
     if seed is not None:
         definition["seed"] = int(seed)
-    out = Path(out)
-    staging = prepare_output(out)
-    try:
-        writer = MSDWriter(staging, f"{definition['name']}-{split}", f"SynthLesion v{definition['version']} {split} split",
-                           organ_masks, split=split)
+    with msd_output(out, f"{definition['name']}-{split}", f"SynthLesion v{definition['version']} {split} split",
+                    organ_masks, split=split) as writer:
         for part, n in bench.split_parts(definition, split):
             n = n if count is None else count
             for i in _progress(range(n), n, f"{split}/{part}", progress):
@@ -149,11 +153,7 @@ def generate_split(out: Path, split: str, count: int | None = None, definition: 
                 writer.add(make_case(plan, f"{split}_{part}_{i:05d}", fallback), part)
         writer.close({"benchmark": definition["name"], "version": definition["version"], "split": split,
                       "seed": definition["seed"]})
-        commit_output(staging, out)
-    except BaseException:
-        abandon_output(staging)
-        raise
-    return out
+    return Path(out)
 
 
 def generate_benchmark(out: Path, count: int | None = None, organ_masks: bool = False, progress: bool = True) -> Path:

@@ -20,8 +20,9 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -64,6 +65,22 @@ def commit_output(staging: Path, out: Path) -> None:
 def abandon_output(staging: Path) -> None:
     """Remove a staging folder after a failure (it only ever holds our own files)."""
     shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextmanager
+def msd_output(out: Path, name: str, description: str, organ_masks: bool = False,
+               split: str = "random") -> Iterator["MSDWriter"]:
+    """An :class:`MSDWriter` on a staging folder beside ``out`` (:func:`prepare_output`): the block
+    adds the cases and calls ``close(meta)``; when it ends without error the folder becomes ``out``,
+    on any error (Ctrl+C too) it is removed. Every case or none."""
+    out = Path(out)
+    staging = prepare_output(out)
+    try:
+        yield MSDWriter(staging, name, description, organ_masks, split)
+        commit_output(staging, out)
+    except BaseException:
+        abandon_output(staging)
+        raise
 
 
 def write_volume(array: np.ndarray, case: SynthCase, path: Path) -> None:

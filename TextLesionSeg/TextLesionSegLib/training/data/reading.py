@@ -119,28 +119,16 @@ def generate_reading(out: Path, count: int, seed: int = 0, organ_masks: bool = F
                      attempts: int = 6) -> Path:
     """Write ``count`` reading scenes (training layout) to ``out``: scene ``i`` is the first of
     ``attempts`` draws the synthesiser can place with every value measuring true."""
-    from .generate import _progress, make_case
-    from .msd import MSDWriter, abandon_output, commit_output, prepare_output
+    from .generate import _progress, first_placeable
+    from .msd import msd_output
 
-    out = Path(out)
-    staging = prepare_output(out)
-    try:
-        writer = MSDWriter(staging, "SynthLesionReading", f"{count} reading scenes, seed {seed}", organ_masks)
+    with msd_output(out, "SynthLesionReading", f"{count} reading scenes, seed {seed}", organ_masks) as writer:
         for i in _progress(range(count), count, "reading", progress):
-            last: Exception | None = None
-            for attempt in range(attempts):
-                plan = plan_reading_case(seed, i, attempt)
-                try:
-                    case = make_case(plan, f"reading_{i:05d}")
-                    break
-                except RuntimeError as exc:
-                    last = exc
-            else:
-                raise RuntimeError(f"reading scene {i}: no placeable draw in {attempts} attempts ({last})")
+            try:
+                case = first_placeable(lambda attempt: (plan_reading_case(seed, i, attempt), ()),
+                                       f"reading_{i:05d}", attempts)
+            except RuntimeError as exc:
+                raise RuntimeError(f"reading scene {i}: {exc}") from None
             writer.add(case, "train")
         writer.close({"seed": seed, "kind": "reading scenes"})
-        commit_output(staging, out)
-    except BaseException:
-        abandon_output(staging)
-        raise
-    return out
+    return Path(out)
