@@ -71,7 +71,6 @@ def register(subparsers: Any) -> None:
 def _default_models(quick: bool) -> list[str]:
     """Registered models whose weights are here (bundled or cached), else the demo configs with
     random weights; plus the full configs unless ``quick``."""
-    from ..errors import TextLesionSegError
     from ..models import registry
 
     names = []
